@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates the project-local Python environment that runs Meta's official sam2 package on the CPU.
+# The official code is a dependency here, never part of the project.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+venv="$here/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --upgrade pip
+# The CUDA extension of sam2 is not built (no GPU on the reference machines).
+SAM2_BUILD_CUDA=0 SAM2_BUILD_ALLOW_ERRORS=1 "$venv/bin/pip" install -q -r "$here/requirements.txt"
+"$venv/bin/python" -c "import torch, sam2, safetensors; print('reference env: torch', torch.__version__, 'sam2 ok')"
