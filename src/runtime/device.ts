@@ -46,6 +46,8 @@ export interface DeviceOptions {
 export interface AcquiredDevice {
   device: GPUDevice;
   info: DeviceInfo;
+  /** The GPU object that created the device; Dawn stops when it is collected, so it must stay referenced. */
+  gpu: GPU;
 }
 
 const LIMIT_NAMES = [
@@ -71,8 +73,10 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const adapterOptions: GPURequestAdapterOptions = { powerPreference: opts.powerPreference ?? 'high-performance' };
   let adapter: GPUAdapter | null;
   let backend: string;
+  let gpu: GPU;
   if (typeof navigator !== 'undefined' && (navigator as Navigator & { gpu?: GPU }).gpu) {
-    adapter = await navigator.gpu.requestAdapter(adapterOptions);
+    gpu = navigator.gpu;
+    adapter = await gpu.requestAdapter(adapterOptions);
     backend = 'browser';
     if (!adapter) {
       throw new NoAdapterError(
@@ -90,6 +94,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
     const r = await node.requestNodeAdapter(adapterOptions);
     adapter = r.adapter;
     backend = r.driver;
+    gpu = r.gpu;
   }
 
   const requiredFeatures: GPUFeatureName[] = [];
@@ -130,5 +135,5 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
       minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
     },
   };
-  return { device, info };
+  return { device, info, gpu };
 }

@@ -1,0 +1,99 @@
+/**
+ * Node file access for safetensors (kept apart from safetensors.ts so browser bundles never see node:fs).
+ *
+ * Reading goes through a file handle: the header first, then each tensor's bytes on demand, so a large file
+ * is never loaded whole. Writing streams tensors one at a time to `<path>.tmp` and renames it over `<path>`
+ * once complete, so a crash or a failed conversion never leaves a half-written file under the real name.
+ */
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { FormatError } from './errors.js';
+import {
+  planSafetensors,
+  SafetensorsReader,
+  tensorBytes,
+  type ByteSource,
+  type TensorToWrite,
+} from './safetensors.js';
+
+/** A random-access ByteSource over a file; close() releases the handle. */
+export async function fileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
+  const fh: FileHandle = await open(path, 'r');
+  const { size } = await fh.stat();
+  return {
+    size,
+    description: path,
+    async read(offset: number, length: number): Promise<Uint8Array> {
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await fh.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) {
+          throw new FormatError(`${path}: unexpected end of file at byte ${offset + done} (wanted [${offset}, ${offset + length}))`);
+        }
+        done += bytesRead;
+      }
+      return out;
+    },
+    close: () => fh.close(),
+  };
+}
+
+/** Opens and validates a safetensors file; close the reader when done. */
+export async function openSafetensorsFile(path: string): Promise<SafetensorsReader> {
+  const src = await fileSource(path);
+  try {
+    return await SafetensorsReader.open(src);
+  } catch (e) {
+    await src.close();
+    throw e;
+  }
+}
+
+export interface WriteProgress {
+  /** Bytes written so far, including the header. */
+  written: number;
+  total: number;
+  tensor: string;
+}
+
+/**
+ * Writes a safetensors file. Tensor data may be given lazily (a function called when the tensor's turn
+ * comes), so at most one tensor is held in memory. The file appears under `path` only when complete.
+ */
+export async function writeSafetensorsFile(
+  path: string,
+  tensors: readonly TensorToWrite[],
+  metadata?: Record<string, string>,
+  onProgress?: (p: WriteProgress) => void,
+): Promise<{ bytes: number }> {
+  const layout = planSafetensors(tensors, metadata);
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w');
+  let ok = false;
+  try {
+    await writeAll(fh, layout.prefix, 0);
+    let pos = layout.prefix.length;
+    for (const info of layout.tensors) {
+      const data = await tensorBytes(byName.get(info.name)!, info);
+      await writeAll(fh, data, pos);
+      pos += data.length;
+      onProgress?.({ written: pos, total: layout.totalBytes, tensor: info.name });
+    }
+    await fh.sync();
+    ok = true;
+  } finally {
+    await fh.close();
+    if (!ok) await rm(tmp, { force: true });
+  }
+  await rename(tmp, path);
+  return { bytes: layout.totalBytes };
+}
+
+async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}
