@@ -193,9 +193,9 @@ export class Gpu {
     for (const t of [...d.inputs, ...d.outputs]) {
       if (t.isReleased) throw new Sam2Error(`${kernel}: ${t} was released before use`);
     }
-    for (const o of d.outputs) {
-      for (const t of [...d.inputs, ...d.outputs]) {
-        if (t !== o && t.buffer === o.buffer) {
+    for (const [oi, o] of d.outputs.entries()) {
+      for (const [ti, t] of [...d.inputs, ...d.outputs].entries()) {
+        if (ti !== d.inputs.length + oi && t.buffer === o.buffer) {
           throw new ShapeError(`${kernel}: output ${o} shares its buffer with ${t}; outputs may not alias other bindings`);
         }
       }
@@ -312,6 +312,11 @@ export class Gpu {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.checkErrors();
+  }
+
+  /** The navigator.gpu / Dawn GPU object this context came from (null when constructed from a device). */
+  get gpuObject(): GPU | null {
+    return this.owner;
   }
 
   get submitCount(): number {

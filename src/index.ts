@@ -1,0 +1,16 @@
+/** sam2-webgpu: SAM 2 / SAM 2.1 on hand-written WGSL kernels, for Node (Dawn) and browsers (WebGPU). */
+export { Gpu, type GpuOptions, type Dispatch } from './runtime/gpu.js';
+export { Tensor, numel } from './runtime/tensor.js';
+export type { DType } from './runtime/dtype.js';
+export type { DeviceInfo, DeviceFeatures, DeviceOptions } from './runtime/device.js';
+export { BufferPool, planMemory, type PoolStats, type LiveInterval, type MemoryPlan } from './runtime/buffers.js';
+export { Profiler, type KernelTime } from './runtime/profiler.js';
+export {
+  Sam2Error,
+  NoAdapterError,
+  DeviceLostError,
+  OutOfMemoryError,
+  GpuValidationError,
+  ShapeError,
+  FormatError,
+} from './runtime/errors.js';

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { evalExpr, preprocess } from '../../src/runtime/wgsl.js';
+
+const src = {
+  'a.wgsl': '#include "b.wgsl"\n#include "b.wgsl"\n#define TILE 4\n#if TILE * 2 == 8 && !F16\nlet t = TILE;\n#elif F16_NATIVE\nlet h = 1;\n#else\nlet p = 2;\n#endif\n',
+  'b.wgsl': 'fn b() {}',
+  't.wgsl': '#tensor x 1 read\n#tensor y 2 write\n#tensor m 3 read bf16\n#tensor n 4 read bf16\n#tensor idx 5 read u32',
+};
+
+describe('WGSL preprocessor', () => {
+  it('includes once, defines, and evaluates #if chains per mode', () => {
+    const f32 = preprocess('a.wgsl', src, { mode: 'f32' });
+    expect(f32.match(/fn b\(\)/g)?.length).toBe(1);
+    expect(f32).toContain('let t = 4;');
+    const f16 = preprocess('a.wgsl', src, { mode: 'f16' });
+    expect(f16.startsWith('enable f16;')).toBe(true);
+    expect(f16).toContain('let h = 1;');
+    expect(preprocess('a.wgsl', src, { mode: 'f16packed' })).toContain('let p = 2;');
+  });
+
+  it('defines passed in override #define defaults', () => {
+    expect(preprocess('a.wgsl', src, { mode: 'f32', defines: { TILE: 8 } })).toContain('let p = 2;');
+  });
+
+  it('declares tensors with the storage type of the mode', () => {
+    expect(preprocess('t.wgsl', src, { mode: 'f32' })).toContain('var<storage, read> x: array<f32>');
+    expect(preprocess('t.wgsl', src, { mode: 'f16' })).toContain('var<storage, read> x: array<f16>');
+    const p = preprocess('t.wgsl', src, { mode: 'f16packed' });
+    expect(p).toContain('var<storage, read> x: array<u32>');
+    expect(p).toContain('var<storage, read_write> y: array<atomic<u32>>');
+    expect(p.match(/fn bf16x2_unpack/g)?.length).toBe(1);
+    expect(p).toContain('var<storage, read> idx: array<u32>');
+  });
+
+  it('reports unknown directives, unbalanced #if and missing files with their location', () => {
+    expect(() => preprocess('x.wgsl', { 'x.wgsl': '#pragma foo' }, { mode: 'f32' })).toThrow(/x.wgsl:1: unknown directive #pragma/);
+    expect(() => preprocess('x.wgsl', { 'x.wgsl': '#if 1\n' }, { mode: 'f32' })).toThrow(/unterminated #if/);
+    expect(() => preprocess('x.wgsl', { 'x.wgsl': '#include "nope.wgsl"' }, { mode: 'f32' })).toThrow(/not embedded: nope.wgsl/);
+  });
+
+  it('evaluates expressions with precedence', () => {
+    const d = new Map([['A', '3'], ['B', '0']]);
+    expect(evalExpr('A + 2 * 3', d)).toBe(9);
+    expect(evalExpr('(A + 2) * 3 == 15 && !B', d)).toBe(1);
+    expect(evalExpr('A > 3 || B', d)).toBe(0);
+    expect(evalExpr('UNDEFINED', d)).toBe(0);
+  });
+});
