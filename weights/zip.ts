@@ -185,7 +185,7 @@ function u64(dv: DataView, at: number, what: string): number {
 
 async function inflateRaw(raw: Uint8Array, entry: ZipEntry, what: string): Promise<Uint8Array> {
   try {
-    const stream = new Blob([raw]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+    const stream = new Blob([raw as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
     const out = new Uint8Array(await new Response(stream).arrayBuffer());
     if (out.length !== entry.size) throw new Error(`inflated to ${out.length} bytes, expected ${entry.size}`);
     return out;

@@ -322,7 +322,7 @@ export interface StreamOptions {
 
 /** Pulls exact byte counts out of a stream of chunks, keeping at most one partial chunk. */
 class ChunkReader {
-  private chunk = new Uint8Array(0);
+  private chunk: Uint8Array = new Uint8Array(0);
   private pos = 0;
   loaded = 0;
 
