@@ -28,6 +28,16 @@
  */
 import { FormatError } from './errors.js';
 
+/** The data ends before a tensor's last byte (a truncated download or copy). Names the first tensor cut. */
+export class TruncatedError extends FormatError {
+  constructor(
+    message: string,
+    readonly tensor: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Element types this engine reads and writes. */
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8' | 'BOOL';
 
@@ -218,9 +228,10 @@ export function parseHeader(
     const available = fileSize - dataStart;
     if (dataLength > available) {
       const cut = tensors.find((t) => t.end > available)!;
-      throw new FormatError(
+      throw new TruncatedError(
         `${what}: truncated: tensor '${cut.name}' needs data bytes [${cut.begin}, ${cut.end}) but the file ` +
           `has only ${Math.max(0, available)} data bytes (${fileSize} bytes in all, ${dataStart + dataLength} expected)`,
+        cut.name,
       );
     }
     if (dataLength < available) {
@@ -410,9 +421,10 @@ export async function openSafetensorsStream(
           const bytes = new Uint8Array(info.end - info.begin);
           const n = await reader.fill(bytes);
           if (n < bytes.length) {
-            throw new FormatError(
+            throw new TruncatedError(
               `${what}: truncated: tensor '${info.name}' needs data bytes [${info.begin}, ${info.end}) but the ` +
                 `stream ended after ${info.begin + n} data bytes (${header.dataStart + info.begin + n} bytes in all)`,
+              info.name,
             );
           }
           yield { info, bytes };

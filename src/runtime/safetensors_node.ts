@@ -4,8 +4,12 @@
  * Reading goes through a file handle: the header first, then each tensor's bytes on demand, so a large file
  * is never loaded whole. Writing streams tensors one at a time to `<path>.tmp` and renames it over `<path>`
  * once complete, so a crash or a failed conversion never leaves a half-written file under the real name.
+ *
+ * `node:fs` is imported dynamically inside the functions: a browser bundle that reaches this module through
+ * the loader's dynamic import then still loads (esbuild would otherwise hoist a static `node:` import to the
+ * top of the bundle); the functions are simply never called there.
  */
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { FormatError } from './errors.js';
 import {
   planSafetensors,
@@ -17,6 +21,7 @@ import {
 
 /** A random-access ByteSource over a file; close() releases the handle. */
 export async function fileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
+  const { open } = await import('node:fs/promises');
   const fh: FileHandle = await open(path, 'r');
   const { size } = await fh.stat();
   return {
@@ -66,6 +71,7 @@ export async function writeSafetensorsFile(
   metadata?: Record<string, string>,
   onProgress?: (p: WriteProgress) => void,
 ): Promise<{ bytes: number }> {
+  const { open, rename, rm } = await import('node:fs/promises');
   const layout = planSafetensors(tensors, metadata);
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const tmp = `${path}.tmp`;
