@@ -41,6 +41,8 @@ export interface ConvertOptions {
   dtype?: OutputDType;
   /** Convert a checkpoint that matches no official config (written without a config in the metadata). */
   allowUnknownConfig?: boolean;
+  /** Refuse (before writing anything) unless the checkpoint is this official config. */
+  expectConfig?: ConfigName;
   onProgress?: (p: ConvertProgress) => void;
 }
 
@@ -136,12 +138,20 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
     const shapes = [...sd].map(([name, t]) => ({ name, shape: t.shape }));
     const match = inferConfig(shapes);
     if (!match.exact && !opts.allowUnknownConfig) {
+      // Name the closest config only when it is close (a damaged or edited checkpoint), not for a foreign one.
+      const close = match.diff.missing.length + match.diff.unexpected.length < sd.size / 2;
       throw new UnknownConfigError(
-        `${input}: ${sd.size} tensors that match no official SAM 2 / 2.1 config; the closest is ` +
-          `${match.config}: ${describeDiff(match.diff)}. Pass --allow-unknown-config to convert it anyway.`,
+        `${input}: ${sd.size} tensors that match no official SAM 2 / 2.1 config` +
+          (close ? `; the closest is ${match.config}: ${describeDiff(match.diff)}` : ` (nor come close to one)`) +
+          `. Pass --allow-unknown-config to convert it anyway.`,
       );
     }
     const config = match.exact ? match.config : null;
+    if (opts.expectConfig && config !== opts.expectConfig) {
+      throw new UnknownConfigError(
+        `${input}: expected ${opts.expectConfig} weights, found ${config ?? `an unknown config (${describeDiff(match.diff)})`}`,
+      );
+    }
     const metadata: Record<string, string> = { format: 'pt', source: basename(input), dtype };
     if (config) metadata.config = config;
     const tensors = stateDictTensors(ckpt, sd, dtype);
