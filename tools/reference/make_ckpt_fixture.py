@@ -6,6 +6,7 @@ and what PyTorch says their tensors are, for the TypeScript converter tests.
                                 u8, bool), f32 edge values for the f16 rounding (ties, subnormals, overflow,
                                 inf, nan, -0), a transposed view, two views sharing one storage (one with a
                                 storage offset), a stride-0 expanded tensor, a 0-d scalar and an empty tensor
+  small_proto4.pt               the same state dict saved with pickle protocol 4, plus extra top-level keys
   expected.safetensors          the same tensors made contiguous, original dtypes (python `safetensors`)
   expected_f32.safetensors      what `convert --dtype f32` must write: float tensors as torch's .float()
   expected_f16.safetensors      what `convert --dtype f16` must write: float tensors as torch's .half()
@@ -82,6 +83,10 @@ def main(out: str) -> None:
     os.makedirs(out, exist_ok=True)
     sd = small_state_dict()
     torch.save({"model": sd}, os.path.join(out, "small.pt"))
+    # The same with pickle protocol 4 (FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL...) and extra top-level
+    # entries beside "model", as training checkpoints have.
+    torch.save({"model": sd, "epoch": 7, "lr": 2.5e-4, "note": "x" * 300, "steps": [1, 2**70]},
+               os.path.join(out, "small_proto4.pt"), pickle_protocol=4)
 
     floats = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
     expected = {k: dense(v) for k, v in sd.items()}
