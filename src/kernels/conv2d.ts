@@ -1,0 +1,216 @@
+/**
+ * Convolutions (wgsl/conv2d.wgsl), PyTorch's F.conv2d / F.conv_transpose2d on NCHW tensors.
+ *
+ * conv2d(x, w, { stride, padding, dilation, groups, bias, act })
+ *   x    [N, Cin, H, W]
+ *   w    [Cout, Cin / groups, kh, kw]
+ *   bias [Cout] (optional)
+ *   y    [N, Cout, Ho, Wo], Ho = floor((H + 2·ph − dh·(kh − 1) − 1) / sh) + 1 (likewise Wo)
+ *   y = act(conv(x, w) + bias), act ∈ none | relu | gelu (PyTorch's exact GELU).
+ *
+ * convTranspose2d(x, w, { stride, bias, act }) with kernel == stride, no padding (the mask decoder's 2×2
+ * stride-2 upscaling):
+ *   x    [N, Cin, H, W]
+ *   w    [Cin, Cout, kh, kw] (PyTorch's ConvTranspose2d layout), kh = sh, kw = sw
+ *   bias [Cout] (optional)
+ *   y    [N, Cout, H·sh, W·sw], y[n, co, iy·sh + ky, ix·sw + kx] = act(bias[co] + Σ_ci x[n, ci, iy, ix] · w[ci, co, ky, kx])
+ *
+ * Paths: 1×1 stride-1 unpadded ungrouped convolutions run as a matmul over channels (per image,
+ * y[n] = W[Cout, Cin] · x[n][Cin, H·W]); depthwise stride-1 convolutions (groups = Cin, e.g. the CXBlock's
+ * 7×7) run a sliding-window kernel; everything else runs the direct implicit-GEMM kernel. The transposed
+ * convolution is a matmul Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W] whose rows are scattered to their taps.
+ * All accumulate in f32; x, w, bias and y share one dtype (f32 or f16).
+ */
+import type { Gpu } from '../runtime/gpu.js';
+import { ShapeError } from '../runtime/errors.js';
+import { Params } from '../runtime/params.js';
+import { shapeStr, type Tensor } from '../runtime/tensor.js';
+import { checkFloat } from './elementwise.js';
+import type { ConvAct } from './conv2d.ref.js';
+
+export type { ConvAct } from './conv2d.ref.js';
+
+const ACT_CODE: Record<ConvAct, number> = { none: 0, gelu: 1, relu: 2 };
+
+/** Register-block sizes, measured on lavapipe (see bench/entries/conv2d.ts). */
+const DIRECT_CO_T = 4;
+const DEPTHWISE_OX = 8;
+const GEMM_MT = 4;
+const WG = 64;
+const PX = 4;
+
+export type Pair = number | [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+  /** [Cout], same dtype as x. */
+  bias?: Tensor | null;
+  act?: ConvAct;
+  /** Write here instead of a new tensor ([N, Cout, Ho, Wo], x's dtype; may not alias an input). */
+  out?: Tensor;
+  /** 'direct' forces the general kernel (for tests and benchmarks); 'auto' picks the fastest path. */
+  impl?: 'auto' | 'direct';
+}
+
+export type Conv2dPath = 'gemm' | 'depthwise' | 'direct';
+
+function pair(v: Pair | undefined, dflt: number): [number, number] {
+  if (v === undefined) return [dflt, dflt];
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+function check4d(kernel: string, name: string, t: Tensor): void {
+  if (t.shape.length !== 4) throw new ShapeError(`${kernel}: ${name} ${t} must be 4-D`);
+}
+
+function checkBias(kernel: string, bias: Tensor | null | undefined, x: Tensor, cout: number): void {
+  if (!bias) return;
+  checkFloat(kernel, x, bias);
+  if (bias.shape.length !== 1 || bias.shape[0] !== cout) throw new ShapeError(`${kernel}: bias ${bias} must be [${cout}]`);
+}
+
+function outTensor(gpu: Gpu, kernel: string, x: Tensor, shape: number[], out: Tensor | undefined): Tensor {
+  if (!out) return gpu.empty(shape, x.dtype, kernel);
+  if (out.dtype !== x.dtype || out.shape.length !== 4 || out.shape.some((d, i) => d !== shape[i])) {
+    throw new ShapeError(`${kernel}: out ${out} must be ${shapeStr(shape)}:${x.dtype}`);
+  }
+  return out;
+}
+
+interface ConvGeometry {
+  n: number; cin: number; h: number; w: number;
+  cout: number; ho: number; wo: number; kh: number; kw: number;
+  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+  groups: number;
+}
+
+function convParams(g: ConvGeometry): Params {
+  return new Params()
+    .u32(g.n, g.cin, g.h, g.w)
+    .u32(g.cout, g.ho, g.wo, g.kh)
+    .u32(g.kw, g.sh, g.sw, g.ph)
+    .u32(g.pw, g.dh, g.dw, g.cin / g.groups)
+    .u32(g.cout / g.groups, 0, 0, 0);
+}
+
+/** The kernel conv2d runs for this geometry. */
+export function conv2dPath(wShape: readonly number[], opts: Conv2dOptions = {}): Conv2dPath {
+  if (opts.impl === 'direct') return 'direct';
+  const [, cinG, kh, kw] = wShape;
+  const [sh, sw] = pair(opts.stride, 1);
+  const [ph, pw] = pair(opts.padding, 0);
+  const [dh, dw] = pair(opts.dilation, 1);
+  const groups = opts.groups ?? 1;
+  if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && groups === 1) return 'gemm';
+  if (cinG === 1 && groups > 1 && sh === 1 && sw === 1 && dh === 1 && dw === 1) return 'depthwise';
+  return 'direct';
+}
+
+/** y = act(conv2d(x, w) + bias); see the module comment for layouts. */
+export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
+  const K = 'conv2d';
+  check4d(K, 'x', x);
+  check4d(K, 'weight', w);
+  checkFloat(K, x, w);
+  const [n, cin, h, wd] = x.shape;
+  const [cout, cinG, kh, kw] = w.shape;
+  const [sh, sw] = pair(opts.stride, 1);
+  const [ph, pw] = pair(opts.padding, 0);
+  const [dh, dw] = pair(opts.dilation, 1);
+  const groups = opts.groups ?? 1;
+  for (const v of [sh, sw, dh, dw, groups, kh, kw]) {
+    if (!Number.isInteger(v) || v < 1) throw new ShapeError(`${K}: stride, dilation, groups and kernel size must be positive integers`);
+  }
+  if (![ph, pw].every((v) => Number.isInteger(v) && v >= 0)) throw new ShapeError(`${K}: padding must be a non-negative integer`);
+  if (cin % groups !== 0 || cout % groups !== 0) throw new ShapeError(`${K}: x ${x} and weight ${w}: channels not divisible by groups=${groups}`);
+  if (cinG !== cin / groups) throw new ShapeError(`${K}: weight ${w} must have Cin/groups = ${cin / groups} input channels for x ${x}`);
+  checkBias(K, opts.bias, x, cout);
+  const ho = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const wo = Math.floor((wd + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  if (ho < 1 || wo < 1) throw new ShapeError(`${K}: x ${x} is smaller than the dilated kernel of weight ${w}`);
+  const y = outTensor(gpu, K, x, [n, cout, ho, wo], opts.out);
+  const g: ConvGeometry = { n, cin, h, w: wd, cout, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, groups };
+  const bias = opts.bias ?? null;
+  const path = conv2dPath(w.shape, opts);
+  const inputs = bias ? [x, w, bias] : [x, w];
+  const base = { ACT: ACT_CODE[opts.act ?? 'none'], HAS_BIAS: bias ? 1 : 0 };
+  const mode = gpu.modeFor(x.dtype);
+  if (path === 'gemm') {
+    gpu.dispatch({
+      variant: { kernel: 'conv2d_1x1', file: 'conv2d.wgsl', entry: 'gemm', mode, defines: { ...base, MT: GEMM_MT, TRANSPOSE: 0 } },
+      inputs,
+      outputs: [y],
+      params: convParams(g),
+      workgroups: [Math.ceil(h * wd / PX / WG), Math.ceil(cout / GEMM_MT), n],
+    });
+  } else if (path === 'depthwise') {
+    gpu.dispatch({
+      variant: { kernel: 'conv2d_depthwise', file: 'conv2d.wgsl', entry: 'depthwise', mode, defines: { ...base, OX: DEPTHWISE_OX } },
+      inputs,
+      outputs: [y],
+      params: convParams(g),
+      workgroups: [Math.ceil(ho * Math.ceil(wo / DEPTHWISE_OX) / WG), n * cout],
+    });
+  } else {
+    // A channel block may not straddle two groups.
+    const coutG = cout / groups;
+    const coT = groups === 1 ? DIRECT_CO_T : [DIRECT_CO_T, 2, 1].find((t) => coutG % t === 0)!;
+    gpu.dispatch({
+      variant: { kernel: 'conv2d', file: 'conv2d.wgsl', entry: 'direct', mode, defines: { ...base, CO_T: coT } },
+      inputs,
+      outputs: [y],
+      params: convParams(g),
+      workgroups: [Math.ceil(ho * wo / PX / WG), Math.ceil(cout / coT), n],
+    });
+  }
+  return y;
+}
+
+export interface ConvTranspose2dOptions {
+  /** Must equal the kernel size (default: the kernel size). */
+  stride?: Pair;
+  /** [Cout], same dtype as x. */
+  bias?: Tensor | null;
+  act?: ConvAct;
+  /** Write here instead of a new tensor ([N, Cout, H·sh, W·sw], x's dtype; may not alias an input). */
+  out?: Tensor;
+}
+
+/** y = act(conv_transpose2d(x, w, stride = kernel) + bias); see the module comment for layouts. */
+export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTranspose2dOptions = {}): Tensor {
+  const K = 'conv_transpose2d';
+  check4d(K, 'x', x);
+  check4d(K, 'weight', w);
+  checkFloat(K, x, w);
+  const [n, cin, h, wd] = x.shape;
+  const [cinW, cout, kh, kw] = w.shape;
+  if (cinW !== cin) throw new ShapeError(`${K}: weight ${w} must be [Cin=${cin}, Cout, kh, kw] for x ${x}`);
+  const [sh, sw] = pair(opts.stride, 0).map((s, i) => (s === 0 ? [kh, kw][i] : s));
+  if (sh !== kh || sw !== kw || kh < 1 || kw < 1) {
+    throw new ShapeError(`${K}: only kernel == stride is supported (weight ${w}, stride ${sh}×${sw})`);
+  }
+  checkBias(K, opts.bias, x, cout);
+  const ho = h * sh;
+  const wo = wd * sw;
+  const y = outTensor(gpu, K, x, [n, cout, ho, wo], opts.out);
+  const g: ConvGeometry = { n, cin, h, w: wd, cout, ho, wo, kh, kw, sh, sw, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 };
+  const bias = opts.bias ?? null;
+  const m = cout * kh * kw;
+  gpu.dispatch({
+    variant: {
+      kernel: K,
+      file: 'conv2d.wgsl',
+      entry: 'gemm',
+      mode: gpu.modeFor(x.dtype),
+      defines: { ACT: ACT_CODE[opts.act ?? 'none'], HAS_BIAS: bias ? 1 : 0, MT: GEMM_MT, TRANSPOSE: 1 },
+    },
+    inputs: bias ? [x, w, bias] : [x, w],
+    outputs: [y],
+    params: convParams(g),
+    workgroups: [Math.ceil(h * wd / PX / WG), Math.ceil(m / GEMM_MT), n],
+  });
+  return y;
+}
