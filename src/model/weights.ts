@@ -1,0 +1,476 @@
+/**
+ * The weight loader: validates a set of tensors against the official state-dict manifest of a SAM 2 /
+ * SAM 2.1 config and uploads them to the GPU under their official names (the module tree in src/model
+ * looks its parameters up by those names, so a mismatch fails here, at load time, not at inference).
+ *
+ * Sources:
+ *   - a safetensors file path (Node): header first, then one tensor at a time through a file handle;
+ *   - an ArrayBuffer / typed array holding a safetensors file: zero-copy views, one conversion at a time;
+ *   - a fetch() Response or ReadableStream (browsers): each tensor is uploaded as soon as its bytes have
+ *     arrived, so the file is never held whole;
+ *   - synthetic weights: any (async) iterable of [name, {shape, data}] (weights/synthetic.ts).
+ *
+ * Validation happens before any upload wherever the tensor list is known up front (safetensors headers):
+ * missing keys, unexpected keys, wrong shapes, wrong dtypes and truncated data are each a WeightError with
+ * `kind` and `tensor` set, naming the tensor. Float tensors may be stored as F32, F16 or BF16 and are
+ * converted on upload to the requested dtype (f32 or f16; narrowing rounds to nearest even). If anything
+ * fails midway, every tensor already uploaded is released.
+ *
+ * The config is inferred from the key set and shapes (the closest official config is named in errors), or
+ * checked against `expectConfig`, or against a custom `manifest` (partial models, tests).
+ */
+import { FormatError, Sam2Error } from '../runtime/errors.js';
+import type { Gpu } from '../runtime/gpu.js';
+import type { Tensor } from '../runtime/tensor.js';
+import {
+  aligned,
+  bufferSource,
+  convertFloatBytes,
+  isFloatDType,
+  numelOf,
+  openSafetensorsResponse,
+  openSafetensorsStream,
+  SAFETENSORS_DTYPE_BYTES,
+  SafetensorsReader,
+  TruncatedError,
+  type SafetensorsDType,
+  type SafetensorsHeader,
+  type TensorInfo,
+} from '../runtime/safetensors.js';
+import {
+  describeDiff,
+  diffCount,
+  diffManifest,
+  getManifest,
+  inferConfig,
+  type ConfigName,
+  type Manifest,
+  type ManifestDType,
+  type ManifestTensor,
+} from './manifests.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Types
+
+/** A host tensor of synthetic weights. Uint16Array data needs dtype 'f16' or 'bf16'. */
+export interface HostTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Uint16Array;
+  readonly dtype?: 'f32' | 'f16' | 'bf16';
+}
+
+export type SyntheticWeights =
+  | Iterable<readonly [string, HostTensor]>
+  | AsyncIterable<readonly [string, HostTensor]>;
+
+export type WeightSource =
+  | string
+  | ArrayBuffer
+  | ArrayBufferView
+  | Response
+  | ReadableStream<Uint8Array>
+  | SyntheticWeights;
+
+export type WeightErrorKind = 'missing' | 'unexpected' | 'shape' | 'dtype' | 'truncated' | 'config' | 'format';
+
+/** A weight source does not fit the model. `tensor` names the (first) offending tensor when there is one. */
+export class WeightError extends FormatError {
+  constructor(
+    message: string,
+    readonly kind: WeightErrorKind,
+    readonly tensor?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface LoadProgress {
+  /** Source bytes processed (file bytes; f32-equivalent bytes for synthetic weights). */
+  bytesDone: number;
+  bytesTotal: number;
+  /** The tensor just uploaded. */
+  tensor: string;
+  tensorsDone: number;
+  tensorsTotal: number;
+}
+
+export interface LoadOptions {
+  gpu: Gpu;
+  /** GPU storage type of float tensors (default 'f32'). */
+  dtype?: 'f32' | 'f16';
+  onProgress?: (p: LoadProgress) => void;
+  /** Require this official config instead of inferring it. */
+  expectConfig?: ConfigName;
+  /** Validate against this manifest instead of the official ones (partial models, tests). */
+  manifest?: Manifest;
+}
+
+export interface WeightConfig {
+  /** The config name (an official ConfigName unless a custom manifest was given). */
+  name: string;
+  /** The resolved model config (as in the official YAML). */
+  model: Manifest['model'];
+  manifest: Manifest;
+}
+
+/** Tensors on the GPU by official state-dict name. */
+export class WeightStore {
+  private released = false;
+
+  constructor(
+    readonly config: WeightConfig,
+    /** GPU dtype of float tensors. */
+    readonly dtype: 'f32' | 'f16',
+    private readonly tensors: Map<string, Tensor>,
+    /** The source's `__metadata__` (empty for synthetic weights). */
+    readonly metadata: Readonly<Record<string, string>> = {},
+  ) {}
+
+  /** The tensor under its official name; throws naming the key if there is none. */
+  get(name: string): Tensor {
+    if (this.released) throw new Sam2Error(`weights: get('${name}') after release()`);
+    const t = this.tensors.get(name);
+    if (!t) {
+      throw new WeightError(`weights (${this.config.name}): no tensor '${name}'`, 'missing', name);
+    }
+    return t;
+  }
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  names(): string[] {
+    return [...this.tensors.keys()];
+  }
+
+  get size(): number {
+    return this.tensors.size;
+  }
+
+  /** Bytes held on the GPU. */
+  get byteLength(): number {
+    let n = 0;
+    for (const t of this.tensors.values()) n += t.byteLength;
+    return n;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const t of this.tensors.values()) t.release();
+    this.tensors.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Validation
+
+/** Stored dtypes accepted for a manifest dtype, and the GPU dtype they are uploaded as. */
+function storedDTypes(m: ManifestDType): readonly SafetensorsDType[] {
+  switch (m) {
+    case 'float32':
+    case 'float16':
+    case 'bfloat16':
+      return ['F32', 'F16', 'BF16'];
+    case 'int64':
+    case 'int32':
+      return ['I64', 'I32'];
+    case 'bool':
+    case 'uint8':
+      return []; // no official SAM 2 tensor has these; refuse rather than guess a GPU layout
+  }
+}
+
+/** Picks the manifest: custom, expected, or inferred (the closest official one if none matches exactly). */
+function resolveManifest(
+  tensors: readonly { readonly name: string; readonly shape: readonly number[] }[],
+  opts: LoadOptions,
+): { manifest: Manifest; hint: string } {
+  if (opts.manifest) return { manifest: opts.manifest, hint: '' };
+  if (opts.expectConfig) {
+    const manifest = getManifest(opts.expectConfig);
+    if (diffCount(diffManifest(manifest, tensors)) === 0) return { manifest, hint: '' };
+    const inferred = inferConfig(tensors);
+    const hint = inferred.exact ? ` (these weights are ${inferred.config})` : '';
+    return { manifest, hint };
+  }
+  const match = inferConfig(tensors);
+  return {
+    manifest: getManifest(match.config),
+    hint: match.exact ? '' : ` (no official config matches; the closest is ${match.config})`,
+  };
+}
+
+/** Throws the first problem among missing / unexpected / wrong-shape / wrong-dtype tensors. */
+export function validateTensors(
+  manifest: Manifest,
+  tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly dtype: SafetensorsDType }[],
+  hint = '',
+): void {
+  const what = `weights (${manifest.config})`;
+  const diff = diffManifest(manifest, tensors);
+  const summary = diffCount(diff) > 1 ? ` [all differences: ${describeDiff(diff)}]` : '';
+  if (diff.missing.length) {
+    const names = diff.missing.slice(0, 5).map((n) => `'${n}'`).join(', ');
+    const more = diff.missing.length > 5 ? ` and ${diff.missing.length - 5} more` : '';
+    throw new WeightError(`${what}: missing tensor${diff.missing.length > 1 ? 's' : ''} ${names}${more}${hint}${summary}`, 'missing', diff.missing[0]);
+  }
+  if (diff.unexpected.length) {
+    const names = diff.unexpected.slice(0, 5).map((n) => `'${n}'`).join(', ');
+    const more = diff.unexpected.length > 5 ? ` and ${diff.unexpected.length - 5} more` : '';
+    throw new WeightError(`${what}: unexpected tensor${diff.unexpected.length > 1 ? 's' : ''} ${names}${more}${hint}${summary}`, 'unexpected', diff.unexpected[0]);
+  }
+  if (diff.wrongShape.length) {
+    const w = diff.wrongShape[0];
+    throw new WeightError(
+      `${what}: tensor '${w.name}' has shape [${w.actual.join(', ')}], expected [${w.expected.join(', ')}]${hint}${summary}`,
+      'shape',
+      w.name,
+    );
+  }
+  const want = new Map(manifest.tensors.map((t) => [t.name, t]));
+  for (const t of tensors) {
+    const m = want.get(t.name)!;
+    const ok = storedDTypes(m.dtype);
+    if (!ok.includes(t.dtype)) {
+      throw new WeightError(
+        `${what}: tensor '${t.name}' is stored as ${t.dtype}; ${m.dtype} weights must be ${ok.join(', ') || 'absent'}`,
+        'dtype',
+        t.name,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Upload
+
+/** Bytes in the stored dtype → bytes and GPU dtype for upload. */
+function toGpuBytes(
+  name: string,
+  stored: SafetensorsDType,
+  bytes: Uint8Array,
+  target: 'f32' | 'f16',
+): { bytes: Uint8Array; dtype: 'f32' | 'f16' | 'i32' } {
+  if (isFloatDType(stored)) {
+    return { bytes: convertFloatBytes(stored, target === 'f16' ? 'F16' : 'F32', bytes), dtype: target };
+  }
+  if (stored === 'I32') return { bytes, dtype: 'i32' };
+  if (stored === 'I64') {
+    const a = aligned(bytes, 8);
+    const v = new BigInt64Array(a.buffer, a.byteOffset, a.length / 8);
+    const out = new Int32Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] < -2147483648n || v[i] > 2147483647n) {
+        throw new WeightError(`weights: tensor '${name}' holds ${v[i]}, beyond the int32 range of the GPU copy`, 'dtype', name);
+      }
+      out[i] = Number(v[i]);
+    }
+    return { bytes: new Uint8Array(out.buffer), dtype: 'i32' };
+  }
+  throw new WeightError(`weights: tensor '${name}': no GPU layout for ${stored}`, 'dtype', name);
+}
+
+interface PendingTensor {
+  name: string;
+  shape: readonly number[];
+  dtype: SafetensorsDType;
+  bytes: Uint8Array;
+  /** Progress position once this tensor is done. */
+  bytesDone: number;
+}
+
+/** Uploads tensors one at a time; releases everything uploaded so far if anything fails. */
+async function uploadAll(
+  entries: AsyncIterable<PendingTensor>,
+  opts: LoadOptions,
+  manifest: Manifest,
+  bytesTotal: number,
+): Promise<Map<string, Tensor>> {
+  const target = opts.dtype ?? 'f32';
+  const out = new Map<string, Tensor>();
+  const tensorsTotal = manifest.tensors.length;
+  try {
+    for await (const t of entries) {
+      const up = toGpuBytes(t.name, t.dtype, t.bytes, target);
+      out.set(t.name, opts.gpu.uploadBytes(up.bytes, t.shape, up.dtype, t.name));
+      opts.onProgress?.({ bytesDone: t.bytesDone, bytesTotal, tensor: t.name, tensorsDone: out.size, tensorsTotal });
+    }
+    return out;
+  } catch (e) {
+    for (const t of out.values()) t.release();
+    if (e instanceof TruncatedError) throw new WeightError(e.message, 'truncated', e.tensor);
+    if (e instanceof FormatError && !(e instanceof WeightError)) throw new WeightError(e.message, 'format');
+    throw e;
+  }
+}
+
+async function loadFromHeader(
+  header: SafetensorsHeader,
+  entries: () => AsyncIterable<{ info: TensorInfo; bytes: Uint8Array }>,
+  opts: LoadOptions,
+): Promise<WeightStore> {
+  const { manifest, hint } = resolveManifest(header.tensors, opts);
+  validateTensors(manifest, header.tensors, hint);
+  const total = header.dataStart + header.dataLength;
+  async function* pending(): AsyncGenerator<PendingTensor> {
+    for await (const { info, bytes } of entries()) {
+      yield { name: info.name, shape: info.shape, dtype: info.dtype, bytes, bytesDone: header.dataStart + info.end };
+    }
+  }
+  const tensors = await uploadAll(pending(), opts, manifest, total);
+  return new WeightStore(configOf(manifest), opts.dtype ?? 'f32', tensors, header.metadata);
+}
+
+function configOf(manifest: Manifest): WeightConfig {
+  return { name: manifest.config, model: manifest.model, manifest };
+}
+
+/** Wraps header-level FormatErrors from the safetensors layer into WeightErrors. */
+async function asWeightError<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof TruncatedError) throw new WeightError(e.message, 'truncated', e.tensor);
+    if (e instanceof FormatError && !(e instanceof WeightError)) throw new WeightError(e.message, 'format');
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Synthetic weights
+
+function hostDType(name: string, t: HostTensor): SafetensorsDType {
+  const d = t.dtype ?? (t.data instanceof Float32Array ? 'f32' : undefined);
+  if (d === 'f32' && t.data instanceof Float32Array) return 'F32';
+  if ((d === 'f16' || d === 'bf16') && t.data instanceof Uint16Array) return d === 'f16' ? 'F16' : 'BF16';
+  throw new WeightError(
+    `weights: synthetic tensor '${name}' has ${t.data?.constructor?.name ?? typeof t.data} data with dtype ${d ?? '(none)'} ` +
+      `(use Float32Array for f32, Uint16Array for f16 / bf16)`,
+    'dtype',
+    name,
+  );
+}
+
+async function loadSynthetic(source: SyntheticWeights, opts: LoadOptions): Promise<WeightStore> {
+  let items: SyntheticWeights = source;
+  let manifest: Manifest;
+  let hint = '';
+  if (opts.manifest || opts.expectConfig) {
+    manifest = opts.manifest ?? getManifest(opts.expectConfig!);
+  } else {
+    // Inference needs every name and shape first. Arrays and Maps can be walked twice; any other iterable is
+    // collected (pass expectConfig to stream a generator without holding it).
+    if (!Array.isArray(source) && !(source instanceof Map)) {
+      const all: (readonly [string, HostTensor])[] = [];
+      for await (const e of source as AsyncIterable<readonly [string, HostTensor]>) all.push(e);
+      items = all;
+    }
+    const shapes = [...(items as Iterable<readonly [string, HostTensor]>)].map(([name, t]) => ({ name, shape: t.shape }));
+    ({ manifest, hint } = resolveManifest(shapes, opts));
+  }
+  const want = new Map<string, ManifestTensor>(manifest.tensors.map((t) => [t.name, t]));
+  const seen = new Set<string>();
+  let bytesTotal = 0;
+  for (const t of manifest.tensors) bytesTotal += numelOf(t.shape) * 4;
+  let bytesDone = 0;
+  const what = `weights (${manifest.config})`;
+
+  async function* pending(): AsyncGenerator<PendingTensor> {
+    for await (const [name, t] of items as AsyncIterable<readonly [string, HostTensor]>) {
+      const m = want.get(name);
+      if (!m) throw new WeightError(`${what}: unexpected tensor '${name}'${hint}`, 'unexpected', name);
+      if (seen.has(name)) throw new WeightError(`${what}: tensor '${name}' is given twice`, 'unexpected', name);
+      seen.add(name);
+      if (t.shape.length !== m.shape.length || t.shape.some((d, i) => d !== m.shape[i])) {
+        throw new WeightError(
+          `${what}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${m.shape.join(', ')}]${hint}`,
+          'shape',
+          name,
+        );
+      }
+      const dtype = hostDType(name, t);
+      if (!storedDTypes(m.dtype).includes(dtype)) {
+        throw new WeightError(`${what}: tensor '${name}' is ${dtype}; ${m.dtype} weights need a float type`, 'dtype', name);
+      }
+      const numel = numelOf(t.shape);
+      if (t.data.length !== numel) {
+        throw new WeightError(
+          `${what}: tensor '${name}' has ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel}`,
+          t.data.length < numel ? 'truncated' : 'shape',
+          name,
+        );
+      }
+      bytesDone += numel * 4;
+      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, numel * SAFETENSORS_DTYPE_BYTES[dtype]);
+      yield { name, shape: t.shape, dtype, bytes, bytesDone };
+    }
+  }
+
+  const tensors = await uploadAll(pending(), opts, manifest, bytesTotal);
+  const missing = manifest.tensors.filter((t) => !tensors.has(t.name)).map((t) => t.name);
+  if (missing.length) {
+    for (const t of tensors.values()) t.release();
+    const names = missing.slice(0, 5).map((n) => `'${n}'`).join(', ');
+    throw new WeightError(
+      `${what}: missing tensor${missing.length > 1 ? 's' : ''} ${names}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}${hint}`,
+      'missing',
+      missing[0],
+    );
+  }
+  return new WeightStore(configOf(manifest), opts.dtype ?? 'f32', tensors);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Entry point
+
+function isResponse(v: unknown): v is Response {
+  return typeof Response !== 'undefined' && v instanceof Response;
+}
+
+function isReadableStream(v: unknown): v is ReadableStream<Uint8Array> {
+  return typeof ReadableStream !== 'undefined' && v instanceof ReadableStream;
+}
+
+/**
+ * Loads SAM 2 / SAM 2.1 weights onto the GPU.
+ *
+ * @param source a safetensors file path (Node), an ArrayBuffer / typed array with a safetensors file, a
+ *   fetch() Response or ReadableStream of one, or synthetic weights (iterable of [name, HostTensor]).
+ * @throws WeightError (kind missing | unexpected | shape | dtype | truncated | config | format) naming the
+ *   tensor; nothing stays uploaded after a failure.
+ */
+export async function loadWeights(source: WeightSource, opts: LoadOptions): Promise<WeightStore> {
+  if (opts.dtype !== undefined && opts.dtype !== 'f32' && opts.dtype !== 'f16') {
+    throw new Sam2Error(`weights: dtype must be 'f32' or 'f16', not '${String(opts.dtype)}'`);
+  }
+  if (typeof source === 'string') {
+    const { openSafetensorsFile } = await import('../runtime/safetensors_node.js');
+    const reader = await asWeightError(() => openSafetensorsFile(source));
+    try {
+      return await loadFromHeader(reader.header, () => reader.entries(), opts);
+    } finally {
+      await reader.close();
+    }
+  }
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
+    const reader = await asWeightError(() => SafetensorsReader.open(bufferSource(source)));
+    return loadFromHeader(reader.header, () => reader.entries(), opts);
+  }
+  if (isResponse(source) || isReadableStream(source)) {
+    const stream = await asWeightError(() =>
+      isResponse(source) ? openSafetensorsResponse(source) : openSafetensorsStream(source),
+    );
+    try {
+      return await loadFromHeader(stream.header, () => stream.entries(), opts);
+    } catch (e) {
+      stream.cancel();
+      throw e;
+    }
+  }
+  if (typeof source === 'object' && source !== null && (Symbol.iterator in source || Symbol.asyncIterator in source)) {
+    return loadSynthetic(source as SyntheticWeights, opts);
+  }
+  throw new Sam2Error(`weights: unsupported source (${Object.prototype.toString.call(source)})`);
+}
