@@ -22,9 +22,9 @@ export interface NormOptions {
   act?: 'identity' | 'gelu';
   /** Write here instead of a new tensor (x's shape and dtype; may not be x itself). */
   out?: Tensor;
-  /** Invocations per row for layerNorm (power of two, 1..256); chosen from C when absent. */
+  /** Invocations per row for layerNorm (power of two, 1..256); layerNormThreadsPerRow() when absent. */
   threadsPerRow?: number;
-  /** Invocations splitting the channels of a pixel for layerNorm2d (power of two, 1..64); default 1. */
+  /** Invocations splitting the channels of a pixel for layerNorm2d (power of two, 1..64). */
   channelSplit?: number;
 }
 
@@ -49,15 +49,40 @@ function pow2(n: number, what: string): number {
 }
 
 /**
- * Invocations per row: enough that each one handles about 8 vectors, at most 256. Short rows (C = 256 or
- * 384 in SAM 2's transformers) get few invocations and many rows per workgroup, long rows (Hiera-L's 1152)
- * a larger group.
+ * Invocations a device needs in flight to be busy. A CPU adapter (lavapipe, SwiftShader) runs a few SIMD
+ * lanes per core, pays for every workgroup barrier and prefers long loops per invocation (on lavapipe one
+ * invocation per LayerNorm row is 3-10x faster than a workgroup per row); a GPU wants tens of thousands.
  */
-export function layerNormThreadsPerRow(c: number): number {
+export function busyInvocations(gpu: Gpu): number {
+  const i = gpu.info;
+  const cpu = i.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|basic render/i.test(`${i.adapter} ${i.backend}`);
+  return cpu ? 64 : 16384;
+}
+
+/** The smallest power of two p with p * have >= want, capped at max (a power of two). */
+function splitFor(want: number, have: number, max: number): number {
+  let p = 1;
+  while (p < max && p * have < want) p *= 2;
+  return p;
+}
+
+/**
+ * Invocations per row: enough to fill the device, while each keeps at least 8 vectors of its row, at most
+ * 256. SAM 2's many short rows (4096 tokens × 256 or 384) get one or a few invocations each and many rows
+ * per workgroup; few long rows (Hiera-L's 1152) get a wider reduction.
+ */
+export function layerNormThreadsPerRow(gpu: Gpu, rows: number, c: number): number {
   const units = c % 4 === 0 ? c / 4 : c;
-  let t = 1;
-  while (t < 256 && t * 8 < units) t *= 2;
-  return t;
+  let cap = 1;
+  while (cap < 256 && cap * 16 <= units) cap *= 2;
+  return splitFor(busyInvocations(gpu), rows, cap);
+}
+
+/** Invocations splitting the channels of a pixel group in layerNorm2d, by the same rule (at most 64). */
+export function layerNorm2dChannelSplit(gpu: Gpu, pixelGroups: number, c: number): number {
+  let cap = 1;
+  while (cap < 64 && cap * 16 <= c) cap *= 2;
+  return splitFor(busyInvocations(gpu), pixelGroups, cap);
 }
 
 /**
@@ -72,7 +97,8 @@ export function layerNorm(gpu: Gpu, x: Tensor, weight: Tensor | null, bias: Tens
   checkAffine('layerNorm', x, c, weight, bias);
   const y = output('layerNorm', gpu, x, opts.out);
   const rows = x.size / c;
-  const tpr = pow2(opts.threadsPerRow ?? layerNormThreadsPerRow(c), 'layerNorm: threadsPerRow');
+  const tpr = pow2(opts.threadsPerRow ?? layerNormThreadsPerRow(gpu, rows, c), 'layerNorm: threadsPerRow');
+  if (tpr > 256) throw new ShapeError(`layerNorm: threadsPerRow ${tpr} > 256`);
   const wg = Math.max(64, tpr);
   const vec = c % 4 === 0 ? 4 : 1;
   gpu.dispatch({
@@ -103,10 +129,10 @@ export function layerNorm2d(gpu: Gpu, x: Tensor, weight: Tensor | null, bias: Te
   const y = output('layerNorm2d', gpu, x, opts.out);
   const inner = h * w;
   const vec = inner % 4 === 0 ? 4 : 1;
-  const cs = pow2(opts.channelSplit ?? 1, 'layerNorm2d: channelSplit');
+  const groups = (n * inner) / vec;
+  const cs = pow2(opts.channelSplit ?? layerNorm2dChannelSplit(gpu, groups, c), 'layerNorm2d: channelSplit');
   if (cs > 64) throw new ShapeError(`layerNorm2d: channelSplit ${cs} > 64`);
   const pxt = 64 / cs;
-  const groups = (n * inner) / vec;
   gpu.dispatch({
     variant: {
       kernel: 'layerNorm2d',
