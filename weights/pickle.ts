@@ -23,7 +23,7 @@
  * the view touches.
  */
 import { FormatError } from '../src/runtime/errors.js';
-import type { ByteSource } from '../src/runtime/safetensors.js';
+import { aligned, copyBytes, type ByteSource } from '../src/runtime/safetensors.js';
 import { ZipReader, type ZipEntry } from './zip.js';
 
 /** A pickle names a global (GLOBAL / STACK_GLOBAL) outside the allow-list. */
@@ -128,7 +128,7 @@ export class PickleTuple extends Array<unknown> {}
 
 function tuple(items: unknown[]): PickleTuple {
   const t = new PickleTuple();
-  t.push(...items);
+  for (const x of items) t.push(x); // no spread: a long tuple must not overflow the call stack
   return t;
 }
 
@@ -152,7 +152,7 @@ function intArg(v: unknown, what: string): number {
 
 function intTuple(v: unknown, what: string): number[] {
   if (!Array.isArray(v)) throw new FormatError(`pickle: ${what} must be a tuple, got ${describe(v)}`);
-  return v.map((x, i) => intArg(x, `${what}[${i}]`));
+  return Array.from(v, (x, i) => intArg(x, `${what}[${i}]`)); // a plain array, not a PickleTuple
 }
 
 function rebuildTensor(args: unknown[], fn: string): TorchTensor {
@@ -333,7 +333,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): unknown 
   };
   const bytes = (n: number): Uint8Array => {
     need(n);
-    const b = data.slice(p, p + n);
+    const b = copyBytes(data.subarray(p, p + n));
     p += n;
     return b;
   };
@@ -515,7 +515,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): unknown 
         const items = popMark();
         const list = top();
         if (!Array.isArray(list) || list instanceof PickleTuple) fail(`APPENDS to ${describe(list)}`, at);
-        (list as unknown[]).push(...items);
+        for (const x of items) (list as unknown[]).push(x);
         break;
       }
       case OP.SETITEM: {
@@ -753,7 +753,7 @@ export function gather(raw: Uint8Array, shape: readonly number[], stride: readon
   const words = es === 8 ? 2 : 1;
   const W = es === 1 ? Uint8Array : es === 2 ? Uint16Array : Uint32Array;
   const wbytes = es === 8 ? 4 : es;
-  const src = raw.byteOffset % wbytes === 0 ? raw : raw.slice();
+  const src = aligned(raw, wbytes);
   const s = new W(src.buffer as ArrayBuffer, src.byteOffset, src.length / wbytes);
   const o = new W(out.buffer, 0, out.length / wbytes);
   const nd = shape.length;

@@ -553,9 +553,19 @@ export async function serializeSafetensors(
 // ---------------------------------------------------------------------------------------------------------
 // Element conversions between the float storage types
 
-/** A copy of `bytes` whose byteOffset is a multiple of `align` (the bytes themselves when it already is). */
+/**
+ * A fresh copy in its own ArrayBuffer (offset 0). Not `.slice()`: on a Node Buffer that returns a view, and
+ * Buffer copies may come from a shared pool at any offset.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+/** `bytes` itself when its byteOffset is a multiple of `align`, else an aligned copy. */
 export function aligned(bytes: Uint8Array, align: number): Uint8Array {
-  return bytes.byteOffset % align === 0 ? bytes : bytes.slice();
+  return bytes.byteOffset % align === 0 ? bytes : copyBytes(bytes);
 }
 
 /** Bulk f32 → f16 bits, round to nearest even (bit-identical to dtype.ts f32ToF16Bits and torch's .half()). */
@@ -655,7 +665,7 @@ export function toFloat32(dtype: SafetensorsDType, bytes: Uint8Array): Float32Ar
     case 'F16':
     case 'BF16': {
       const b = convertFloatBytes(dtype, 'F32', bytes);
-      const a = dtype === 'F32' ? b.slice() : b; // a fresh buffer in every case
+      const a = dtype === 'F32' ? copyBytes(b) : b; // a fresh buffer in every case
       return new Float32Array(a.buffer, a.byteOffset, n);
     }
     case 'I64': {

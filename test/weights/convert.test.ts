@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,63 @@ async function expectIdentical(actualPath: string, expectedPath: string): Promis
     await a.close();
     await e.close();
   }
+}
+
+/**
+ * Rewrites a (small, classic) zip into ZIP64 form, as a writer does for files over 4 GiB: every central
+ * directory entry gets saturated 32-bit sizes / offset and a ZIP64 extended-information field with the real
+ * values, and the end of central directory points at a ZIP64 end record through a locator.
+ */
+function toZip64(src: Buffer): Buffer {
+  const eocd = src.length - 22; // torch writes no archive comment
+  expect(src.readUInt32LE(eocd)).toBe(0x06054b50);
+  const count = src.readUInt16LE(eocd + 10);
+  const cdSize = src.readUInt32LE(eocd + 12);
+  const cdOffset = src.readUInt32LE(eocd + 16);
+  const entries: Buffer[] = [];
+  let p = cdOffset;
+  for (let k = 0; k < count; k++) {
+    const nameLen = src.readUInt16LE(p + 28);
+    const extraLen = src.readUInt16LE(p + 30);
+    const commentLen = src.readUInt16LE(p + 32);
+    const fixed = Buffer.from(src.subarray(p, p + 46));
+    const extra = Buffer.alloc(28);
+    extra.writeUInt16LE(0x0001, 0);
+    extra.writeUInt16LE(24, 2);
+    extra.writeBigUInt64LE(BigInt(fixed.readUInt32LE(24)), 4); // uncompressed size
+    extra.writeBigUInt64LE(BigInt(fixed.readUInt32LE(20)), 12); // compressed size
+    extra.writeBigUInt64LE(BigInt(fixed.readUInt32LE(42)), 20); // local header offset
+    fixed.writeUInt32LE(0xffffffff, 20);
+    fixed.writeUInt32LE(0xffffffff, 24);
+    fixed.writeUInt32LE(0xffffffff, 42);
+    fixed.writeUInt16LE(extraLen + 28, 30);
+    const name = src.subarray(p + 46, p + 46 + nameLen);
+    const rest = src.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen + commentLen);
+    entries.push(Buffer.concat([fixed, name, extra, rest]));
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  expect(p - cdOffset).toBe(cdSize);
+  const cd = Buffer.concat(entries);
+  const rec = Buffer.alloc(56);
+  rec.writeUInt32LE(0x06064b50, 0);
+  rec.writeBigUInt64LE(44n, 4);
+  rec.writeUInt16LE(45, 12);
+  rec.writeUInt16LE(45, 14);
+  rec.writeBigUInt64LE(BigInt(count), 24);
+  rec.writeBigUInt64LE(BigInt(count), 32);
+  rec.writeBigUInt64LE(BigInt(cd.length), 40);
+  rec.writeBigUInt64LE(BigInt(cdOffset), 48);
+  const loc = Buffer.alloc(20);
+  loc.writeUInt32LE(0x07064b50, 0);
+  loc.writeBigUInt64LE(BigInt(cdOffset + cd.length), 8);
+  loc.writeUInt32LE(1, 16);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(0xffff, 8);
+  end.writeUInt16LE(0xffff, 10);
+  end.writeUInt32LE(0xffffffff, 12);
+  end.writeUInt32LE(0xffffffff, 16);
+  return Buffer.concat([src.subarray(0, cdOffset), cd, rec, loc, end]);
 }
 
 describe('convert: round trip against what PyTorch saved', () => {
@@ -155,19 +212,24 @@ describe('convert: refusals (nothing from the pickle is ever executed)', () => {
   });
 
   it('unpickles plain values (protocols 2 and 4), refusing protocol 2 bytes (a _codecs.encode call)', () => {
-    const dump = (expr: string, protocol: number) =>
-      new Uint8Array(
-        execFileSync('tools/reference/.venv/bin/python', ['-c', `import pickle,sys; sys.stdout.buffer.write(pickle.dumps(${expr}, protocol=${protocol}))`]),
-      );
-    const expr = "{'a': (1, -2, 300, 70000, -70000, 2**40, -2**70, 1.5, None, True, False, ['x' * 300], 'é'), 7: {}}";
+    // PLAIN_VALUES in tools/reference/make_ckpt_fixture.py.
     const want = [1, -2, 300, 70000, -70000, 2 ** 40, -(2n ** 70n), 1.5, null, true, false, ['x'.repeat(300)], 'é'];
     for (const protocol of [2, 4]) {
-      const v = unpickle(dump(expr, protocol)) as PickleDict;
+      const v = unpickle(readFileSync(`${FIX}/plain_p${protocol}.pkl`)) as PickleDict;
+      expect(v).toBeInstanceOf(PickleDict);
       expect([...(v.get('a') as unknown[])]).toEqual(want);
       expect(v.get(7)).toBeInstanceOf(PickleDict);
     }
-    expect([...(unpickle(dump("(b'xy', bytearray(b'z')[:0] or b'')", 4)) as unknown[])]).toEqual([new Uint8Array([120, 121]), new Uint8Array(0)]);
-    expect(() => unpickle(dump("b'xy'", 2))).toThrow(/refusing global '_codecs\.encode'/);
+    expect(unpickle(readFileSync(`${FIX}/bytes_p4.pkl`))).toEqual(new Uint8Array([120, 121]));
+    expect(() => unpickle(readFileSync(`${FIX}/bytes_p2.pkl`))).toThrow(/refusing global '_codecs\.encode'/);
+  });
+
+  it('reads ZIP64 records (sizes and offsets in the extended-information field)', async () => {
+    const zip64 = join(dir, 'zip64.pt');
+    writeFileSync(zip64, toZip64(readFileSync(`${FIX}/small.pt`)));
+    const out = join(dir, 'zip64.safetensors');
+    await convertCheckpoint(zip64, out, { dtype: 'f32', allowUnknownConfig: true });
+    await expectIdentical(out, `${FIX}/expected_f32.safetensors`);
   });
 
   it('rejects truncated, corrupted, non-zip and legacy files', async () => {

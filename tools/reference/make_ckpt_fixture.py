@@ -14,15 +14,22 @@ and what PyTorch says their tensors are, for the TypeScript converter tests.
                                 each a stride-0 expansion of a random vector of its last dimension (so the
                                 file is ~0.8 MB, not 156 MB): config inference and strided reads at scale
   unsafe_global.pt              a checkpoint whose pickle calls os.system (must be refused, never run)
+  plain_p{2,4}.pkl              plain pickles of PLAIN_VALUES (ints of every width, floats, None, bools, str)
+  bytes_p{2,4}.pkl              b'xy' pickled: protocol 4 uses SHORT_BINBYTES, protocol 2 a _codecs.encode
+                                call (which the unpickler must refuse)
 
 Run: tools/reference/.venv/bin/python tools/reference/make_ckpt_fixture.py [out_dir]
 """
 import json
 import os
+import pickle
 import sys
 
 import torch
 from safetensors.torch import save_file
+
+# Mirrored in test/weights/convert.test.ts.
+PLAIN_VALUES = {"a": (1, -2, 300, 70000, -70000, 2**40, -(2**70), 1.5, None, True, False, ["x" * 300], "é"), 7: {}}
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
@@ -114,6 +121,12 @@ def main(out: str) -> None:
             return (os.system, ("echo this must never run",))
 
     torch.save({"model": {"w": torch.zeros(2)}, "payload": Unsafe()}, os.path.join(out, "unsafe_global.pt"))
+
+    for protocol in (2, 4):
+        with open(os.path.join(out, f"plain_p{protocol}.pkl"), "wb") as f:
+            pickle.dump(PLAIN_VALUES, f, protocol=protocol)
+        with open(os.path.join(out, f"bytes_p{protocol}.pkl"), "wb") as f:
+            pickle.dump(b"xy", f, protocol=protocol)
 
     for name in sorted(os.listdir(out)):
         print(f"{name}: {os.path.getsize(os.path.join(out, name)):,} bytes")
