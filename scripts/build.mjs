@@ -24,8 +24,20 @@ if (existsSync(entry)) {
     sourcemap: true,
     logLevel: 'warning',
   });
-  // Browser: Node-only modules are never reached there (device.ts imports them dynamically on Node only).
+  // Browser: the Node-only device module (Dawn, node:fs) is replaced by a stub that is never reached there
+  // (device.ts only imports it when navigator.gpu is absent).
+  const nodeOnly = {
+    name: 'node-only-stub',
+    setup(b) {
+      b.onResolve({ filter: /(node_gpu|safetensors_node)\.js$/ }, (args) => ({ path: args.path, namespace: 'node-only' }));
+      b.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => ({
+        contents: `throw new Error(${JSON.stringify('sam2-webgpu: ' + args.path + ' is Node-only')});`,
+        loader: 'js',
+      }));
+    },
+  };
   await build({
+    plugins: [nodeOnly],
     entryPoints: [entry],
     outfile: join(root, 'dist/browser/index.js'),
     bundle: true,
@@ -37,4 +49,16 @@ if (existsSync(entry)) {
     logLevel: 'warning',
   });
 }
+// The command-line tool (Node).
+await build({
+  entryPoints: [join(root, 'src/cli.ts')],
+  outfile: join(root, 'dist/cli.js'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});
 console.log('build ok');

@@ -14,3 +14,15 @@ export {
   ShapeError,
   FormatError,
 } from './runtime/errors.js';
+export {
+  SafetensorsReader,
+  bufferSource,
+  openSafetensorsStream,
+  openSafetensorsResponse,
+  serializeSafetensors,
+  TruncatedError,
+  type SafetensorsDType,
+  type TensorInfo,
+} from './runtime/safetensors.js';
+export { loadWeights, WeightStore, WeightError, type LoadOptions, type LoadProgress, type WeightSource } from './model/weights.js';
+export { sam2Config, configName, parseConfigName, MODEL_SIZES, type Sam2Config, type ModelSize, type ModelVersion } from './model/config.js';
