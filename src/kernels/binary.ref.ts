@@ -1,0 +1,58 @@
+/** CPU references for the binary elementwise kernels, in double precision (PyTorch broadcasting semantics). */
+import type { BinaryOp } from './binary.js';
+
+/** op(a, alpha·b) over the broadcast of aShape and bShape; returns the values and the broadcast shape. */
+export function binaryRef(
+  op: BinaryOp,
+  a: ArrayLike<number>,
+  aShape: readonly number[],
+  b: ArrayLike<number>,
+  bShape: readonly number[],
+  alpha = 1,
+): { y: Float32Array; shape: number[] } {
+  const r = Math.max(aShape.length, bShape.length);
+  const pa = [...new Array<number>(r - aShape.length).fill(1), ...aShape];
+  const pb = [...new Array<number>(r - bShape.length).fill(1), ...bShape];
+  const shape = pa.map((d, k) => (d === 1 ? pb[k] : d));
+  const n = shape.reduce((x, d) => x * d, 1);
+  const y = new Float32Array(n);
+  const coord = new Array<number>(r).fill(0);
+  for (let i = 0; i < n; i++) {
+    let rem = i;
+    for (let k = r - 1; k >= 0; k--) {
+      coord[k] = rem % shape[k];
+      rem = Math.floor(rem / shape[k]);
+    }
+    let ia = 0;
+    let ib = 0;
+    for (let k = 0; k < r; k++) {
+      ia = ia * pa[k] + (pa[k] === 1 ? 0 : coord[k]);
+      ib = ib * pb[k] + (pb[k] === 1 ? 0 : coord[k]);
+    }
+    const u = a[ia];
+    const v = alpha * b[ib];
+    y[i] = op === 'add' ? u + v : op === 'sub' ? u - v : u * v;
+  }
+  return { y, shape };
+}
+
+/** x · scale[c] + bias[c] (+ residual) with c = (i / inner) % C. */
+export function channelAffineRef(
+  x: ArrayLike<number>,
+  c: number,
+  inner: number,
+  scale: ArrayLike<number> | null,
+  bias: ArrayLike<number> | null,
+  residual: ArrayLike<number> | null = null,
+): Float32Array {
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const ch = Math.floor(i / inner) % c;
+    let v = x[i];
+    if (scale) v *= scale[ch];
+    if (bias) v += bias[ch];
+    if (residual) v += residual[i];
+    y[i] = v;
+  }
+  return y;
+}
