@@ -22,6 +22,9 @@ export interface DeviceInfo {
   /** 'browser', or the Node driver that was picked ('system', 'lavapipe', 'swiftshader', a path). */
   backend: string;
   features: DeviceFeatures;
+  /** Subgroup sizes the adapter reports (GPUAdapterInfo.subgroupMinSize / MaxSize); 0 where unknown. */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -123,6 +126,8 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
     architecture: ai.architecture ?? '',
     backend,
     features: { f16, timestamps, subgroups },
+    subgroupMinSize: (ai as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
+    subgroupMaxSize: (ai as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
     limits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
