@@ -99,6 +99,10 @@ RULES: List[Tuple[str, str, Optional[str], Callable[[Sequence[int]], Spec]]] = [
     ("pix_feat_proj", r"memory_encoder\.pix_feat_proj\.weight", None, lambda s: (math.sqrt(3.0 / (16 * _fan_in(s))), 0.0)),
     # Object-score head output bias: positive, so prompted objects are present unless a case overrides it.
     ("obj_score_bias", r"sam_mask_decoder\.pred_obj_score_head\.layers\.2\.bias", None, lambda s: (0.05, 2.0)),
+    # Output layer of the mask decoder's hypernetwork MLPs: 3x the fan-in scale, so mask logits reach the
+    # magnitudes of a trained SAM (tens) and the single-mask stability test sees both outcomes.
+    ("hypernetwork_out", r"sam_mask_decoder\.output_hypernetworks_mlps\.\d+\.layers\.2\.weight", None,
+     lambda s: (math.sqrt(27.0 / _fan_in(s)), 0.0)),
     # ConvTranspose2d weights [in, out, k, k] with stride == kernel: each output pixel sees every input
     # channel through exactly one tap, so the fan-in is shape[0].
     ("conv_transpose", r"sam_mask_decoder\.output_upscaling\.[03]\.weight", None, lambda s: (math.sqrt(3.0 / s[0]), 0.0)),
@@ -229,6 +233,14 @@ def checksum_document(config: str) -> dict:
     }
 
 
+def dumps_one_tensor_per_line(doc: dict) -> str:
+    """JSON with one line per tensor entry (small diffs, easy to grep)."""
+    head = {k: v for k, v in doc.items() if k != "tensors"}
+    lines = [json.dumps(head, indent=1)[:-2] + ',\n "tensors": [']
+    rows = [" " + json.dumps(t, separators=(", ", ": ")) for t in doc["tensors"]]
+    return "\n".join(lines + [",\n".join(rows), " ]", "}"]) + "\n"
+
+
 def write_checksums(out_dir: str = CHECKSUM_DIR, configs: Iterable[str] = CONFIG_NAMES) -> List[str]:
     os.makedirs(out_dir, exist_ok=True)
     paths = []
@@ -236,8 +248,7 @@ def write_checksums(out_dir: str = CHECKSUM_DIR, configs: Iterable[str] = CONFIG
         doc = checksum_document(config)
         path = os.path.join(out_dir, f"{config}.json")
         with open(path + ".tmp", "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
+            f.write(dumps_one_tensor_per_line(doc))
         os.replace(path + ".tmp", path)
         paths.append(path)
         print(f"checksums {config}: {doc['num_tensors']} tensors, {doc['num_params']:,} params, digest {doc['digest']}")

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Regenerates, from scratch and deterministically, everything the official sam2 package produces for the
+# tests: weights/checksums/*.json (synthetic-weight checksums, all 8 configs) and the fixtures under
+# test/fixtures/tiny256 and test/fixtures/configs256.
+#
+#   bash tools/reference/regenerate.sh            # everything committed (about 5-10 minutes on 2 cores)
+#   bash tools/reference/regenerate.sh --full     # plus the 1024-pixel tiny case in test/fixtures/full (not committed)
+#   bash tools/reference/regenerate.sh --only video configs   # a subset (see harness.py --help)
+#
+# Creates the Python environment first (setup.sh) when tools/reference/.venv is missing.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+py="$here/.venv/bin/python"
+
+if [ ! -x "$py" ]; then
+  echo "reference env missing: running tools/reference/setup.sh"
+  bash "$here/setup.sh"
+fi
+if [ ! -f "$repo/../shared/data/bedroom/00000.jpg" ]; then
+  echo "error: ../shared/data/bedroom (the official example frames) is not next to the repository" >&2
+  exit 1
+fi
+
+full=0
+only=0
+for arg in "$@"; do
+  case "$arg" in
+    --full) full=1 ;;
+    --only) only=1 ;;
+  esac
+done
+
+# From scratch: a full run first removes what it is about to write, so no stale file survives.
+if [ "$only" = 0 ]; then
+  rm -rf "$repo/test/fixtures/tiny256" "$repo/test/fixtures/configs256" "$repo/weights/checksums"
+  if [ "$full" = 1 ]; then rm -rf "$repo/test/fixtures/full/tiny1024"; fi
+fi
+
+# One thread everywhere: CPU kernels may reduce in a thread-count-dependent order.
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0 TQDM_DISABLE=1
+cd "$repo"
+exec "$py" "$here/harness.py" --out "$repo/test/fixtures" --threads 1 "$@"
