@@ -1,0 +1,204 @@
+// Layout kernels: data movement with an optional element-type conversion; no arithmetic.
+//
+// KIND 0 (permute): y = x permuted, as a gather. Output dims d0 (innermost) .. d5 and the element stride of
+//   x along each come in uniforms, after the dispatcher merged dims that stay adjacent. 4 consecutive
+//   outputs per invocation.
+// KIND 1 (transpose): batched 2-D transpose x [B, R, C] -> y [B, C, R] through a 32 × 33 tile in workgroup
+//   memory, so that both the reads and the writes are contiguous; workgroup (32, 8), grid (C/32, R/32, B).
+// KIND 2 (window): Hiera's window partition (DIR 0): x [B, H, W, C] zero-padded to [B, Hp, Wp, C] (Hp, Wp
+//   multiples of the window ws) -> y [B·nh·nw, ws, ws, C]; and unpartition (DIR 1), the inverse, cropping
+//   the padding: x [B·nh·nw, ws, ws, C] -> y [B, H, W, C]. VEC 4 when C % 4 == 0.
+// KIND 3 (copy): for o < outer, j < len: y[o·dst_row + dst_off + j] = x[o·src_row + src_off + j]. Serves
+//   concat (each input into its place) and slice (a window of each row), and dtype casts (outer = 1).
+//   Each invocation owns one aligned group of 4 outputs, so no two invocations share a 32-bit word unless a
+//   row boundary falls inside it (then the lone halves go through st_, safe in packed modes).
+//
+// Element types: SRC and DST: 0 f32, 1 f16 (the variant's storage: shader-f16 or packed pairs), 2 bf16.
+#include "common.wgsl"
+
+#if SRC == 0
+#tensor x 1 read f32
+#elif SRC == 1
+#tensor x 1 read st
+#else
+#tensor x 1 read bf16
+#endif
+#if DST == 0
+#tensor y 2 write f32
+#elif DST == 1
+#tensor y 2 write st
+#else
+#tensor y 2 write bf16
+#endif
+
+#if KIND == 0
+
+struct Params {
+  n: u32, nd: u32, _pad0: u32, _pad1: u32,
+  d0: u32, d1: u32, d2: u32, d3: u32, d4: u32, d5: u32,
+  s0: u32, s1: u32, s2: u32, s3: u32, s4: u32, s5: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+
+// Offset into x of output element i.
+fn src_offset(i: u32) -> u32 {
+  var r = i / P.d0;
+  var o = (i - r * P.d0) * P.s0;
+  if (P.nd > 1u) { let q = r / P.d1; o += (r - q * P.d1) * P.s1; r = q; }
+  if (P.nd > 2u) { let q = r / P.d2; o += (r - q * P.d2) * P.s2; r = q; }
+  if (P.nd > 3u) { let q = r / P.d3; o += (r - q * P.d3) * P.s3; r = q; }
+  if (P.nd > 4u) { let q = r / P.d4; o += (r - q * P.d4) * P.s4; r = q; }
+  if (P.nd > 5u) { o += r * P.s5; }
+  return o;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, 64u) * 4u;
+  if (i >= P.n) { return; }
+  var o = src_offset(i);
+  var c0 = i % P.d0;
+  var v = vec4<f32>(0.0);
+  for (var k = 0u; k < 4u && i + k < P.n; k++) {
+    if (k > 0u) {
+      c0 += 1u;
+      if (c0 == P.d0) {
+        c0 = 0u;
+        o = src_offset(i + k);
+      } else {
+        o += P.s0;
+      }
+    }
+    v[k] = ld_x(o);
+  }
+  if (i + 4u <= P.n) {
+    st4_y(i, v);
+  } else {
+    for (var k = 0u; i + k < P.n; k++) { st_y(i + k, v[k]); }
+  }
+}
+
+#elif KIND == 1
+
+struct Params { b: u32, r: u32, c: u32, _pad: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+var<workgroup> tile: array<f32, 1056>;  // 32 rows of 33
+
+@compute @workgroup_size(32, 8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let r0 = wid.y * 32u;
+  let c0 = wid.x * 32u;
+  let plane = wid.z * P.r * P.c;
+  // Read 32 rows of 32 contiguous elements.
+  for (var k = 0u; k < 32u; k += 8u) {
+    let r = r0 + lid.y + k;
+    let c = c0 + lid.x;
+    if (r < P.r && c < P.c) { tile[(lid.y + k) * 33u + lid.x] = ld_x(plane + r * P.c + c); }
+  }
+  workgroupBarrier();
+  // Write 32 output rows (input columns), each as 8 groups of 4 contiguous elements.
+  let l = lid.y * 32u + lid.x;
+  let j = l / 8u;
+  let q = (l % 8u) * 4u;
+  let oc = c0 + j;
+  let orow = r0 + q;
+  if (oc >= P.c || orow >= P.r) { return; }
+  let idx = plane + oc * P.r + orow;
+  let v = vec4<f32>(tile[q * 33u + j], tile[(q + 1u) * 33u + j], tile[(q + 2u) * 33u + j], tile[(q + 3u) * 33u + j]);
+  if (orow + 4u <= P.r && idx % 4u == 0u) {
+    st4_y(idx, v);
+  } else {
+    for (var e = 0u; e < 4u && orow + e < P.r; e++) { st_y(idx + e, v[e]); }
+  }
+}
+
+#elif KIND == 2
+
+struct Params { n: u32, h: u32, w: u32, c: u32, ws: u32, nh: u32, nw: u32, _pad: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+
+const PAD: u32 = 0xffffffffu;
+
+// Offset into x of output element i, or PAD for the zero padding (partition only).
+fn src_offset(i: u32) -> u32 {
+  let ch = i % P.c;
+  var t = i / P.c;
+#if DIR == 0
+  // y [b, wh, ww, r, s, c]
+  let s = t % P.ws; t /= P.ws;
+  let r = t % P.ws; t /= P.ws;
+  let ww = t % P.nw; t /= P.nw;
+  let wh = t % P.nh;
+  let b = t / P.nh;
+  let h = wh * P.ws + r;
+  let w = ww * P.ws + s;
+  if (h >= P.h || w >= P.w) { return PAD; }
+  return ((b * P.h + h) * P.w + w) * P.c + ch;
+#else
+  // y [b, h, w, c] from x [b, wh, ww, r, s, c]
+  let w = t % P.w; t /= P.w;
+  let h = t % P.h;
+  let b = t / P.h;
+  let wh = h / P.ws;
+  let ww = w / P.ws;
+  return ((((b * P.nh + wh) * P.nw + ww) * P.ws + (h - wh * P.ws)) * P.ws + (w - ww * P.ws)) * P.c + ch;
+#endif
+}
+
+fn load(i: u32) -> f32 {
+  let o = src_offset(i);
+  if (o == PAD) { return 0.0; }
+  return ld_x(o);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, 64u) * 4u;
+  if (i >= P.n) { return; }
+#if VEC == 4
+  // C % 4 == 0: the 4 outputs are 4 channels of one pixel.
+  let o = src_offset(i);
+  var v = vec4<f32>(0.0);
+  if (o != PAD) { v = ld4_x(o); }
+  st4_y(i, v);
+#else
+  if (i + 4u <= P.n) {
+    st4_y(i, vec4<f32>(load(i), load(i + 1u), load(i + 2u), load(i + 3u)));
+  } else {
+    for (var k = i; k < P.n; k++) { st_y(k, load(k)); }
+  }
+#endif
+}
+
+#else
+
+struct Params { outer: u32, len: u32, q: u32, src_row: u32, src_off: u32, dst_row: u32, dst_off: u32, _pad: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let id = linear_id(gid, nwg, 64u);
+  let o = id / P.q;
+  if (o >= P.outer) { return; }
+  // Group g of row o covers destination words aligned to 4: j0 = 4g - (row start % 4).
+  let dst = o * P.dst_row + P.dst_off;
+  let src = o * P.src_row + P.src_off;
+  let j0 = i32((id - o * P.q) * 4u) - i32(dst % 4u);
+  if (j0 >= 0 && u32(j0) + 4u <= P.len) {
+    let j = u32(j0);
+    var v: vec4<f32>;
+    if ((src + j) % 4u == 0u) {
+      v = ld4_x(src + j);
+    } else {
+      v = vec4<f32>(ld_x(src + j), ld_x(src + j + 1u), ld_x(src + j + 2u), ld_x(src + j + 3u));
+    }
+    st4_y(dst + j, v);
+  } else {
+    for (var k = max(j0, 0); k < j0 + 4 && k < i32(P.len); k++) {
+      let j = u32(k);
+      st_y(dst + j, ld_x(src + j));
+    }
+  }
+}
+
+#endif
