@@ -12,6 +12,9 @@
  *       the pair owned by this invocation), st4_NAME(i, vec4) (i % 4 == 0). `st` (the default) is the
  *       variant's storage type: f32, f16 (shader-f16) or f16 pairs packed in u32 (unpack2x16float).
  *       bf16 (pairs in u32, upper 16 bits of an f32, round to nearest even on store) works in every mode.
+ *       `vec4` (read-only) is the variant's storage type in whole vec4 units: ld4_NAME(i) (i % 4 == 0) is one
+ *       16-byte (f32) or 8-byte (f16, packed f16) load instead of four, which software adapters run several
+ *       times faster; ld_NAME(i) reads one element. The bound tensor's size must be a multiple of 4.
  *
  * Predefined: F32, F16 (either f16 storage mode), F16_NATIVE, F16_PACKED; `enable f16;` is emitted for the
  * native f16 mode. Defines are compile-time variant values (tile sizes, activation); shapes never go here.
@@ -199,13 +202,27 @@ function tensorDecl(args: string[], mode: StorageMode, where: string, emitted: S
   const [name, bindingStr, access, typeArg = 'st'] = args;
   const binding = Number(bindingStr);
   if (!name || !Number.isInteger(binding) || !['read', 'write', 'read_write'].includes(access)) {
-    throw new Error(`${where}: #tensor NAME BINDING read|write|read_write [st|f32|f16|bf16|u32|i32]`);
+    throw new Error(`${where}: #tensor NAME BINDING read|write|read_write [st|vec4|f32|f16|bf16|u32|i32]`);
   }
   const acc = access === 'read' ? 'read' : 'read_write';
   const writable = access !== 'read';
   const b = `@group(0) @binding(${binding})`;
   const L: string[] = [];
   const type = typeArg === 'st' ? (mode === 'f32' ? 'f32' : mode === 'f16' ? 'f16' : 'packed') : typeArg;
+  if (type === 'vec4') {
+    if (writable) throw new Error(`${where}: vec4 tensors are read-only`);
+    if (mode === 'f16packed') {
+      L.push(`${b} var<storage, read> ${name}: array<vec2<u32>>;`);
+      L.push(`fn ld4_${name}(i: u32) -> vec4<f32> { let w = ${name}[i >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }`);
+      L.push(`fn ld_${name}(i: u32) -> f32 { return unpack2x16float(${name}[i >> 2u][(i >> 1u) & 1u])[i & 1u]; }`);
+    } else {
+      const et = mode === 'f32' ? 'f32' : 'f16';
+      L.push(`${b} var<storage, read> ${name}: array<vec4<${et}>>;`);
+      L.push(`fn ld4_${name}(i: u32) -> vec4<f32> { return vec4<f32>(${name}[i >> 2u]); }`);
+      L.push(`fn ld_${name}(i: u32) -> f32 { return f32(${name}[i >> 2u][i & 3u]); }`);
+    }
+    return L.join('\n');
+  }
   if (type === 'u32' || type === 'i32') {
     L.push(`${b} var<storage, ${acc}> ${name}: array<${type}>;`);
     return L.join('\n');
