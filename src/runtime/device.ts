@@ -142,3 +142,12 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   };
   return { device, info, gpu };
 }
+
+/**
+ * True for adapters that run compute shaders on the CPU (Mesa's lavapipe / llvmpipe, SwiftShader, WARP):
+ * a few SIMD lanes per core, costly workgroup barriers and per-invocation overhead, so kernels there prefer
+ * long loops per invocation over wide parallel reductions.
+ */
+export function isCpuAdapter(info: DeviceInfo): boolean {
+  return info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|basic render/i.test(`${info.adapter} ${info.backend}`);
+}
