@@ -16,6 +16,9 @@
 // Element types: SRC and DST: 0 f32, 1 f16 (the variant's storage: shader-f16 or packed pairs), 2 bf16.
 #include "common.wgsl"
 
+// Groups of 4 elements per workgroup segment (KIND 3 and 4): 8 per invocation.
+const SEG: u32 = 512u;
+
 #if SRC == 0
 #tensor x 1 read f32
 #elif SRC == 1
@@ -30,6 +33,34 @@
 #else
 #tensor y 2 write bf16
 #endif
+
+// Group g of the destination run [dst, dst + len): the 4 destination elements of the g-th aligned word group
+// that overlaps it (j = 4g - dst % 4 ..). Element j comes from src + j·ss; those with j >= valid are zero.
+fn copy_group(dst: u32, src: u32, ss: u32, len: u32, valid: u32, g: u32) {
+  let j0 = i32(g * 4u) - i32(dst % 4u);
+  if (j0 >= 0 && u32(j0) + 4u <= len) {
+    let j = u32(j0);
+    var v = vec4<f32>(0.0);
+    if (j + 4u <= valid) {
+      let s = src + j * ss;
+      if (ss == 1u && s % 4u == 0u) {
+        v = ld4_x(s);
+      } else {
+        v = vec4<f32>(ld_x(s), ld_x(s + ss), ld_x(s + 2u * ss), ld_x(s + 3u * ss));
+      }
+    } else {
+      for (var k = 0u; k < 4u && j + k < valid; k++) { v[k] = ld_x(src + (j + k) * ss); }
+    }
+    st4_y(dst + j, v);
+  } else {
+    for (var k = max(j0, 0); k < j0 + 4 && k < i32(len); k++) {
+      let j = u32(k);
+      var v = 0.0;
+      if (j < valid) { v = ld_x(src + j * ss); }
+      st_y(dst + j, v);
+    }
+  }
+}
 
 #if KIND == 0
 
@@ -114,91 +145,112 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 #elif KIND == 2
 
-struct Params { n: u32, h: u32, w: u32, c: u32, ws: u32, nh: u32, nw: u32, _pad: u32 }
+// A workgroup per window row (partition) or per image-row segment (unpartition): a run of at most ws·C
+// contiguous elements in both x and y. Rows and offsets come from the workgroup id only (the same scalar
+// arithmetic for every invocation); the invocations stride over the run's aligned groups of 4.
+struct Params { h: u32, w: u32, c: u32, ws: u32, nh: u32, nw: u32, rows: u32, _pad: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-const PAD: u32 = 0xffffffffu;
-
-// Offset into x of output element i, or PAD for the zero padding (partition only).
-fn src_offset(i: u32) -> u32 {
-  let ch = i % P.c;
-  var t = i / P.c;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= P.rows) { return; }
+  let run = P.ws * P.c;
 #if DIR == 0
-  // y [b, wh, ww, r, s, c]
-  let s = t % P.ws; t /= P.ws;
-  let r = t % P.ws; t /= P.ws;
-  let ww = t % P.nw; t /= P.nw;
-  let wh = t % P.nh;
-  let b = t / P.nh;
+  // Output row (b, wh, ww, r): ws·C contiguous outputs from image row h = wh·ws + r, pixels ww·ws ..,
+  // zero past the image.
+  let r = row % P.ws;
+  let t = row / P.ws;
+  let ww = t % P.nw;
+  let t2 = t / P.nw;
+  let wh = t2 % P.nh;
+  let b = t2 / P.nh;
   let h = wh * P.ws + r;
-  let w = ww * P.ws + s;
-  if (h >= P.h || w >= P.w) { return PAD; }
-  return ((b * P.h + h) * P.w + w) * P.c + ch;
+  let w0 = ww * P.ws;
+  var valid = 0u;
+  if (h < P.h) { valid = min(P.ws, P.w - w0) * P.c; }
+  let dst = row * run;
+  let src = ((b * P.h + h) * P.w + w0) * P.c;
+  let len = run;
 #else
-  // y [b, h, w, c] from x [b, wh, ww, r, s, c]
-  let w = t % P.w; t /= P.w;
+  // Output row segment (b, h, ww): pixels ww·ws .. of image row h (cropped at W), from window row
+  // (b, h / ws, ww, h % ws).
+  let ww = row % P.nw;
+  let t = row / P.nw;
   let h = t % P.h;
   let b = t / P.h;
+  let w0 = ww * P.ws;
+  let len = min(P.ws, P.w - w0) * P.c;
+  let valid = len;
   let wh = h / P.ws;
-  let ww = w / P.ws;
-  return ((((b * P.nh + wh) * P.nw + ww) * P.ws + (h - wh * P.ws)) * P.ws + (w - ww * P.ws)) * P.c + ch;
+  let dst = ((b * P.h + h) * P.w + w0) * P.c;
+  let src = (((b * P.nh + wh) * P.nw + ww) * P.ws + (h - wh * P.ws)) * run;
 #endif
-}
-
-fn load(i: u32) -> f32 {
-  let o = src_offset(i);
-  if (o == PAD) { return 0.0; }
-  return ld_x(o);
-}
-
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u) * 4u;
-  if (i >= P.n) { return; }
-#if VEC == 4
-  // C % 4 == 0: the 4 outputs are 4 channels of one pixel.
-  let o = src_offset(i);
-  var v = vec4<f32>(0.0);
-  if (o != PAD) { v = ld4_x(o); }
-  st4_y(i, v);
-#else
-  if (i + 4u <= P.n) {
-    st4_y(i, vec4<f32>(load(i), load(i + 1u), load(i + 2u), load(i + 3u)));
-  } else {
-    for (var k = i; k < P.n; k++) { st_y(k, load(k)); }
+  let groups = (len + dst % 4u + 3u) / 4u;
+  for (var g = lid; g < groups; g += 64u) {
+    copy_group(dst, src, 1u, len, valid, g);
   }
-#endif
 }
 
-#else
+#elif KIND == 4
 
-struct Params { outer: u32, len: u32, q: u32, src_row: u32, src_off: u32, dst_row: u32, dst_off: u32, _pad: u32 }
+// Permute by output rows: row r of d0 outputs gathers x[base(r) + e·s0]. A workgroup owns a segment of
+// SEG groups of 4 in one row; the row and base(r) (decomposed over the outer dims d1 .. d5) come from the
+// workgroup id only, and the invocations stride over the segment.
+struct Params {
+  rows: u32, segs: u32, d0: u32, s0: u32,
+  nd: u32, d1: u32, d2: u32, d3: u32, d4: u32,
+  s1: u32, s2: u32, s3: u32, s4: u32, s5: u32,
+}
 @group(0) @binding(0) var<uniform> P: Params;
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linear_id(gid, nwg, 64u);
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let wl = wid.x + wid.y * nwg.x;
+  let row = wl / P.segs;
+  if (row >= P.rows) { return; }
+  let seg = wl - row * P.segs;
+  var r = row;
+  var base = 0u;
+  if (P.nd > 1u) { let q = r / P.d1; base += (r - q * P.d1) * P.s1; r = q; }
+  if (P.nd > 2u) { let q = r / P.d2; base += (r - q * P.d2) * P.s2; r = q; }
+  if (P.nd > 3u) { let q = r / P.d3; base += (r - q * P.d3) * P.s3; r = q; }
+  if (P.nd > 4u) { let q = r / P.d4; base += (r - q * P.d4) * P.s4; r = q; }
+  if (P.nd > 5u) { base += r * P.s5; }
+  let dst = row * P.d0;
+  let end = min((seg + 1u) * SEG, (P.d0 + dst % 4u + 3u) / 4u);
+  for (var g = seg * SEG + lid; g < end; g += 64u) {
+    copy_group(dst, base, P.s0, P.d0, P.d0, g);
+  }
+}
+
+#else
+
+// Copy rows. SHORT 0: a workgroup owns a segment of SEG groups of 4 of one row (row from the workgroup id,
+// invocations striding over the segment). SHORT 1, for rows of a few groups: each invocation owns one
+// group, found by dividing its index by the groups per row q.
+struct Params { outer: u32, len: u32, q: u32, src_row: u32, src_off: u32, dst_row: u32, dst_off: u32, segs: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let wl = wid.x + wid.y * nwg.x;
+#if SHORT
+  let id = wl * 64u + lid;
   let o = id / P.q;
   if (o >= P.outer) { return; }
-  // Group g of row o covers destination words aligned to 4: j0 = 4g - (row start % 4).
+  copy_group(o * P.dst_row + P.dst_off, o * P.src_row + P.src_off, 1u, P.len, P.len, id - o * P.q);
+#else
+  let o = wl / P.segs;
+  if (o >= P.outer) { return; }
+  let seg = wl - o * P.segs;
   let dst = o * P.dst_row + P.dst_off;
   let src = o * P.src_row + P.src_off;
-  let j0 = i32((id - o * P.q) * 4u) - i32(dst % 4u);
-  if (j0 >= 0 && u32(j0) + 4u <= P.len) {
-    let j = u32(j0);
-    var v: vec4<f32>;
-    if ((src + j) % 4u == 0u) {
-      v = ld4_x(src + j);
-    } else {
-      v = vec4<f32>(ld_x(src + j), ld_x(src + j + 1u), ld_x(src + j + 2u), ld_x(src + j + 3u));
-    }
-    st4_y(dst + j, v);
-  } else {
-    for (var k = max(j0, 0); k < j0 + 4 && k < i32(P.len); k++) {
-      let j = u32(k);
-      st_y(dst + j, ld_x(src + j));
-    }
+  let end = min((seg + 1u) * SEG, (P.len + dst % 4u + 3u) / 4u);
+  for (var g = seg * SEG + lid; g < end; g += 64u) {
+    copy_group(dst, src, 1u, P.len, P.len, g);
   }
+#endif
 }
 
 #endif

@@ -13,6 +13,7 @@
  * slice(x, dim, start, length): torch.narrow(x, dim, start, length), copied.
  * cast(x, dtype): f32 <-> f16 <-> bf16 (round to nearest even), or a plain copy when dtype is x's.
  */
+import { isCpuAdapter } from '../runtime/device.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { DType } from '../runtime/dtype.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -23,6 +24,8 @@ import type { StorageMode } from '../runtime/wgsl.js';
 export type LayoutDType = 'f32' | 'f16' | 'bf16';
 const TYPE_CODE: Record<LayoutDType, number> = { f32: 0, f16: 1, bf16: 2 };
 const MAX_DIMS = 6;
+/** Groups of 4 elements per workgroup in row copies (SEG in layout.wgsl). */
+const SEG = 512;
 
 export interface LayoutOptions {
   /** Element type of the result (converted on the way); the input's when absent. */
@@ -83,15 +86,18 @@ function copyRows(
   dstOff: number,
 ): void {
   if (outer === 0 || len === 0) return;
+  // Groups of 4 destination elements per row (a row may start anywhere in its first group).
   const q = Math.ceil((len + 3) / 4);
+  const short = q < 32;
+  const segs = Math.ceil(q / SEG);
   dispatchLayout(
     gpu,
     kernel,
     x,
     y,
-    { KIND: 3 },
-    new Params().u32(outer, len, q, srcRow, srcOff, dstRow, dstOff, 0),
-    gpu.grid(Math.ceil((outer * q) / 64)),
+    { KIND: 3, SHORT: short ? 1 : 0 },
+    new Params().u32(outer, len, q, srcRow, srcOff, dstRow, dstOff, segs),
+    gpu.grid(short ? Math.ceil((outer * q) / 64) : outer * segs),
   );
 }
 
@@ -129,9 +135,34 @@ export function permutePlan(shape: readonly number[], perm: readonly number[]): 
   return { dims, strides };
 }
 
+export type PermuteMethod = 'tiled' | 'rows' | 'gather';
+
 export interface PermuteOptions extends LayoutOptions {
-  /** Use the tiled transpose when the permute is a batched 2-D transpose (default) or never. */
-  tiled?: boolean;
+  /**
+   * 'tiled': a batched 2-D transpose through workgroup memory (only for such permutes); 'rows': workgroups
+   * own rows of the innermost output dim and gather them with x's stride; 'gather': every invocation
+   * decomposes its own 4 output indices (best for short innermost dims). Chosen by permuteMethod() when absent.
+   */
+  method?: PermuteMethod;
+}
+
+/** A permute plan's batched-transpose form: y [B, C, R] from x [B, R, C], if it has one. */
+function transposeForm(dims: readonly number[], strides: readonly number[]): { b: number; r: number; c: number } | null {
+  if (dims.length < 2 || dims.length > 3) return null;
+  const [d0, d1, d2 = 1] = dims;
+  if (strides[0] !== d1 || strides[1] !== 1 || (dims.length === 3 && strides[2] !== d0 * d1)) return null;
+  return { b: d2, r: d0, c: d1 };
+}
+
+/**
+ * The permute kernel for a plan: on GPUs batched transposes go through the tiled kernel (contiguous reads
+ * and writes); otherwise rows of 64 or more outputs go by rows, shorter ones by per-invocation gathers. On
+ * CPU adapters the tiled kernel is slower than rows (lavapipe: 0.7 vs 1.0 GB/s for NHWC -> NCHW of
+ * [1, 64, 64, 256]), as barriers and workgroup memory cost more than strided loads there.
+ */
+export function permuteMethod(gpu: Gpu, dims: readonly number[], strides: readonly number[]): PermuteMethod {
+  if (!isCpuAdapter(gpu.info) && transposeForm(dims, strides) && dims[0] >= 8 && dims[1] >= 8) return 'tiled';
+  return dims[0] >= 64 ? 'rows' : 'gather';
 }
 
 /** torch.permute(x, perm).contiguous(): y.shape[k] = x.shape[perm[k]]. */
@@ -150,23 +181,34 @@ export function permute(gpu: Gpu, x: Tensor, perm: readonly number[], opts: Perm
     copyRows(gpu, 'permute', x, y, 1, n, n, 0, n, 0);
     return y;
   }
-  // A batched transpose: out [B, C, R] from x [B, R, C] has dims (R, C, B) with strides (C, 1, R·C).
-  const [d0, d1, d2 = 1] = dims;
+  if (dims.length > MAX_DIMS) throw new ShapeError(`permute: ${x} by [${perm.join(', ')}] needs ${dims.length} separate dims, more than ${MAX_DIMS}`);
   const maxWg = gpu.info.limits.maxComputeWorkgroupsPerDimension;
-  if (
-    opts.tiled !== false &&
-    dims.length <= 3 &&
-    strides[0] === d1 &&
-    strides[1] === 1 &&
-    (dims.length === 2 || strides[2] === d0 * d1) &&
-    d2 <= maxWg &&
-    Math.ceil(d0 / 32) <= maxWg &&
-    Math.ceil(d1 / 32) <= maxWg
-  ) {
-    dispatchLayout(gpu, 'permute', x, y, { KIND: 1 }, new Params().u32(d2, d0, d1, 0), [Math.ceil(d1 / 32), Math.ceil(d0 / 32), d2]);
+  let method = opts.method ?? permuteMethod(gpu, dims, strides);
+  const t = transposeForm(dims, strides);
+  if (method === 'tiled' && !(t && t.b <= maxWg && Math.ceil(t.r / 32) <= maxWg && Math.ceil(t.c / 32) <= maxWg)) method = 'rows';
+  if (method === 'tiled' && t) {
+    dispatchLayout(gpu, 'permute', x, y, { KIND: 1 }, new Params().u32(t.b, t.r, t.c, 0), [Math.ceil(t.c / 32), Math.ceil(t.r / 32), t.b]);
     return y;
   }
-  if (dims.length > MAX_DIMS) throw new ShapeError(`permute: ${x} by [${perm.join(', ')}] needs ${dims.length} separate dims, more than ${MAX_DIMS}`);
+  if (method === 'rows') {
+    const rows = n / dims[0];
+    const segs = Math.ceil(Math.ceil((dims[0] + 3) / 4) / SEG);
+    const outer = [...dims.slice(1), ...new Array<number>(MAX_DIMS - dims.length).fill(1)];
+    const os = [...strides.slice(1), ...new Array<number>(MAX_DIMS - dims.length).fill(0)];
+    dispatchLayout(
+      gpu,
+      'permute',
+      x,
+      y,
+      { KIND: 4 },
+      new Params()
+        .u32(rows, segs, dims[0], strides[0], dims.length)
+        .u32(...outer.slice(0, 4))
+        .u32(...os),
+      gpu.grid(rows * segs),
+    );
+    return y;
+  }
   const pad = (v: number[]) => [...v, ...new Array<number>(MAX_DIMS - v.length).fill(1)];
   dispatchLayout(
     gpu,
@@ -185,6 +227,24 @@ export function permute(gpu: Gpu, x: Tensor, perm: readonly number[], opts: Perm
 
 // ------------------------------------------------------------------ windows
 
+/** Window kernels copy runs of ws·C elements (a window row), a workgroup per run. */
+function windowDispatch(
+  gpu: Gpu,
+  kernel: string,
+  x: Tensor,
+  y: Tensor,
+  dir: number,
+  rows: number,
+  h: number,
+  w: number,
+  c: number,
+  ws: number,
+  nh: number,
+  nw: number,
+): void {
+  dispatchLayout(gpu, kernel, x, y, { KIND: 2, DIR: dir }, new Params().u32(h, w, c, ws, nh, nw, rows, 0), gpu.grid(rows));
+}
+
 function checkWindow(kernel: string, ws: number): void {
   if (!Number.isInteger(ws) || ws < 1) throw new ShapeError(`${kernel}: window size ${ws} must be a positive integer`);
 }
@@ -201,17 +261,7 @@ export function windowPartition(gpu: Gpu, x: Tensor, ws: number, opts: LayoutOpt
   const nh = Math.ceil(h / ws);
   const nw = Math.ceil(w / ws);
   const y = outputFor(gpu, 'windowPartition', [b * nh * nw, ws, ws, c], opts.dtype ?? src, opts.out);
-  if (y.size > 0) {
-    dispatchLayout(
-      gpu,
-      'windowPartition',
-      x,
-      y,
-      { KIND: 2, DIR: 0, VEC: c % 4 === 0 ? 4 : 1 },
-      new Params().u32(y.size, h, w, c, ws, nh, nw, 0),
-      gpu.grid(Math.ceil(y.size / 256)),
-    );
-  }
+  if (y.size > 0) windowDispatch(gpu, 'windowPartition', x, y, 0, b * nh * nw * ws, h, w, c, ws, nh, nw);
   return { windows: y, padHW: [nh * ws, nw * ws] };
 }
 
@@ -243,17 +293,7 @@ export function windowUnpartition(
   const b = nh * nw > 0 ? s[0] / (nh * nw) : 0;
   const c = s[3];
   const y = outputFor(gpu, 'windowUnpartition', [b, h, w, c], opts.dtype ?? src, opts.out);
-  if (y.size > 0) {
-    dispatchLayout(
-      gpu,
-      'windowUnpartition',
-      windows,
-      y,
-      { KIND: 2, DIR: 1, VEC: c % 4 === 0 ? 4 : 1 },
-      new Params().u32(y.size, h, w, c, ws, nh, nw, 0),
-      gpu.grid(Math.ceil(y.size / 256)),
-    );
-  }
+  if (y.size > 0) windowDispatch(gpu, 'windowUnpartition', windows, y, 1, b * h * nw, h, w, c, ws, nh, nw);
   return y;
 }
 

@@ -10,6 +10,7 @@
  * downsampler apply LayerNorm2d then GELU). eps has no default on purpose: Hiera uses 1e-6, torch's
  * LayerNorm (memory attention, two-way transformer) 1e-5, LayerNorm2d 1e-6.
  */
+import { isCpuAdapter } from '../runtime/device.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
@@ -54,9 +55,7 @@ function pow2(n: number, what: string): number {
  * invocation per LayerNorm row is 3-10x faster than a workgroup per row); a GPU wants tens of thousands.
  */
 export function busyInvocations(gpu: Gpu): number {
-  const i = gpu.info;
-  const cpu = i.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|basic render/i.test(`${i.adapter} ${i.backend}`);
-  return cpu ? 64 : 16384;
+  return isCpuAdapter(gpu.info) ? 64 : 16384;
 }
 
 /** The smallest power of two p with p * have >= want, capped at max (a power of two). */

@@ -46,10 +46,10 @@ describe('layout', async () => {
         const x = data(c, size(shape), size(shape) + perm[0]);
         const tx = c.gpu.upload(x, shape, c.dtype);
         const want = permuteRef(x, shape, perm);
-        for (const tiled of [true, false]) {
-          const ty = permute(c.gpu, tx, perm, { tiled });
+        for (const method of ['tiled', 'rows', 'gather'] as const) {
+          const ty = permute(c.gpu, tx, perm, { method });
           expect(ty.shape).toEqual(perm.map((p) => shape[p]));
-          expectExact(await c.gpu.read(ty), want, `[${shape}] by [${perm}] tiled=${tiled}`);
+          expectExact(await c.gpu.read(ty), want, `[${shape}] by [${perm}] ${method}`);
           ty.release();
         }
         tx.release();
