@@ -1,0 +1,160 @@
+/**
+ * Building blocks shared by the SAM 2 modules, bound to their weights by official state-dict prefix (a
+ * missing or misnamed weight fails at construction, not at inference):
+ * Linear (nn.Linear), LayerNorm (nn.LayerNorm over the last dim), LayerNorm2d (sam2_utils.LayerNorm2d over
+ * NCHW channels), Conv2d / ConvTranspose2d (NCHW), and MLP (sam2_utils.MLP).
+ */
+import { conv2d, convTranspose2d, type Conv2dOptions } from '../kernels/conv2d.js';
+import { unary } from '../kernels/elementwise.js';
+import { linear, type EpilogueOptions, type MatmulAct } from '../kernels/matmul.js';
+import { layerNorm, layerNorm2d } from '../kernels/norm.js';
+import type { Gpu } from '../runtime/gpu.js';
+import type { Tensor } from '../runtime/tensor.js';
+import type { WeightStore } from './weights.js';
+
+/** What every module needs: the GPU, the weights, and the activation dtype (the weights' dtype). */
+export interface ModelContext {
+  gpu: Gpu;
+  weights: WeightStore;
+}
+
+export function dtypeOf(ctx: ModelContext): 'f32' | 'f16' {
+  return ctx.weights.dtype;
+}
+
+function optional(ctx: ModelContext, name: string): Tensor | undefined {
+  return ctx.weights.has(name) ? ctx.weights.get(name) : undefined;
+}
+
+/** nn.Linear at `prefix` (prefix.weight [out, in], optional prefix.bias [out]). */
+export class Linear {
+  readonly weight: Tensor;
+  readonly bias?: Tensor;
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly prefix: string,
+  ) {
+    this.weight = ctx.weights.get(`${prefix}.weight`);
+    this.bias = optional(ctx, `${prefix}.bias`);
+  }
+
+  get inFeatures(): number {
+    return this.weight.shape[1];
+  }
+
+  get outFeatures(): number {
+    return this.weight.shape[0];
+  }
+
+  /** x [..., in] → [..., out]; epilogue: act(x Wᵀ + b) + residual. */
+  forward(x: Tensor, opts: EpilogueOptions = {}): Tensor {
+    return linear(this.ctx.gpu, x, this.weight, this.bias, { label: this.prefix, ...opts });
+  }
+}
+
+/** nn.LayerNorm over the last dim at `prefix`. */
+export class LayerNorm {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly prefix: string,
+    readonly eps = 1e-5,
+  ) {
+    this.weight = ctx.weights.get(`${prefix}.weight`);
+    this.bias = ctx.weights.get(`${prefix}.bias`);
+  }
+
+  forward(x: Tensor, opts: { act?: 'identity' | 'gelu'; out?: Tensor } = {}): Tensor {
+    return layerNorm(this.ctx.gpu, x, this.weight, this.bias, { eps: this.eps, ...opts });
+  }
+}
+
+/** sam2_utils.LayerNorm2d (eps 1e-6) over the channels of [N, C, H, W] at `prefix`. */
+export class LayerNorm2d {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly prefix: string,
+    readonly eps = 1e-6,
+  ) {
+    this.weight = ctx.weights.get(`${prefix}.weight`);
+    this.bias = ctx.weights.get(`${prefix}.bias`);
+  }
+
+  forward(x: Tensor, opts: { act?: 'identity' | 'gelu'; out?: Tensor } = {}): Tensor {
+    return layerNorm2d(this.ctx.gpu, x, this.weight, this.bias, { eps: this.eps, ...opts });
+  }
+}
+
+/** nn.Conv2d at `prefix` on NCHW. */
+export class Conv2d {
+  readonly weight: Tensor;
+  readonly bias?: Tensor;
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly prefix: string,
+    readonly opts: Omit<Conv2dOptions, 'bias' | 'out' | 'act'> = {},
+  ) {
+    this.weight = ctx.weights.get(`${prefix}.weight`);
+    this.bias = optional(ctx, `${prefix}.bias`);
+  }
+
+  forward(x: Tensor, extra: Pick<Conv2dOptions, 'act' | 'out'> = {}): Tensor {
+    return conv2d(this.ctx.gpu, x, this.weight, { ...this.opts, bias: this.bias ?? null, ...extra });
+  }
+}
+
+/** nn.ConvTranspose2d (kernel == stride) at `prefix` on NCHW. */
+export class ConvTranspose2d {
+  readonly weight: Tensor;
+  readonly bias?: Tensor;
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly prefix: string,
+    readonly stride = 2,
+  ) {
+    this.weight = ctx.weights.get(`${prefix}.weight`);
+    this.bias = optional(ctx, `${prefix}.bias`);
+  }
+
+  forward(x: Tensor): Tensor {
+    return convTranspose2d(this.ctx.gpu, x, this.weight, { stride: this.stride, bias: this.bias ?? null });
+  }
+}
+
+/**
+ * sam2_utils.MLP: `numLayers` linears at prefix.layers.{i}, the activation between them (ReLU by default;
+ * Hiera's blocks use GELU), optionally a sigmoid on the output.
+ */
+export class MLP {
+  readonly layers: Linear[];
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly prefix: string,
+    numLayers: number,
+    readonly act: MatmulAct = 'relu',
+    readonly sigmoidOutput = false,
+  ) {
+    this.layers = Array.from({ length: numLayers }, (_, i) => new Linear(ctx, `${prefix}.layers.${i}`));
+  }
+
+  /** x [..., in] → [..., out]. Intermediate tensors are released; x is not. */
+  forward(x: Tensor, opts: { residual?: Tensor } = {}): Tensor {
+    let h = x;
+    const n = this.layers.length;
+    for (let i = 0; i < n; i++) {
+      const last = i === n - 1;
+      const y = this.layers[i].forward(h, last ? { residual: this.sigmoidOutput ? undefined : opts.residual } : { act: this.act });
+      if (h !== x) h.release();
+      h = y;
+    }
+    if (this.sigmoidOutput) {
+      const s = unary(this.ctx.gpu, h, 'sigmoid');
+      h.release();
+      h = s;
+    }
+    return h;
+  }
+}
