@@ -19,6 +19,18 @@ import { checkFloat } from './elementwise.js';
 export type BinaryOp = 'add' | 'sub' | 'mul';
 const OP_CODE: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2 };
 const MAX_DIMS = 6;
+/** Groups of 4 elements per workgroup segment in the row modes (SEG in binary.wgsl). */
+const SEG = 512;
+
+/**
+ * Workgroups for `rows` rows of q groups of 4: long rows split into segments of SEG groups, short rows
+ * packed rpw to a workgroup, so that each workgroup has about SEG groups (8 per invocation) to move.
+ */
+export function rowTiling(rows: number, q: number, seg = SEG): { segs: number; rpw: number; workgroups: number } {
+  const segs = Math.max(1, Math.ceil(q / seg));
+  const rpw = segs > 1 ? 1 : Math.max(1, Math.floor(seg / Math.max(q, 1)));
+  return { segs, rpw, workgroups: Math.ceil(rows / rpw) * segs };
+}
 
 export interface BinaryOptions {
   /** Multiplies b (torch.add / torch.sub's alpha); 1 when absent. */
@@ -109,18 +121,22 @@ export function binary(gpu: Gpu, op: BinaryOp, a: Tensor, b: Tensor, opts: Binar
     throw new ShapeError(`${kernel}: ${a} and ${b} broadcast over ${dims.length} separate dims, more than ${MAX_DIMS}`);
   }
   const pad = (v: number[], fill: number) => [...v, ...new Array<number>(MAX_DIMS - v.length).fill(fill)];
+  // Rows of 64+ outputs (a multiple of 4) go by workgroup-owned rows, shorter ones per invocation.
+  const rows = dims[0] % 4 === 0 && dims[0] >= 64;
+  const t = rowTiling(n / dims[0], dims[0] / 4);
   gpu.dispatch({
-    variant: { kernel, file: 'binary.wgsl', mode, defines: { KIND: 1, OP: OP_CODE[op] } },
+    variant: { kernel, file: 'binary.wgsl', mode, defines: { KIND: 1, OP: OP_CODE[op], ROWS: rows ? 1 : 0 } },
     inputs: [a, b],
     outputs: [y],
     params: new Params()
       .u32(n, dims.length)
       .f32(alpha)
-      .u32(0)
+      .u32(t.segs)
       .u32(...pad(dims, 1))
       .u32(...pad(sa, 0))
-      .u32(...pad(sb, 0)),
-    workgroups: groups,
+      .u32(...pad(sb, 0))
+      .u32(t.rpw),
+    workgroups: rows ? gpu.grid(t.workgroups) : groups,
   });
   return y;
 }
@@ -167,18 +183,23 @@ export function channelAffine(gpu: Gpu, x: Tensor, scale: Tensor | null, bias: T
   if (y.size !== x.size || y.dtype !== x.dtype) throw new ShapeError(`${kernel}: out ${y} does not match ${x}`);
   if (x.size === 0) return y;
   const inner = numel(x.shape.slice(dim + 1));
+  // Rows of one channel (inner % 4 == 0) or of all channels of a position (inner == 1, C % 4 == 0) go by
+  // workgroup-owned rows; anything else finds each element's channel by division.
+  const cmode = inner % 4 === 0 && inner >= 64 ? 1 : inner === 1 && c % 4 === 0 && c >= 64 ? 2 : 0;
+  const len = cmode === 1 ? inner : c;
+  const t = rowTiling(x.size / len, len / 4);
   gpu.dispatch({
     variant: {
       kernel,
       file: 'binary.wgsl',
       mode: gpu.modeFor(x.dtype),
-      defines: { KIND: 2, HAS_SCALE: !!scale, HAS_BIAS: !!bias, HAS_RES: !!r },
+      defines: { KIND: 2, CMODE: cmode, HAS_SCALE: !!scale, HAS_BIAS: !!bias, HAS_RES: !!r },
     },
     // Absent operands are bound as x (never read); read-only bindings may share a buffer.
     inputs: [x, scale ?? x, bias ?? x, r ?? x],
     outputs: [y],
-    params: new Params().u32(x.size, c, inner, 0),
-    workgroups: gpu.grid(Math.ceil(Math.ceil(x.size / 4) / 64)),
+    params: new Params().u32(x.size, c, inner, t.segs, t.rpw),
+    workgroups: gpu.grid(cmode ? t.workgroups : Math.ceil(Math.ceil(x.size / 4) / 64)),
   });
   return y;
 }

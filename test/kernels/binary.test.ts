@@ -21,6 +21,11 @@ describe('binary', async () => {
     [[2, 1, 3], [1, 4, 1], 'both broadcast'],
     [[3, 1], [1, 1001], 'outer product'],
     [[2, 1, 3, 1, 2, 3], [1, 2, 1, 2, 1, 3], '6 separate dims'],
+    // Rows of 64+ outputs (workgroup-owned rows), broadcasting inside and across rows.
+    [[3, 128], [128], 'row, long rows'],
+    [[2, 5, 8, 16], [5, 1, 1], 'NCHW per-channel, long rows'],
+    [[1, 2100], [3, 1], 'column over a long row (several segments)'],
+    [[2, 3, 68], [2, 1, 68], 'middle dim, long rows'],
   ];
   for (const v of vs) {
     for (const [op, alpha] of [
@@ -73,6 +78,10 @@ describe('channelAffine', async () => {
     [[3, 7, 12], -1],
     [[1001], 0],
     [[2, 3, 1], -1],
+    [[2, 3, 8, 8], 1], // rows of one channel
+    [[5, 64], -1], // rows of all channels
+    [[1, 2, 2100], 1], // rows longer than one workgroup segment
+    [[2, 128], 1],
   ];
   for (const v of vs) {
     it(`scale / bias / residual ${v.name}`, async () => {
