@@ -194,42 +194,45 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
 #elif KIND == 4
 
-// Permute by output rows: row r of d0 outputs gathers x[base(r) + e·s0]. A workgroup owns a segment of
-// SEG groups of 4 in one row; the row and base(r) (decomposed over the outer dims d1 .. d5) come from the
-// workgroup id only, and the invocations stride over the segment.
+// Permute by output rows: row r of d0 outputs gathers x[base(r) + e·s0]. A workgroup owns either a
+// segment of SEG groups of 4 of one long row or rpw whole short rows; rows and base(r) (decomposed over the
+// outer dims d1 .. d5) come from the workgroup id only, and the invocations stride over each row.
 struct Params {
   rows: u32, segs: u32, d0: u32, s0: u32,
   nd: u32, d1: u32, d2: u32, d3: u32, d4: u32,
   s1: u32, s2: u32, s3: u32, s4: u32, s5: u32,
+  rpw: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let wl = wid.x + wid.y * nwg.x;
-  let row = wl / P.segs;
-  if (row >= P.rows) { return; }
-  let seg = wl - row * P.segs;
-  var r = row;
-  var base = 0u;
-  if (P.nd > 1u) { let q = r / P.d1; base += (r - q * P.d1) * P.s1; r = q; }
-  if (P.nd > 2u) { let q = r / P.d2; base += (r - q * P.d2) * P.s2; r = q; }
-  if (P.nd > 3u) { let q = r / P.d3; base += (r - q * P.d3) * P.s3; r = q; }
-  if (P.nd > 4u) { let q = r / P.d4; base += (r - q * P.d4) * P.s4; r = q; }
-  if (P.nd > 5u) { base += r * P.s5; }
-  let dst = row * P.d0;
-  let end = min((seg + 1u) * SEG, (P.d0 + dst % 4u + 3u) / 4u);
-  for (var g = seg * SEG + lid; g < end; g += 64u) {
-    copy_group(dst, base, P.s0, P.d0, P.d0, g);
+  let first = (wl / P.segs) * P.rpw;
+  let seg = wl % P.segs;
+  let last = min(first + P.rpw, P.rows);
+  for (var row = first; row < last; row++) {
+    var r = row;
+    var base = 0u;
+    if (P.nd > 1u) { let q = r / P.d1; base += (r - q * P.d1) * P.s1; r = q; }
+    if (P.nd > 2u) { let q = r / P.d2; base += (r - q * P.d2) * P.s2; r = q; }
+    if (P.nd > 3u) { let q = r / P.d3; base += (r - q * P.d3) * P.s3; r = q; }
+    if (P.nd > 4u) { let q = r / P.d4; base += (r - q * P.d4) * P.s4; r = q; }
+    if (P.nd > 5u) { base += r * P.s5; }
+    let dst = row * P.d0;
+    let end = min((seg + 1u) * SEG, (P.d0 + dst % 4u + 3u) / 4u);
+    for (var g = seg * SEG + lid; g < end; g += 64u) {
+      copy_group(dst, base, P.s0, P.d0, P.d0, g);
+    }
   }
 }
 
 #else
 
-// Copy rows. SHORT 0: a workgroup owns a segment of SEG groups of 4 of one row (row from the workgroup id,
-// invocations striding over the segment). SHORT 1, for rows of a few groups: each invocation owns one
-// group, found by dividing its index by the groups per row q.
-struct Params { outer: u32, len: u32, q: u32, src_row: u32, src_off: u32, dst_row: u32, dst_off: u32, segs: u32 }
+// Copy rows. SHORT 0: a workgroup owns either a segment of SEG groups of 4 of one long row or rpw whole
+// short rows (rows from the workgroup id, invocations striding over each row). SHORT 1, for rows of a few
+// groups: each invocation owns one group, found by dividing its index by the groups per row q.
+struct Params { outer: u32, len: u32, q: u32, src_row: u32, src_off: u32, dst_row: u32, dst_off: u32, segs: u32, rpw: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 
 @compute @workgroup_size(64)
@@ -241,14 +244,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (o >= P.outer) { return; }
   copy_group(o * P.dst_row + P.dst_off, o * P.src_row + P.src_off, 1u, P.len, P.len, id - o * P.q);
 #else
-  let o = wl / P.segs;
-  if (o >= P.outer) { return; }
-  let seg = wl - o * P.segs;
-  let dst = o * P.dst_row + P.dst_off;
-  let src = o * P.src_row + P.src_off;
-  let end = min((seg + 1u) * SEG, (P.len + dst % 4u + 3u) / 4u);
-  for (var g = seg * SEG + lid; g < end; g += 64u) {
-    copy_group(dst, src, 1u, P.len, P.len, g);
+  let first = (wl / P.segs) * P.rpw;
+  let seg = wl % P.segs;
+  let last = min(first + P.rpw, P.outer);
+  for (var o = first; o < last; o++) {
+    let dst = o * P.dst_row + P.dst_off;
+    let src = o * P.src_row + P.src_off;
+    let end = min((seg + 1u) * SEG, (P.len + dst % 4u + 3u) / 4u);
+    for (var g = seg * SEG + lid; g < end; g += 64u) {
+      copy_group(dst, src, 1u, P.len, P.len, g);
+    }
   }
 #endif
 }

@@ -18,6 +18,7 @@ import type { Gpu } from '../runtime/gpu.js';
 import type { DType } from '../runtime/dtype.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
+import { rowTiling } from './binary.js';
 import { numel, shapeStr, type Tensor } from '../runtime/tensor.js';
 import type { StorageMode } from '../runtime/wgsl.js';
 
@@ -88,16 +89,16 @@ function copyRows(
   if (outer === 0 || len === 0) return;
   // Groups of 4 destination elements per row (a row may start anywhere in its first group).
   const q = Math.ceil((len + 3) / 4);
-  const short = q < 32;
-  const segs = Math.ceil(q / SEG);
+  const short = q < 16;
+  const t = rowTiling(outer, q, SEG);
   dispatchLayout(
     gpu,
     kernel,
     x,
     y,
     { KIND: 3, SHORT: short ? 1 : 0 },
-    new Params().u32(outer, len, q, srcRow, srcOff, dstRow, dstOff, segs),
-    gpu.grid(short ? Math.ceil((outer * q) / 64) : outer * segs),
+    new Params().u32(outer, len, q, srcRow, srcOff, dstRow, dstOff, t.segs, t.rpw),
+    gpu.grid(short ? Math.ceil((outer * q) / 64) : t.workgroups),
   );
 }
 
@@ -192,7 +193,7 @@ export function permute(gpu: Gpu, x: Tensor, perm: readonly number[], opts: Perm
   }
   if (method === 'rows') {
     const rows = n / dims[0];
-    const segs = Math.ceil(Math.ceil((dims[0] + 3) / 4) / SEG);
+    const t = rowTiling(rows, Math.ceil((dims[0] + 3) / 4), SEG);
     const outer = [...dims.slice(1), ...new Array<number>(MAX_DIMS - dims.length).fill(1)];
     const os = [...strides.slice(1), ...new Array<number>(MAX_DIMS - dims.length).fill(0)];
     dispatchLayout(
@@ -202,10 +203,11 @@ export function permute(gpu: Gpu, x: Tensor, perm: readonly number[], opts: Perm
       y,
       { KIND: 4 },
       new Params()
-        .u32(rows, segs, dims[0], strides[0], dims.length)
+        .u32(rows, t.segs, dims[0], strides[0], dims.length)
         .u32(...outer.slice(0, 4))
-        .u32(...os),
-      gpu.grid(rows * segs),
+        .u32(...os)
+        .u32(t.rpw),
+      gpu.grid(t.workgroups),
     );
     return y;
   }
