@@ -1,20 +1,25 @@
 // 2-D convolution on NCHW tensors, PyTorch's semantics (cross-correlation, zero padding), with an optional
-// bias + activation epilogue. Four entry points share one binding layout (x, w, [bias], y) and one
-// uniform block:
+// bias + activation epilogue. The entry points share one binding layout (x, wt, [bias], y) and one uniform
+// block:
 //
-//   direct     any stride / padding / dilation / groups. One invocation: CO_T output channels × 4
-//              consecutive output pixels (flattened over Ho·Wo) of one image; implicit-GEMM loop over
-//              Cin/G · kh · kw. Weights are uniform across a workgroup (channel block = workgroup_id.y).
-//   depthwise  one input channel per output channel, stride 1, dilation 1 (the CXBlock 7×7): one
-//              invocation: OX consecutive outputs of a row; each kernel row slides a register window
-//              over the input, so a row costs kw + OX loads for OX·kw FMAs.
+//   direct     any stride / padding / dilation / groups. One invocation: CO_T output channels × 4·DPV
+//              consecutive output pixels (flattened over Ho·Wo) of one image; implicit-GEMM loop over the
+//              Cin/G · kh · kw taps. With WPACK the weight is the packed [Cin/G·kh·kw, Cout] (pack_w), and
+//              a tap's CO_T channels load as CO_T / 4 quads.
+//   pack_w     the packed weight for direct.
+//   depthwise  one input channel per output channel, stride 1, dilation 1 (the CXBlock 7×7). One
+//              invocation: OX consecutive outputs of a row; each kernel row slides a register window over
+//              the input, so a row costs kw + OX loads for OX·kw FMAs.
 //   gemm       1×1 convolution (TRANSPOSE = 0): y[n] = W[Cout, Cin] · x[n][Cin, H·W]; or transposed
 //              convolution with kernel == stride (TRANSPOSE = 1): y'[n] = Wᵀ · x[n] with W viewed as
-//              [Cin, Cout·kh·kw] (PyTorch's ConvTranspose2d weight layout), each row m = (co, ky, kx)
-//              of y' scattered to y[n, co, iy·sh + ky, ix·sw + kx]. One invocation: MT rows × 4 pixels.
+//              [Cin, Cout·kh·kw] (PyTorch's ConvTranspose2d weight layout), each row m = (co, ky, kx) of y'
+//              going to y[n, co, iy·sh + ky, ix·sw + kx]. One invocation: MT rows × PXT pixels.
 //
-// Defines: ACT (0 none, 1 GELU, 2 ReLU), HAS_BIAS, CO_T (direct), OX (depthwise: 4 or 8), MT (gemm: 4 or
-// 8), TRANSPOSE (gemm). Shapes are uniforms.
+// CPU drivers (lavapipe) load every lane of a storage read one at a time, so the kernels are blocked for
+// many FMAs per load, and read x / wt as 4-element quads where the layout allows (VEC_X, VEC_W).
+//
+// Defines: ACT (0 none, 1 GELU, 2 ReLU), HAS_BIAS, CO_T and DPV (direct), WPACK (direct, with VEC_W), OX
+// (depthwise: 4 or 8), MT, PXT and TRANSPOSE (gemm), VEC_X, VEC_W. Shapes are uniforms.
 #include "common.wgsl"
 
 struct Params {
@@ -25,8 +30,43 @@ struct Params {
   cout_g: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
+// x and wt can be bound as arrays of 4-element quads (VEC_X, VEC_W): one quad load is far cheaper than four
+// scalar loads on CPU drivers, which load every lane one by one. ldq_NAME(q) reads elements 4q..4q+3; the
+// tensor's size must be a multiple of 4. ld_NAME(i) stays available for the scalar paths.
+#if VEC_X
+#if F32
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+fn ldq_x(q: u32) -> vec4<f32> { return x[q]; }
+fn ld_x(i: u32) -> f32 { return x[i >> 2u][i & 3u]; }
+#elif F16_NATIVE
+@group(0) @binding(1) var<storage, read> x: array<vec4<f16>>;
+fn ldq_x(q: u32) -> vec4<f32> { return vec4<f32>(x[q]); }
+fn ld_x(i: u32) -> f32 { return f32(x[i >> 2u][i & 3u]); }
+#else
+@group(0) @binding(1) var<storage, read> x: array<vec2<u32>>;
+fn ldq_x(q: u32) -> vec4<f32> { let v = x[q]; return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)); }
+fn ld_x(i: u32) -> f32 { return unpack2x16float(x[i >> 2u][(i >> 1u) & 1u])[i & 1u]; }
+#endif
+#else
 #tensor x 1 read
+#endif
+#if VEC_W
+#if F32
+@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
+fn ldq_wt(q: u32) -> vec4<f32> { return wt[q]; }
+fn ld_wt(i: u32) -> f32 { return wt[i >> 2u][i & 3u]; }
+#elif F16_NATIVE
+@group(0) @binding(2) var<storage, read> wt: array<vec4<f16>>;
+fn ldq_wt(q: u32) -> vec4<f32> { return vec4<f32>(wt[q]); }
+fn ld_wt(i: u32) -> f32 { return f32(wt[i >> 2u][i & 3u]); }
+#else
+@group(0) @binding(2) var<storage, read> wt: array<vec2<u32>>;
+fn ldq_wt(q: u32) -> vec4<f32> { let v = wt[q]; return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)); }
+fn ld_wt(i: u32) -> f32 { return unpack2x16float(wt[i >> 2u][(i >> 1u) & 1u])[i & 1u]; }
+#endif
+#else
 #tensor wt 2 read
+#endif
 #if HAS_BIAS
 #tensor bias 3 read
 #tensor y 4 write
@@ -100,62 +140,122 @@ fn ldx_or0(idx: i32, ok: bool) -> f32 {
 // ---------------------------------------------------------------- direct
 // workgroups: [ceil(Ho·Wo / 4 / 64), ceil(Cout / CO_T), N]
 
+#ifndef DPV
+#define DPV 1
+#endif
+
 @compute @workgroup_size(64)
 fn direct(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let hwo = P.ho * P.wo;
-  let p0 = gid.x * 4u;
+  let p0 = gid.x * (4u * DPV);
   if (p0 >= hwo) { return; }
   let co0 = wid.y * CO_T;
   let n = wid.z;
   let khw = P.kh * P.kw;
   let plane = P.h * P.w;
-
-  let p = min(vec4<u32>(p0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(hwo - 1u));
-  let oy = p / P.wo;
-  let ox = p - oy * P.wo;
-  let iy0 = vec4<i32>(oy * P.sh) - i32(P.ph);
-  let ix0 = vec4<i32>(ox * P.sw) - i32(P.pw);
   let hi = i32(P.h);
   let wi = i32(P.w);
 
+  // Input origin of each output pixel (pixels past the end are clamped: computed, never stored).
+  var iy0: array<vec4<i32>, DPV>;
+  var ix0: array<vec4<i32>, DPV>;
+  for (var v = 0u; v < DPV; v++) {
+    let p = min(vec4<u32>(p0 + 4u * v) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(hwo - 1u));
+    let oy = p / P.wo;
+    let ox = p - oy * P.wo;
+    iy0[v] = vec4<i32>(oy * P.sh) - i32(P.ph);
+    ix0[v] = vec4<i32>(ox * P.sw) - i32(P.pw);
+  }
+
+#if WPACK
+  // Packed weights [Cin/G·kh·kw, Cout]: the block's channels of one tap are CO_T / 4 quads.
+  let cq = P.cout / 4u;
+  var wq: array<u32, CO_T / 4>;
+  for (var c4 = 0u; c4 < CO_T / 4u; c4++) { wq[c4] = min(co0 / 4u + c4, cq - 1u); }
+#else
   // Weight offsets of each channel of the block (clamped to the last channel past Cout).
   var woff: array<u32, CO_T>;
   for (var c = 0u; c < CO_T; c++) {
     woff[c] = min(co0 + c, P.cout - 1u) * P.cin_g * khw;
   }
-  var acc: array<vec4<f32>, CO_T>;
-  for (var c = 0u; c < CO_T; c++) { acc[c] = vec4<f32>(0.0); }
+#endif
+  var acc: array<array<vec4<f32>, DPV>, CO_T>;
+  for (var c = 0u; c < CO_T; c++) {
+    for (var v = 0u; v < DPV; v++) { acc[c][v] = vec4<f32>(0.0); }
+  }
 
   let ci0 = (co0 / P.cout_g) * P.cin_g;
   var xb = i32((n * P.cin + ci0) * plane);
   var wb = 0u;
   for (var ci = 0u; ci < P.cin_g; ci++) {
     for (var ky = 0u; ky < P.kh; ky++) {
-      let iy = iy0 + i32(ky * P.dh);
-      let rowok = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(hi));
-      let rb = vec4<i32>(xb) + iy * wi;
+      var rowok: array<vec4<bool>, DPV>;
+      var rb: array<vec4<i32>, DPV>;
+      for (var v = 0u; v < DPV; v++) {
+        let iy = iy0[v] + i32(ky * P.dh);
+        rowok[v] = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(hi));
+        rb[v] = vec4<i32>(xb) + iy * wi;
+      }
       for (var kx = 0u; kx < P.kw; kx++) {
-        let ix = ix0 + i32(kx * P.dw);
-        let ok = rowok & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(wi));
-        let idx = rb + ix;
-        let xv = vec4<f32>(ldx_or0(idx.x, ok.x), ldx_or0(idx.y, ok.y), ldx_or0(idx.z, ok.z), ldx_or0(idx.w, ok.w));
-        let k = wb + ky * P.kw + kx;
-        for (var c = 0u; c < CO_T; c++) {
-          acc[c] += ld_wt(woff[c] + k) * xv;
+        var xv: array<vec4<f32>, DPV>;
+        for (var v = 0u; v < DPV; v++) {
+          let ix = ix0[v] + i32(kx * P.dw);
+          let ok = rowok[v] & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(wi));
+          let idx = rb[v] + ix;
+          xv[v] = vec4<f32>(ldx_or0(idx.x, ok.x), ldx_or0(idx.y, ok.y), ldx_or0(idx.z, ok.z), ldx_or0(idx.w, ok.w));
         }
+        let k = wb + ky * P.kw + kx;
+#if WPACK
+        let kr = k * cq;
+        for (var c4 = 0u; c4 < CO_T / 4u; c4++) {
+          let wv = ldq_wt(kr + wq[c4]);
+          for (var v = 0u; v < DPV; v++) {
+            acc[4u * c4][v] += wv.x * xv[v];
+            acc[4u * c4 + 1u][v] += wv.y * xv[v];
+            acc[4u * c4 + 2u][v] += wv.z * xv[v];
+            acc[4u * c4 + 3u][v] += wv.w * xv[v];
+          }
+        }
+#else
+        for (var c = 0u; c < CO_T; c++) {
+          let wv = ld_wt(woff[c] + k);
+          for (var v = 0u; v < DPV; v++) { acc[c][v] += wv * xv[v]; }
+        }
+#endif
       }
     }
     xb += i32(plane);
     wb += khw;
   }
 
-  let cnt = min(4u, hwo - p0);
   for (var c = 0u; c < CO_T; c++) {
     let co = co0 + c;
-    if (co < P.cout) {
-      store_run((n * P.cout + co) * hwo + p0, act4(acc[c] + bias_of(co)), cnt);
+    if (co >= P.cout) { break; }
+    let b = bias_of(co);
+    let ob = (n * P.cout + co) * hwo;
+    for (var v = 0u; v < DPV; v++) {
+      let pv = p0 + 4u * v;
+      if (pv >= hwo) { break; }
+      store_run(ob + pv, act4(acc[c][v] + b), min(4u, hwo - pv));
     }
   }
+}
+
+// ---------------------------------------------------------------- pack_w
+// Packed weights for direct with WPACK: y[k, co] = wt[co, k], k over Cin/G·kh·kw, Cout % 4 == 0. One
+// invocation: 4 consecutive channels of one tap. Bind the weight as both inputs (x is unused).
+// workgroups: grid(ceil(K · Cout / 4 / 64))
+
+@compute @workgroup_size(64)
+fn pack_w(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let kn = P.cin_g * P.kh * P.kw;
+  let cq = P.cout / 4u;
+  let i = linear_id(gid, nwg, 64u);
+  if (i >= kn * cq) { return; }
+  let k = i / cq;
+  let co = (i - k * cq) * 4u;
+  let v = vec4<f32>(ld_wt(co * kn + k), ld_wt((co + 1u) * kn + k), ld_wt((co + 2u) * kn + k), ld_wt((co + 3u) * kn + k));
+  st4_y(k * P.cout + co, v);
 }
 
 // ---------------------------------------------------------------- depthwise (stride 1, dilation 1)
@@ -186,6 +286,7 @@ fn depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
     let iy = i32(oy) - i32(P.ph) + i32(ky);
     if (iy < 0 || iy >= hi) { continue; }
     let rb = xb + iy * wi;
+    let wrow = wb + ky * P.kw;
     // Window of OX inputs under the kernel's column kx; shifts left by one per column.
     let ia = ix0 + dx;
     let oka = (ia >= vec4<i32>(0)) & (ia < vec4<i32>(wi));
@@ -195,7 +296,6 @@ fn depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
     let okb = (ib >= vec4<i32>(0)) & (ib < vec4<i32>(wi));
     var w1 = vec4<f32>(ldx_or0(rb + ib.x, okb.x), ldx_or0(rb + ib.y, okb.y), ldx_or0(rb + ib.z, okb.z), ldx_or0(rb + ib.w, okb.w));
 #endif
-    let wrow = wb + ky * P.kw;
     for (var kx = 0u; kx < P.kw; kx++) {
       let wv = ld_wt(wrow + kx);
       a0 += wv * w0;
@@ -221,8 +321,15 @@ fn depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
 }
 
 // ---------------------------------------------------------------- gemm (1×1 conv, conv-transpose k == s)
-// Rows m of y' (M = Cout, or Cout·kh·kw when transposed), K = Cin, pixels p of x's H·W.
-// workgroups: [ceil(H·W / 4 / 64), ceil(M / MT), N]
+// Rows m of y' (M = Cout, or Cout·kh·kw when transposed), K = Cin, pixels p of x's H·W. One invocation:
+// MT rows × PXT pixels (PXT / 4 quads). VEC_X needs H·W % 4 == 0; VEC_W (transposed only) needs M % 4 == 0
+// and MT % 4 == 0.
+// workgroups: [ceil(H·W / PXT / 64), ceil(M / MT), N]
+
+#ifndef PXT
+#define PXT 8
+#endif
+const PV = PXT / 4;
 
 #if TRANSPOSE
 // Output index of row m, input pixel p (kernel == stride: every output pixel has exactly one source).
@@ -241,7 +348,7 @@ fn t_index(n: u32, m: u32, p: u32) -> u32 {
 @compute @workgroup_size(64)
 fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let np = P.h * P.w;
-  let p0 = gid.x * 4u;
+  let p0 = gid.x * PXT;
   if (p0 >= np) { return; }
   let m0 = wid.y * MT;
   let n = wid.z;
@@ -251,44 +358,91 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   let mm = P.cout;
 #endif
   let k_n = P.cin;
-  let last = np - 1u;
-  let pj = min(vec4<u32>(p0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
 
-  var acc: array<vec4<f32>, MT>;
-  for (var c = 0u; c < MT; c++) { acc[c] = vec4<f32>(0.0); }
-#if !TRANSPOSE
+  var acc: array<array<vec4<f32>, PV>, MT>;
+  for (var c = 0u; c < MT; c++) {
+    for (var v = 0u; v < PV; v++) { acc[c][v] = vec4<f32>(0.0); }
+  }
+  // Pixel quads past this image's last pixel are clamped (read but never stored).
+#if VEC_X
+  var qo: array<u32, PV>;
+  let lastq = np / 4u - 1u;
+  for (var v = 0u; v < PV; v++) { qo[v] = min(p0 / 4u + v, lastq); }
+  var xb = n * k_n * (np / 4u);
+  let xstep = np / 4u;
+#else
+  var po: array<vec4<u32>, PV>;
+  for (var v = 0u; v < PV; v++) {
+    po[v] = min(vec4<u32>(p0 + 4u * v) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(np - 1u));
+  }
+  var xb = n * k_n * np;
+  let xstep = np;
+#endif
+#if TRANSPOSE
+#if VEC_W
+  let mq = mm / 4u;
+  var wq: array<u32, MT / 4>;
+  for (var c4 = 0u; c4 < MT / 4u; c4++) { wq[c4] = min(m0 / 4u + c4, mq - 1u); }
+#else
+  var wm: array<u32, MT>;
+  for (var c = 0u; c < MT; c++) { wm[c] = min(m0 + c, mm - 1u); }
+#endif
+#else
   var woff: array<u32, MT>;
   for (var c = 0u; c < MT; c++) { woff[c] = min(m0 + c, mm - 1u) * k_n; }
 #endif
-  var xb = n * k_n * np;
+
   for (var k = 0u; k < k_n; k++) {
-    let xv = vec4<f32>(ld_x(xb + pj.x), ld_x(xb + pj.y), ld_x(xb + pj.z), ld_x(xb + pj.w));
+    var xv: array<vec4<f32>, PV>;
+    for (var v = 0u; v < PV; v++) {
+#if VEC_X
+      xv[v] = ldq_x(xb + qo[v]);
+#else
+      let i = xb + po[v];
+      xv[v] = vec4<f32>(ld_x(i.x), ld_x(i.y), ld_x(i.z), ld_x(i.w));
+#endif
+    }
 #if TRANSPOSE
-    let wrow = k * mm;
-    for (var c = 0u; c < MT; c++) {
-      acc[c] += ld_wt(wrow + min(m0 + c, mm - 1u)) * xv;
+#if VEC_W
+    let wrow = k * mq;
+    for (var c4 = 0u; c4 < MT / 4u; c4++) {
+      let wv = ldq_wt(wrow + wq[c4]);
+      for (var v = 0u; v < PV; v++) {
+        acc[4u * c4][v] += wv.x * xv[v];
+        acc[4u * c4 + 1u][v] += wv.y * xv[v];
+        acc[4u * c4 + 2u][v] += wv.z * xv[v];
+        acc[4u * c4 + 3u][v] += wv.w * xv[v];
+      }
     }
 #else
+    let wrow = k * mm;
     for (var c = 0u; c < MT; c++) {
-      acc[c] += ld_wt(woff[c] + k) * xv;
+      let wv = ld_wt(wrow + wm[c]);
+      for (var v = 0u; v < PV; v++) { acc[c][v] += wv * xv[v]; }
     }
 #endif
-    xb += np;
+#else
+    for (var c = 0u; c < MT; c++) {
+      let wv = ld_wt(woff[c] + k);
+      for (var v = 0u; v < PV; v++) { acc[c][v] += wv * xv[v]; }
+    }
+#endif
+    xb += xstep;
   }
 
 #if TRANSPOSE
   let taps = P.kh * P.kw;
-  for (var j = 0u; j < 4u; j++) {
+  for (var j = 0u; j < PXT; j++) {
     let p = p0 + j;
-    if (p > last) { break; }
+    if (p >= np) { break; }
     for (var c = 0u; c < MT; c += 2u) {
       let ma = m0 + c;
       let mb = ma + 1u;
       if (ma >= mm) { break; }
-      let va = act1(acc[c][j] + bias_of(ma / taps));
+      let va = act1(acc[c][j / 4u][j % 4u] + bias_of(ma / taps));
       let ia = t_index(n, ma, p);
       if (mb < mm) {
-        let vb = act1(acc[c + 1u][j] + bias_of(mb / taps));
+        let vb = act1(acc[c + 1u][j / 4u][j % 4u] + bias_of(mb / taps));
         let ib = t_index(n, mb, p);
         if (ib == ia + 1u && (ia & 1u) == 0u) {
           st2_y(ia, vec2<f32>(va, vb));
@@ -302,11 +456,15 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     }
   }
 #else
-  let cnt = min(4u, np - p0);
   for (var c = 0u; c < MT; c++) {
     let m = m0 + c;
-    if (m < mm) {
-      store_run((n * mm + m) * np + p0, act4(acc[c] + bias_of(m)), cnt);
+    if (m >= mm) { break; }
+    let b = bias_of(m);
+    let ob = (n * mm + m) * np;
+    for (var v = 0u; v < PV; v++) {
+      let pv = p0 + 4u * v;
+      if (pv >= np) { break; }
+      store_run(ob + pv, act4(acc[c][v] + b), min(4u, np - pv));
     }
   }
 #endif

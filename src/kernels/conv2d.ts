@@ -32,12 +32,16 @@ export type { ConvAct } from './conv2d.ref.js';
 
 const ACT_CODE: Record<ConvAct, number> = { none: 0, gelu: 1, relu: 2 };
 
-/** Register-block sizes, measured on lavapipe (see bench/entries/conv2d.ts). */
-const DIRECT_CO_T = 4;
+/**
+ * Register blocks, measured on lavapipe (bench/entries/conv2d.ts). CPU drivers load every lane of a
+ * storage read one by one, so the blocks are sized for FMAs per load: direct: up to 16 channels × 8
+ * pixels; depthwise: 8 pixels of a row; gemm: 8 rows × 8 pixels.
+ */
+const DIRECT_DPV = 2;
 const DEPTHWISE_OX = 8;
-const GEMM_MT = 4;
+const GEMM_MT = 8;
+const GEMM_PXT = 8;
 const WG = 64;
-const PX = 4;
 
 export type Pair = number | [number, number];
 
@@ -53,6 +57,8 @@ export interface Conv2dOptions {
   out?: Tensor;
   /** 'direct' forces the general kernel (for tests and benchmarks); 'auto' picks the fastest path. */
   impl?: 'auto' | 'direct';
+  /** The weight as packConv2dWeight made it, for the direct kernel (saves repacking on every call). */
+  packedWeight?: Tensor;
 }
 
 export type Conv2dPath = 'gemm' | 'depthwise' | 'direct';
@@ -97,7 +103,7 @@ function convParams(g: ConvGeometry): Params {
 }
 
 /** The kernel conv2d runs for this geometry. */
-export function conv2dPath(wShape: readonly number[], opts: Conv2dOptions = {}): Conv2dPath {
+export function conv2dPath(xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): Conv2dPath {
   if (opts.impl === 'direct') return 'direct';
   const [, cinG, kh, kw] = wShape;
   const [sh, sw] = pair(opts.stride, 1);
@@ -134,39 +140,105 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
   const y = outTensor(gpu, K, x, [n, cout, ho, wo], opts.out);
   const g: ConvGeometry = { n, cin, h, w: wd, cout, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, groups };
   const bias = opts.bias ?? null;
-  const path = conv2dPath(w.shape, opts);
+  const path = conv2dPath(x.shape, w.shape, opts);
   const inputs = bias ? [x, w, bias] : [x, w];
   const base = { ACT: ACT_CODE[opts.act ?? 'none'], HAS_BIAS: bias ? 1 : 0 };
   const mode = gpu.modeFor(x.dtype);
   if (path === 'gemm') {
     gpu.dispatch({
-      variant: { kernel: 'conv2d_1x1', file: 'conv2d.wgsl', entry: 'gemm', mode, defines: { ...base, MT: GEMM_MT, TRANSPOSE: 0 } },
+      variant: {
+        kernel: 'conv2d_1x1',
+        file: 'conv2d.wgsl',
+        entry: 'gemm',
+        mode,
+        defines: { ...base, MT: GEMM_MT, PXT: GEMM_PXT, TRANSPOSE: 0, VEC_X: (h * wd) % 4 === 0 ? 1 : 0 },
+      },
       inputs,
       outputs: [y],
       params: convParams(g),
-      workgroups: [Math.ceil(h * wd / PX / WG), Math.ceil(cout / GEMM_MT), n],
+      workgroups: [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(cout / GEMM_MT), n],
     });
   } else if (path === 'depthwise') {
     gpu.dispatch({
-      variant: { kernel: 'conv2d_depthwise', file: 'conv2d.wgsl', entry: 'depthwise', mode, defines: { ...base, OX: DEPTHWISE_OX } },
+      variant: {
+        kernel: 'conv2d_depthwise',
+        file: 'conv2d.wgsl',
+        entry: 'depthwise',
+        mode,
+        defines: { ...base, OX: DEPTHWISE_OX },
+      },
       inputs,
       outputs: [y],
       params: convParams(g),
       workgroups: [Math.ceil(ho * Math.ceil(wo / DEPTHWISE_OX) / WG), n * cout],
     });
   } else {
-    // A channel block may not straddle two groups.
+    // A channel block may not straddle two groups. Blocks of a multiple of 4 channels read packed weights.
     const coutG = cout / groups;
-    const coT = groups === 1 ? DIRECT_CO_T : [DIRECT_CO_T, 2, 1].find((t) => coutG % t === 0)!;
-    gpu.dispatch({
-      variant: { kernel: 'conv2d', file: 'conv2d.wgsl', entry: 'direct', mode, defines: { ...base, CO_T: coT } },
-      inputs,
-      outputs: [y],
-      params: convParams(g),
-      workgroups: [Math.ceil(ho * wo / PX / WG), Math.ceil(cout / coT), n],
-    });
+    const quadT = [16, 8, 4].find((t) => coutG % t === 0 || (groups === 1 && cout >= t)) ?? (groups === 1 ? 4 : 0);
+    const direct = (coT: number, weight: Tensor, packedW: boolean) =>
+      gpu.dispatch({
+        variant: {
+          kernel: 'conv2d',
+          file: 'conv2d.wgsl',
+          entry: 'direct',
+          mode,
+          defines: { ...base, CO_T: coT, DPV: DIRECT_DPV, WPACK: packedW ? 1 : 0, VEC_W: packedW ? 1 : 0 },
+        },
+        inputs: bias ? [x, weight, bias] : [x, weight],
+        outputs: [y],
+        params: convParams(g),
+        workgroups: [Math.ceil(ho * wo / (4 * DIRECT_DPV) / WG), Math.ceil(cout / coT), n],
+      });
+    if (opts.packedWeight) {
+      checkPacked(K, opts.packedWeight, w);
+      if (quadT === 0) throw new ShapeError(`${K}: packed weights need Cout/groups % 4 == 0 (weight ${w}, groups ${groups})`);
+      direct(quadT, opts.packedWeight, true);
+    } else if (cout % 4 === 0 && quadT > 0) {
+      const packed = packConv2dWeight(gpu, w);
+      direct(quadT, packed, true);
+      // Submit before the scratch buffer goes back to the pool, so that no later upload (a queue write,
+      // which runs at once) can overwrite it before this dispatch has read it.
+      gpu.flush();
+      packed.release();
+    } else {
+      direct(groups === 1 ? 8 : [8, 4, 2, 1].find((t) => coutG % t === 0)!, w, false);
+    }
   }
   return y;
+}
+
+function checkPacked(kernel: string, p: Tensor, w: Tensor): void {
+  const [cout, cinG, kh, kw] = w.shape;
+  if (p.dtype !== w.dtype || p.shape.length !== 2 || p.shape[0] !== cinG * kh * kw || p.shape[1] !== cout) {
+    throw new ShapeError(`${kernel}: packed weight ${p} must be [${cinG * kh * kw}, ${cout}]:${w.dtype} for weight ${w}`);
+  }
+}
+
+/**
+ * The weight of conv2d repacked for its direct kernel: w [Cout, Cin/G, kh, kw] → [Cin/G·kh·kw, Cout]
+ * (each tap's output channels contiguous). Cout must be a multiple of 4. Pack a constant weight once and
+ * pass it as `packedWeight` to skip the per-call repacking.
+ */
+export function packConv2dWeight(gpu: Gpu, w: Tensor, out?: Tensor): Tensor {
+  const K = 'conv2d weight pack';
+  check4d(K, 'weight', w);
+  checkFloat(K, w);
+  const [cout, cinG, kh, kw] = w.shape;
+  if (cout % 4 !== 0) throw new ShapeError(`${K}: weight ${w} needs Cout % 4 == 0`);
+  const kn = cinG * kh * kw;
+  const p = out ?? gpu.empty([kn, cout], w.dtype, K);
+  checkPacked(K, p, w);
+  const g: ConvGeometry = { n: 1, cin: cinG, h: 1, w: 1, cout, ho: 1, wo: 1, kh, kw, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 };
+  gpu.dispatch({
+    // pack_w reads the weight through the `wt` binding; `x` is bound to it too and unused.
+    variant: { kernel: 'conv2d_pack', file: 'conv2d.wgsl', entry: 'pack_w', mode: gpu.modeFor(w.dtype), defines: { ACT: 0, HAS_BIAS: 0 } },
+    inputs: [w, w],
+    outputs: [p],
+    params: convParams(g),
+    workgroups: gpu.grid(Math.ceil(kn * cout / 4 / WG)),
+  });
+  return p;
 }
 
 export interface ConvTranspose2dOptions {
@@ -205,12 +277,20 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
       file: 'conv2d.wgsl',
       entry: 'gemm',
       mode: gpu.modeFor(x.dtype),
-      defines: { ACT: ACT_CODE[opts.act ?? 'none'], HAS_BIAS: bias ? 1 : 0, MT: GEMM_MT, TRANSPOSE: 1 },
+      defines: {
+        ACT: ACT_CODE[opts.act ?? 'none'],
+        HAS_BIAS: bias ? 1 : 0,
+        MT: GEMM_MT,
+        PXT: GEMM_PXT,
+        TRANSPOSE: 1,
+        VEC_X: (h * wd) % 4 === 0 ? 1 : 0,
+        VEC_W: m % 4 === 0 ? 1 : 0,
+      },
     },
     inputs: bias ? [x, w, bias] : [x, w],
     outputs: [y],
     params: convParams(g),
-    workgroups: [Math.ceil(h * wd / PX / WG), Math.ceil(m / GEMM_MT), n],
+    workgroups: [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(m / GEMM_MT), n],
   });
   return y;
 }
