@@ -14,10 +14,9 @@
 //   row boundary falls inside it (then the lone halves go through st_, safe in packed modes).
 //
 // Element types: SRC and DST: 0 f32, 1 f16 (the variant's storage: shader-f16 or packed pairs), 2 bf16.
+// SEG: groups of 4 elements a workgroup moves in KIND 2, 3 and 4 (a multiple of 64).
 #include "common.wgsl"
 
-// Groups of 4 elements per workgroup segment (KIND 3 and 4): 8 per invocation.
-const SEG: u32 = 512u;
 
 #if SRC == 0
 #tensor x 1 read f32
@@ -145,50 +144,52 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 #elif KIND == 2
 
-// A workgroup per window row (partition) or per image-row segment (unpartition): a run of at most ws·C
-// contiguous elements in both x and y. Rows and offsets come from the workgroup id only (the same scalar
-// arithmetic for every invocation); the invocations stride over the run's aligned groups of 4.
-struct Params { h: u32, w: u32, c: u32, ws: u32, nh: u32, nw: u32, rows: u32, _pad: u32 }
+// A workgroup per rpw consecutive window rows (partition) or image-row segments (unpartition): each a run
+// of at most ws·C contiguous elements in both x and y. Rows and offsets come from the workgroup id only
+// (the same scalar arithmetic for every invocation); the invocations stride over each run.
+struct Params { h: u32, w: u32, c: u32, ws: u32, nh: u32, nw: u32, rows: u32, rpw: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= P.rows) { return; }
+  let first = (wid.x + wid.y * nwg.x) * P.rpw;
+  let last = min(first + P.rpw, P.rows);
   let run = P.ws * P.c;
+  for (var row = first; row < last; row++) {
 #if DIR == 0
-  // Output row (b, wh, ww, r): ws·C contiguous outputs from image row h = wh·ws + r, pixels ww·ws ..,
-  // zero past the image.
-  let r = row % P.ws;
-  let t = row / P.ws;
-  let ww = t % P.nw;
-  let t2 = t / P.nw;
-  let wh = t2 % P.nh;
-  let b = t2 / P.nh;
-  let h = wh * P.ws + r;
-  let w0 = ww * P.ws;
-  var valid = 0u;
-  if (h < P.h) { valid = min(P.ws, P.w - w0) * P.c; }
-  let dst = row * run;
-  let src = ((b * P.h + h) * P.w + w0) * P.c;
-  let len = run;
+    // Output row (b, wh, ww, r): ws·C contiguous outputs from image row h = wh·ws + r, pixels ww·ws ..,
+    // zero past the image.
+    let r = row % P.ws;
+    let t = row / P.ws;
+    let ww = t % P.nw;
+    let t2 = t / P.nw;
+    let wh = t2 % P.nh;
+    let b = t2 / P.nh;
+    let h = wh * P.ws + r;
+    let w0 = ww * P.ws;
+    var valid = 0u;
+    if (h < P.h) { valid = min(P.ws, P.w - w0) * P.c; }
+    let dst = row * run;
+    let src = ((b * P.h + h) * P.w + w0) * P.c;
+    let len = run;
 #else
-  // Output row segment (b, h, ww): pixels ww·ws .. of image row h (cropped at W), from window row
-  // (b, h / ws, ww, h % ws).
-  let ww = row % P.nw;
-  let t = row / P.nw;
-  let h = t % P.h;
-  let b = t / P.h;
-  let w0 = ww * P.ws;
-  let len = min(P.ws, P.w - w0) * P.c;
-  let valid = len;
-  let wh = h / P.ws;
-  let dst = ((b * P.h + h) * P.w + w0) * P.c;
-  let src = (((b * P.nh + wh) * P.nw + ww) * P.ws + (h - wh * P.ws)) * run;
+    // Output row segment (b, h, ww): pixels ww·ws .. of image row h (cropped at W), from window row
+    // (b, h / ws, ww, h % ws).
+    let ww = row % P.nw;
+    let t = row / P.nw;
+    let h = t % P.h;
+    let b = t / P.h;
+    let w0 = ww * P.ws;
+    let len = min(P.ws, P.w - w0) * P.c;
+    let valid = len;
+    let wh = h / P.ws;
+    let dst = ((b * P.h + h) * P.w + w0) * P.c;
+    let src = (((b * P.nh + wh) * P.nw + ww) * P.ws + (h - wh * P.ws)) * run;
 #endif
-  let groups = (len + dst % 4u + 3u) / 4u;
-  for (var g = lid; g < groups; g += 64u) {
-    copy_group(dst, src, 1u, len, valid, g);
+    let groups = (len + dst % 4u + 3u) / 4u;
+    for (var g = lid; g < groups; g += 64u) {
+      copy_group(dst, src, 1u, len, valid, g);
+    }
   }
 }
 

@@ -25,8 +25,15 @@ import type { StorageMode } from '../runtime/wgsl.js';
 export type LayoutDType = 'f32' | 'f16' | 'bf16';
 const TYPE_CODE: Record<LayoutDType, number> = { f32: 0, f16: 1, bf16: 2 };
 const MAX_DIMS = 6;
-/** Groups of 4 elements per workgroup in row copies (SEG in layout.wgsl). */
-const SEG = 512;
+/**
+ * Groups of 4 elements a workgroup moves in the row kernels (SEG in layout.wgsl): 4 per invocation on GPUs,
+ * which want many workgroups in flight; 32 per invocation on CPU adapters, where each workgroup has a fixed
+ * cost in the driver's thread pool (lavapipe, NHWC -> NCHW of [1, 64, 64, 256] by rows: 9.0 ms CPU time
+ * with 4 per invocation, 6.7 with 16, 3.5 with 64; plain copies and window partitions change little).
+ */
+export function rowSegment(gpu: Gpu): number {
+  return isCpuAdapter(gpu.info) ? 2048 : 256;
+}
 
 export interface LayoutOptions {
   /** Element type of the result (converted on the way); the input's when absent. */
@@ -64,7 +71,7 @@ function dispatchLayout(
       kernel,
       file: 'layout.wgsl',
       mode: modeOf(gpu, x.dtype, y.dtype),
-      defines: { ...defines, SRC: TYPE_CODE[x.dtype as LayoutDType], DST: TYPE_CODE[y.dtype as LayoutDType] },
+      defines: { SEG: rowSegment(gpu), ...defines, SRC: TYPE_CODE[x.dtype as LayoutDType], DST: TYPE_CODE[y.dtype as LayoutDType] },
     },
     inputs: [x],
     outputs: [y],
@@ -90,7 +97,7 @@ function copyRows(
   // Groups of 4 destination elements per row (a row may start anywhere in its first group).
   const q = Math.ceil((len + 3) / 4);
   const short = q < 16;
-  const t = rowTiling(outer, q, SEG);
+  const t = rowTiling(outer, q, rowSegment(gpu));
   dispatchLayout(
     gpu,
     kernel,
@@ -193,7 +200,7 @@ export function permute(gpu: Gpu, x: Tensor, perm: readonly number[], opts: Perm
   }
   if (method === 'rows') {
     const rows = n / dims[0];
-    const t = rowTiling(rows, Math.ceil((dims[0] + 3) / 4), SEG);
+    const t = rowTiling(rows, Math.ceil((dims[0] + 3) / 4), rowSegment(gpu));
     const outer = [...dims.slice(1), ...new Array<number>(MAX_DIMS - dims.length).fill(1)];
     const os = [...strides.slice(1), ...new Array<number>(MAX_DIMS - dims.length).fill(0)];
     dispatchLayout(
@@ -244,7 +251,8 @@ function windowDispatch(
   nh: number,
   nw: number,
 ): void {
-  dispatchLayout(gpu, kernel, x, y, { KIND: 2, DIR: dir }, new Params().u32(h, w, c, ws, nh, nw, rows, 0), gpu.grid(rows));
+  const rpw = Math.max(1, Math.floor(rowSegment(gpu) / Math.ceil((ws * c + 3) / 4)));
+  dispatchLayout(gpu, kernel, x, y, { KIND: 2, DIR: dir }, new Params().u32(h, w, c, ws, nh, nw, rows, rpw), gpu.grid(Math.ceil(rows / rpw)));
 }
 
 function checkWindow(kernel: string, ws: number): void {

@@ -40,7 +40,7 @@ describe('layout', async () => {
         [[5, 3, 4, 6], [0, 2, 1, 3]], // attention heads [B, T, H, D] -> [B, H, T, D]
         [[2, 3, 5, 7, 1, 3], [3, 1, 5, 0, 4, 2]],
         [[3, 1, 5], [1, 0, 2]], // a no-op after dropping the size-1 dim
-        [[2101, 3], [1, 0]], // rows longer than one workgroup segment
+        [[8300, 3], [1, 0]], // rows longer than one workgroup segment (2048 groups of 4 on CPU adapters)
         [[7], [0]],
       ];
       for (const [shape, perm] of perms) {
@@ -92,7 +92,7 @@ describe('layout', async () => {
         [[[2, 3, 5], [2, 3, 1], [2, 3, 2]], -1], // odd row pieces: packed words shared between inputs
         [[[3, 1], [3, 0], [3, 2]], 1], // an empty input
         [[[3, 70], [3, 66]], 1], // rows of 16+ groups, several per workgroup, unaligned starts
-        [[[2, 2101], [2, 3]], 1], // rows longer than one workgroup segment
+        [[[2, 8301], [2, 3]], 1], // rows longer than one workgroup segment
         // Memory tokens: 7 memory frames and 2 pointer blocks along the token dim (more than 8 inputs).
         [[[16, 1, 8], [16, 1, 8], [16, 1, 8], [16, 1, 8], [16, 1, 8], [16, 1, 8], [16, 1, 8], [4, 1, 8], [3, 1, 8]], 0],
       ];
