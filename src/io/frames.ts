@@ -1,0 +1,167 @@
+/**
+ * Where frames come from (Node): a folder of JPEG/PNG frames sorted as the official loader sorts them, a
+ * video file decoded by ffmpeg, or frames the caller supplies. Frames are decoded on demand and only a few
+ * are kept (a small cache), so host memory stays flat however long the video is.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { extname, join, basename } from 'node:path';
+import { Sam2Error } from '../runtime/errors.js';
+import { decodeImage, probe, RawFrameStream } from './ffmpeg.js';
+
+/** One RGB frame: width × height × 3 bytes, row-major. */
+export interface Frame {
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+}
+
+export interface FrameSource {
+  readonly count: number;
+  readonly width: number;
+  readonly height: number;
+  /** Frames per second when the source knows it (video files). */
+  readonly fps?: number;
+  /** A short description for messages ("folder X (200 frames)"). */
+  readonly description: string;
+  get(index: number): Promise<Frame>;
+  close(): void;
+}
+
+/** A bounded least-recently-used cache of decoded frames. */
+class FrameCache {
+  private map = new Map<number, Frame>();
+  constructor(private readonly capacity: number) {}
+  get(i: number): Frame | undefined {
+    const f = this.map.get(i);
+    if (f) {
+      this.map.delete(i);
+      this.map.set(i, f);
+    }
+    return f;
+  }
+  set(i: number, f: Frame): void {
+    this.map.delete(i);
+    this.map.set(i, f);
+    while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as number);
+  }
+}
+
+function checkIndex(src: FrameSource, index: number): void {
+  if (!Number.isInteger(index) || index < 0 || index >= src.count) {
+    throw new Sam2Error(`frame index ${index} is out of range for ${src.description} (0..${src.count - 1})`);
+  }
+}
+
+const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
+
+/**
+ * The frames of a folder: JPEG and PNG files. As the official loader, names that are integers ("00042.jpg")
+ * sort by value; otherwise the folder must use one naming scheme and sorts by natural order.
+ */
+export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<FrameSource> {
+  if (!existsSync(dir)) throw new Sam2Error(`video source ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new Sam2Error(`${dir} is not a folder of frames`);
+  const files = readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()));
+  if (files.length === 0) throw new Sam2Error(`no JPEG or PNG frames in ${dir}`);
+  const stem = (f: string) => basename(f, extname(f));
+  const numeric = files.every((f) => /^\d+$/.test(stem(f)));
+  files.sort(numeric ? (a, b) => Number(stem(a)) - Number(stem(b)) : new Intl.Collator(undefined, { numeric: true }).compare);
+  const first = await probe(join(dir, files[0]), false);
+  const cache = new FrameCache(cacheFrames);
+  const src: FrameSource = {
+    count: files.length,
+    width: first.width,
+    height: first.height,
+    description: `folder ${dir} (${files.length} frames)`,
+    async get(index: number): Promise<Frame> {
+      checkIndex(src, index);
+      const hit = cache.get(index);
+      if (hit) return hit;
+      const path = join(dir, files[index]);
+      const img = await decodeImage(path);
+      if (img.width !== src.width || img.height !== src.height) {
+        throw new Sam2Error(
+          `frames of mixed sizes: ${files[index]} is ${img.width}×${img.height}, ${files[0]} is ${src.width}×${src.height}`,
+        );
+      }
+      const f = { width: img.width, height: img.height, rgb: img.rgb };
+      cache.set(index, f);
+      return f;
+    },
+    close() {},
+  };
+  return src;
+}
+
+/**
+ * The frames of a video file, decoded by ffmpeg. Forward access streams; going backwards restarts the
+ * decoder a window before the requested frame and caches that window, so reverse tracking costs one decode
+ * per window, not per frame.
+ */
+export async function openVideoFile(path: string, window = 16): Promise<FrameSource> {
+  if (!existsSync(path)) throw new Sam2Error(`video source ${path} does not exist`);
+  const info = await probe(path, true);
+  if (info.frames < 1) throw new Sam2Error(`${path} has no frames`);
+  const cache = new FrameCache(window * 2);
+  let stream: RawFrameStream | null = null;
+  const src: FrameSource = {
+    count: info.frames,
+    width: info.width,
+    height: info.height,
+    fps: info.fps,
+    description: `video ${path} (${info.frames} frames, ${info.width}×${info.height}, ${info.fps.toFixed(2)} fps)`,
+    async get(index: number): Promise<Frame> {
+      checkIndex(src, index);
+      const hit = cache.get(index);
+      if (hit) return hit;
+      if (!stream || stream.next > index || index - stream.next > window * 4) {
+        stream?.close();
+        stream = new RawFrameStream(path, info.width, info.height, stream && stream.next > index ? Math.max(0, index - window + 1) : index);
+      }
+      for (;;) {
+        const at = stream.next;
+        const rgb = await stream.read();
+        if (!rgb) throw new Sam2Error(`${path}: frame ${index} could not be decoded (the stream ended at frame ${at})`);
+        const f = { width: info.width, height: info.height, rgb };
+        cache.set(at, f);
+        if (at === index) return f;
+      }
+    },
+    close() {
+      stream?.close();
+      stream = null;
+    },
+  };
+  return src;
+}
+
+/** Frames supplied by the caller (already decoded, all one size). */
+export function framesFromMemory(frames: Frame[], fps?: number): FrameSource {
+  if (frames.length === 0) throw new Sam2Error('no frames were given');
+  const { width, height } = frames[0];
+  frames.forEach((f, i) => {
+    if (f.width !== width || f.height !== height) {
+      throw new Sam2Error(`frames of mixed sizes: frame ${i} is ${f.width}×${f.height}, frame 0 is ${width}×${height}`);
+    }
+    if (f.rgb.length !== width * height * 3) throw new Sam2Error(`frame ${i}: ${f.rgb.length} bytes for ${width}×${height} RGB`);
+  });
+  const src: FrameSource = {
+    count: frames.length,
+    width,
+    height,
+    fps,
+    description: `${frames.length} frames in memory`,
+    async get(index) {
+      checkIndex(src, index);
+      return frames[index];
+    },
+    close() {},
+  };
+  return src;
+}
+
+/** A folder of frames or a video file, by what the path is. */
+export async function openFrames(path: string): Promise<FrameSource> {
+  if (!existsSync(path)) throw new Sam2Error(`video source ${path} does not exist`);
+  return statSync(path).isDirectory() ? openFrameFolder(path) : openVideoFile(path);
+}
