@@ -213,7 +213,7 @@ function tensorDecl(args: string[], mode: StorageMode, where: string, emitted: S
     if (writable) throw new Error(`${where}: vec4 tensors are read-only`);
     if (mode === 'f16packed') {
       L.push(`${b} var<storage, read> ${name}: array<vec2<u32>>;`);
-      L.push(`fn ld4_${name}(i: u32) -> vec4<f32> { let w = ${name}[i >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }`);
+      L.push(`fn ld4_${name}(i: u32) -> vec4<f32> { let _pw = ${name}[i >> 2u]; return vec4<f32>(unpack2x16float(_pw.x), unpack2x16float(_pw.y)); }`);
       L.push(`fn ld_${name}(i: u32) -> f32 { return unpack2x16float(${name}[i >> 2u][(i >> 1u) & 1u])[i & 1u]; }`);
     } else {
       const et = mode === 'f32' ? 'f32' : 'f16';
@@ -250,39 +250,39 @@ function tensorDecl(args: string[], mode: StorageMode, where: string, emitted: S
   if (bf && !emitted.has('<bf16 helpers>')) {
     emitted.add('<bf16 helpers>');
     L.push(`fn bf16x2_unpack(w: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u)); }`);
-    L.push(`fn bf16_round(v: f32) -> u32 { let b = bitcast<u32>(v); return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u; }`);
+    L.push(`fn bf16_round(v: f32) -> u32 { let b = bitcast<u32>(v); if ((b & 0x7fffffffu) > 0x7f800000u) { return (b >> 16u) | 0x40u; } return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u; }`);
     L.push(`fn bf16x2_pack(v: vec2<f32>) -> u32 { return bf16_round(v.x) | (bf16_round(v.y) << 16u); }`);
   }
   if (!writable) {
     L.push(`${b} var<storage, read> ${name}: array<u32>;`);
     L.push(`fn ld_${name}(i: u32) -> f32 { return ${un}(${name}[i >> 1u])[i & 1u]; }`);
     L.push(
-      `fn ld4_${name}(i: u32) -> vec4<f32> { let w = i >> 1u; return vec4<f32>(${un}(${name}[w]), ${un}(${name}[w + 1u])); }`,
+      `fn ld4_${name}(i: u32) -> vec4<f32> { let _pw = i >> 1u; return vec4<f32>(${un}(${name}[_pw]), ${un}(${name}[_pw + 1u])); }`,
     );
     return L.join('\n');
   }
   L.push(`${b} var<storage, read_write> ${name}: array<atomic<u32>>;`);
   L.push(`fn ld_${name}(i: u32) -> f32 { return ${un}(atomicLoad(&${name}[i >> 1u]))[i & 1u]; }`);
   L.push(
-    `fn ld4_${name}(i: u32) -> vec4<f32> { let w = i >> 1u; return vec4<f32>(${un}(atomicLoad(&${name}[w])), ${un}(atomicLoad(&${name}[w + 1u]))); }`,
+    `fn ld4_${name}(i: u32) -> vec4<f32> { let _pw = i >> 1u; return vec4<f32>(${un}(atomicLoad(&${name}[_pw])), ${un}(atomicLoad(&${name}[_pw + 1u]))); }`,
   );
   // A lone half is merged into its word with a compare-exchange loop (the other half may be written by
   // another invocation at the same time).
   L.push(`fn st_${name}(i: u32, v: f32) {
-  let w = i >> 1u;
-  let hi = (i & 1u) == 1u;
-  let h = ${pk}(vec2<f32>(v, 0.0)) & 0xffffu;
-  var old = atomicLoad(&${name}[w]);
+  let _pw = i >> 1u;
+  let _hi = (i & 1u) == 1u;
+  let _h = ${pk}(vec2<f32>(v, 0.0)) & 0xffffu;
+  var _old = atomicLoad(&${name}[_pw]);
   loop {
-    let nw = select((old & 0xffff0000u) | h, (old & 0xffffu) | (h << 16u), hi);
-    let r = atomicCompareExchangeWeak(&${name}[w], old, nw);
-    if (r.exchanged) { break; }
-    old = r.old_value;
+    let _nw = select((_old & 0xffff0000u) | _h, (_old & 0xffffu) | (_h << 16u), _hi);
+    let _r = atomicCompareExchangeWeak(&${name}[_pw], _old, _nw);
+    if (_r.exchanged) { break; }
+    _old = _r.old_value;
   }
 }`);
   L.push(`fn st2_${name}(i: u32, v: vec2<f32>) { atomicStore(&${name}[i >> 1u], ${pk}(v)); }`);
   L.push(
-    `fn st4_${name}(i: u32, v: vec4<f32>) { let w = i >> 1u; atomicStore(&${name}[w], ${pk}(v.xy)); atomicStore(&${name}[w + 1u], ${pk}(v.zw)); }`,
+    `fn st4_${name}(i: u32, v: vec4<f32>) { let _pw = i >> 1u; atomicStore(&${name}[_pw], ${pk}(v.xy)); atomicStore(&${name}[_pw + 1u], ${pk}(v.zw)); }`,
   );
   return L.join('\n');
 }

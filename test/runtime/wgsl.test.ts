@@ -46,3 +46,13 @@ describe('WGSL preprocessor', () => {
     expect(evalExpr('UNDEFINED', d)).toBe(0);
   });
 });
+
+describe('WGSL preprocessor accessors', () => {
+  it('do not collide with short tensor names', () => {
+    for (const mode of ['f32', 'f16', 'f16packed'] as const) {
+      const out = preprocess('t.wgsl', { 't.wgsl': '#tensor w 1 read\n#tensor v4w 4 read vec4\n#tensor old 2 write\n#tensor b 3 read bf16' }, { mode });
+      // accessor locals use a reserved-looking prefix, so tensors called w / old never shadow them
+      expect(out).not.toMatch(/let w = |var old = /);
+    }
+  });
+});
