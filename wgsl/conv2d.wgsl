@@ -1,5 +1,5 @@
 // 2-D convolution on NCHW tensors, PyTorch's semantics (cross-correlation, zero padding), with an optional
-// bias + activation epilogue. The entry points share one binding layout (x, wt, [bias], y) and one uniform
+// bias + activation epilogue. The entry points share one binding layout (x, wt, bias, y) and one uniform
 // block:
 //
 //   direct     any stride / padding / dilation / groups. One invocation: CO_T output channels × 4·DPV
@@ -18,8 +18,8 @@
 // CPU drivers (lavapipe) load every lane of a storage read one at a time, so the kernels are blocked for
 // many FMAs per load, and read x / wt as 4-element quads where the layout allows (VEC_X, VEC_W).
 //
-// Defines: ACT (0 none, 1 GELU, 2 ReLU), HAS_BIAS, CO_T and DPV (direct), WPACK (direct, with VEC_W), OX
-// (depthwise: 4 or 8), MT, PXT and TRANSPOSE (gemm), VEC_X, VEC_W. Shapes are uniforms.
+// Defines: CO_T and DPV (direct), WPACK (direct, with VEC_W), OX (depthwise: 4 or 8), MT, PXT and TRANSPOSE
+// (gemm), VEC_X, VEC_W. Shapes, the activation and the bias flag are uniforms.
 #include "common.wgsl"
 
 struct Params {
@@ -27,7 +27,7 @@ struct Params {
   cout: u32, ho: u32, wo: u32, kh: u32,
   kw: u32, sh: u32, sw: u32, ph: u32,
   pw: u32, dh: u32, dw: u32, cin_g: u32,
-  cout_g: u32, _p0: u32, _p1: u32, _p2: u32,
+  cout_g: u32, act: u32, has_bias: u32, _p0: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 // x and wt can be bound as arrays of 4-element quads (VEC_X, VEC_W): one quad load is far cheaper than four
@@ -67,12 +67,9 @@ fn ld_wt(i: u32) -> f32 { return unpack2x16float(wt[i >> 2u][(i >> 1u) & 1u])[i 
 #else
 #tensor wt 2 read
 #endif
-#if HAS_BIAS
+// Without a bias the dispatcher binds the weight in its place (has_bias = 0: never read).
 #tensor bias 3 read
 #tensor y 4 write
-#else
-#tensor y 3 write
-#endif
 
 #ifndef CO_T
 #define CO_T 4
@@ -84,32 +81,22 @@ fn ld_wt(i: u32) -> f32 { return unpack2x16float(wt[i >> 2u][(i >> 1u) & 1u])[i 
 #define MT 4
 #endif
 
+// Epilogue: activation P.act (0 none, 1 GELU, 2 ReLU); a uniform branch, once per output.
 fn act1(v: f32) -> f32 {
-#if ACT == 1
-  return gelu(v);
-#elif ACT == 2
-  return max(v, 0.0);
-#else
+  if (P.act == 1u) { return gelu(v); }
+  if (P.act == 2u) { return max(v, 0.0); }
   return v;
-#endif
 }
 
 fn act4(v: vec4<f32>) -> vec4<f32> {
-#if ACT == 1
-  return vec4<f32>(gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w));
-#elif ACT == 2
-  return max(v, vec4<f32>(0.0));
-#else
+  if (P.act == 1u) { return vec4<f32>(gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w)); }
+  if (P.act == 2u) { return max(v, vec4<f32>(0.0)); }
   return v;
-#endif
 }
 
 fn bias_of(co: u32) -> f32 {
-#if HAS_BIAS
+  if (P.has_bias == 0u) { return 0.0; }
   return ld_bias(co);
-#else
-  return 0.0;
-#endif
 }
 
 // Stores cnt (1..4) consecutive values at y[i..]: a whole aligned quad at once, otherwise aligned pairs
@@ -243,7 +230,7 @@ fn direct(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) 
 
 // ---------------------------------------------------------------- pack_w
 // Packed weights for direct with WPACK: y[k, co] = wt[co, k], k over Cin/G·kh·kw, Cout % 4 == 0. One
-// invocation: 4 consecutive channels of one tap. Bind the weight as both inputs (x is unused).
+// invocation: 4 consecutive channels of one tap. The weight is bound as x, wt and bias (only wt is read).
 // workgroups: grid(ceil(K · Cout / 4 / 64))
 
 @compute @workgroup_size(64)

@@ -93,13 +93,13 @@ interface ConvGeometry {
   groups: number;
 }
 
-function convParams(g: ConvGeometry): Params {
+function convParams(g: ConvGeometry, act: ConvAct = 'none', hasBias = false): Params {
   return new Params()
     .u32(g.n, g.cin, g.h, g.w)
     .u32(g.cout, g.ho, g.wo, g.kh)
     .u32(g.kw, g.sh, g.sw, g.ph)
     .u32(g.pw, g.dh, g.dw, g.cin / g.groups)
-    .u32(g.cout / g.groups, 0, 0, 0);
+    .u32(g.cout / g.groups, ACT_CODE[act], hasBias ? 1 : 0, 0);
 }
 
 /** The kernel conv2d runs for this geometry. */
@@ -141,8 +141,9 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
   const g: ConvGeometry = { n, cin, h, w: wd, cout, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, groups };
   const bias = opts.bias ?? null;
   const path = conv2dPath(x.shape, w.shape, opts);
-  const inputs = bias ? [x, w, bias] : [x, w];
-  const base = { ACT: ACT_CODE[opts.act ?? 'none'], HAS_BIAS: bias ? 1 : 0 };
+  // Without a bias the weight takes its binding (never read).
+  const inputs = [x, w, bias ?? w];
+  const params = convParams(g, opts.act, !!bias);
   const mode = gpu.modeFor(x.dtype);
   if (path === 'gemm') {
     gpu.dispatch({
@@ -151,11 +152,11 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
         file: 'conv2d.wgsl',
         entry: 'gemm',
         mode,
-        defines: { ...base, MT: GEMM_MT, PXT: GEMM_PXT, TRANSPOSE: 0, VEC_X: (h * wd) % 4 === 0 ? 1 : 0 },
+        defines: { MT: GEMM_MT, PXT: GEMM_PXT, TRANSPOSE: 0, VEC_X: (h * wd) % 4 === 0 ? 1 : 0 },
       },
       inputs,
       outputs: [y],
-      params: convParams(g),
+      params,
       workgroups: [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(cout / GEMM_MT), n],
     });
   } else if (path === 'depthwise') {
@@ -165,17 +166,17 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
         file: 'conv2d.wgsl',
         entry: 'depthwise',
         mode,
-        defines: { ...base, OX: DEPTHWISE_OX },
+        defines: { OX: DEPTHWISE_OX },
       },
       inputs,
       outputs: [y],
-      params: convParams(g),
+      params,
       workgroups: [Math.ceil(ho * Math.ceil(wo / DEPTHWISE_OX) / WG), n * cout],
     });
   } else {
     // A channel block may not straddle two groups. Blocks of a multiple of 4 channels read packed weights.
     const coutG = cout / groups;
-    const quadT = [16, 8, 4].find((t) => coutG % t === 0 || (groups === 1 && cout >= t)) ?? (groups === 1 ? 4 : 0);
+    const quadT = (groups === 1 ? cout >= 16 : coutG % 16 === 0) ? 16 : coutG % 4 === 0 || groups === 1 ? 4 : 0;
     const direct = (coT: number, weight: Tensor, packedW: boolean) =>
       gpu.dispatch({
         variant: {
@@ -183,11 +184,11 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
           file: 'conv2d.wgsl',
           entry: 'direct',
           mode,
-          defines: { ...base, CO_T: coT, DPV: DIRECT_DPV, WPACK: packedW ? 1 : 0, VEC_W: packedW ? 1 : 0 },
+          defines: { CO_T: coT, DPV: DIRECT_DPV, WPACK: packedW ? 1 : 0, VEC_W: packedW ? 1 : 0 },
         },
-        inputs: bias ? [x, weight, bias] : [x, weight],
+        inputs: [x, weight, bias ?? weight],
         outputs: [y],
-        params: convParams(g),
+        params,
         workgroups: [Math.ceil(ho * wo / (4 * DIRECT_DPV) / WG), Math.ceil(cout / coT), n],
       });
     if (opts.packedWeight) {
@@ -202,7 +203,7 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
       gpu.flush();
       packed.release();
     } else {
-      direct(groups === 1 ? 8 : [8, 4, 2, 1].find((t) => coutG % t === 0)!, w, false);
+      direct(groups === 1 ? 4 : 1, w, false);
     }
   }
   return y;
@@ -231,9 +232,9 @@ export function packConv2dWeight(gpu: Gpu, w: Tensor, out?: Tensor): Tensor {
   checkPacked(K, p, w);
   const g: ConvGeometry = { n: 1, cin: cinG, h: 1, w: 1, cout, ho: 1, wo: 1, kh, kw, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 };
   gpu.dispatch({
-    // pack_w reads the weight through the `wt` binding; `x` is bound to it too and unused.
-    variant: { kernel: 'conv2d_pack', file: 'conv2d.wgsl', entry: 'pack_w', mode: gpu.modeFor(w.dtype), defines: { ACT: 0, HAS_BIAS: 0 } },
-    inputs: [w, w],
+    // pack_w reads the weight through the `wt` binding; x and bias are bound to it too and unused.
+    variant: { kernel: 'conv2d_pack', file: 'conv2d.wgsl', entry: 'pack_w', mode: gpu.modeFor(w.dtype) },
+    inputs: [w, w, w],
     outputs: [p],
     params: convParams(g),
     workgroups: gpu.grid(Math.ceil(kn * cout / 4 / WG)),
@@ -278,8 +279,6 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
       entry: 'gemm',
       mode: gpu.modeFor(x.dtype),
       defines: {
-        ACT: ACT_CODE[opts.act ?? 'none'],
-        HAS_BIAS: bias ? 1 : 0,
         MT: GEMM_MT,
         PXT: GEMM_PXT,
         TRANSPOSE: 1,
@@ -287,9 +286,9 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
         VEC_W: m % 4 === 0 ? 1 : 0,
       },
     },
-    inputs: bias ? [x, w, bias] : [x, w],
+    inputs: [x, w, bias ?? w],
     outputs: [y],
-    params: convParams(g),
+    params: convParams(g, opts.act, !!bias),
     workgroups: [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(m / GEMM_MT), n],
   });
   return y;
