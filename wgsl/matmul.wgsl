@@ -1,0 +1,412 @@
+// Batched matrix product with a fused epilogue:
+//   y[z, m, n] = act(alpha * sum_k A[z, m, k] * B[z, k, n] + bias[n]) + residual[z, m, n]
+// A is read as A[m, k] = a[offA + m * lda + k] (TRANS_A: a[offA + k * lda + m]); B as B[k, n] = b[offB + k * ldb + n]
+// (TRANS_B: b[offB + n * ldb + k]); offA / offB add the batch offsets of up to three batch dimensions (stride 0
+// broadcasts). y and residual are contiguous [batch, M, N]. Accumulation is f32 in every storage mode.
+//
+// Two kernels:
+//   main_reg   register-blocked, for CPU adapters (lavapipe). Each invocation owns 4 columns and TM rows
+//              (TM/8 groups of 8 rows). With SG == 8 a workgroup is one subgroup of 8 lanes: for each group
+//              of 8 rows every lane loads one vec4 of A and the lanes share them with subgroupBroadcast, so a
+//              value of A is loaded once per subgroup instead of once per lane. With SG == 1 (no subgroups)
+//              each invocation loads its rows itself. B is loaded as vec4s, each lane its own 4 columns.
+//   main_tiled shared-memory tiles (64 x 64 per 16 x 16 workgroup, BK deep, 4 x 4 per invocation), for GPUs.
+//
+// Defines:
+//   TRANS_A, TRANS_B   0 / 1
+//   VEC_A, VEC_B       4: the operand's contiguous dimension, lda / ldb, offsets and batch strides are multiples
+//                      of 4 and its tensor has a multiple of 4 elements, so it is bound as an array of 4-vectors
+//                      (one load per 4 values); 1: scalar loads, any layout
+//   BIAS, RESIDUAL     0 / 1 (bindings follow a and b in that order, y is last)
+//   STORE              4 when N % 4 == 0, 2 when N is even, else 1: how the epilogue writes a row's 4 values
+//   ACT                0 none, 1 GELU (exact erf), 2 ReLU
+//   main_reg:   SG (1 or 8), TM (8, 16, 24 or 32), WG (invocations per workgroup; == SG when SG > 1)
+//   main_tiled: BK (8 or 16)
+#if SG > 1
+enable subgroups;
+#endif
+#include "common.wgsl"
+
+struct Params {
+  M: u32, N: u32, K: u32, alpha: f32,
+  lda: u32, ldb: u32, offA: u32, offB: u32,
+  // Batch: z = zbase + workgroup_id.z splits into (i2, i1, i0) with sizes (-, nb1, nb0).
+  nb0: u32, nb1: u32, zbase: u32, mbase: u32,
+  sa0: u32, sa1: u32, sa2: u32, _p0: u32,
+  sb0: u32, sb1: u32, sb2: u32, _p1: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+
+// ---------------------------------------------------------------- bindings and loads
+// lda4(i) / ldb4(i): the 4 values at element index i (i % 4 == 0 when VEC_ == 4); lda1 / ldb1: one value.
+#if VEC_A == 4
+#if F32
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+fn lda4(i: u32) -> vec4<f32> { return a[i >> 2u]; }
+#elif F16_NATIVE
+@group(0) @binding(1) var<storage, read> a: array<vec4<f16>>;
+fn lda4(i: u32) -> vec4<f32> { return vec4<f32>(a[i >> 2u]); }
+#else
+@group(0) @binding(1) var<storage, read> a: array<vec2<u32>>;
+fn lda4(i: u32) -> vec4<f32> { let w = a[i >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
+#endif
+fn lda1(i: u32) -> f32 { return lda4(i & ~3u)[i & 3u]; }
+#else
+#tensor a 1 read
+fn lda1(i: u32) -> f32 { return ld_a(i); }
+#endif
+
+#if VEC_B == 4
+#if F32
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+fn ldb4(i: u32) -> vec4<f32> { return b[i >> 2u]; }
+#elif F16_NATIVE
+@group(0) @binding(2) var<storage, read> b: array<vec4<f16>>;
+fn ldb4(i: u32) -> vec4<f32> { return vec4<f32>(b[i >> 2u]); }
+#else
+@group(0) @binding(2) var<storage, read> b: array<vec2<u32>>;
+fn ldb4(i: u32) -> vec4<f32> { let w = b[i >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
+#endif
+fn ldb1(i: u32) -> f32 { return ldb4(i & ~3u)[i & 3u]; }
+#else
+#tensor b 2 read
+fn ldb1(i: u32) -> f32 { return ld_b(i); }
+#endif
+
+#if BIAS && RESIDUAL
+#tensor bias 3 read
+#tensor res 4 read
+#tensor y 5 write
+#elif BIAS
+#tensor bias 3 read
+#tensor y 4 write
+#elif RESIDUAL
+#tensor res 3 read
+#tensor y 4 write
+#else
+#tensor y 3 write
+#endif
+
+// ---------------------------------------------------------------- batch offsets and epilogue
+
+struct Batch { a: u32, b: u32, y: u32 }
+
+fn batch_offsets(wz: u32) -> Batch {
+  let z = P.zbase + wz;
+  let i0 = z % P.nb0;
+  let r = z / P.nb0;
+  let i1 = r % P.nb1;
+  let i2 = r / P.nb1;
+  return Batch(P.offA + i0 * P.sa0 + i1 * P.sa1 + i2 * P.sa2, P.offB + i0 * P.sb0 + i1 * P.sb1 + i2 * P.sb2, z * P.M * P.N);
+}
+
+fn act(v: f32) -> f32 {
+#if ACT == 1
+  return gelu(v);
+#elif ACT == 2
+  return max(v, 0.0);
+#else
+  return v;
+#endif
+}
+
+fn act4(v: vec4<f32>) -> vec4<f32> {
+#if ACT == 2
+  return max(v, vec4<f32>(0.0));
+#elif ACT == 1
+  return vec4<f32>(gelu(v.x), gelu(v.y), gelu(v.z), gelu(v.w));
+#else
+  return v;
+#endif
+}
+
+// 4 values of a bias / residual row at element i (n = column of i): one vector load when STORE == 4, else
+// one by one (values past the row end are read through WebGPU's bounds-checked loads and never stored).
+#if BIAS
+fn ldv_bias(n: u32) -> vec4<f32> {
+#if STORE == 4
+  return ld4_bias(n);
+#else
+  return vec4<f32>(ld_bias(n), ld_bias(n + 1u), ld_bias(n + 2u), ld_bias(n + 3u));
+#endif
+}
+#endif
+#if RESIDUAL
+fn ldv_res(i: u32) -> vec4<f32> {
+#if STORE == 4
+  return ld4_res(i);
+#else
+  return vec4<f32>(ld_res(i), ld_res(i + 1u), ld_res(i + 2u), ld_res(i + 3u));
+#endif
+}
+#endif
+
+// Writes act(alpha * v + bias) + residual to row m (< M), columns n .. n+3 (n < N; columns >= N are dropped).
+// STORE: 4 when N % 4 == 0 (whole vectors), 2 when N is even (whole pairs: packed f16 words), 1 otherwise.
+fn emit(offY: u32, m: u32, n: u32, v: vec4<f32>) {
+  let i = offY + m * P.N + n;
+  var o = v * P.alpha;
+#if BIAS
+  o += ldv_bias(n);
+#endif
+  o = act4(o);
+#if RESIDUAL
+  o += ldv_res(i);
+#endif
+#if STORE == 4
+  st4_y(i, o);
+#elif STORE == 2
+  st2_y(i, o.xy);
+  if (n + 2u < P.N) { st2_y(i + 2u, o.zw); }
+#else
+  st_y(i, o.x);
+  if (n + 1u < P.N) { st_y(i + 1u, o.y); }
+  if (n + 2u < P.N) { st_y(i + 2u, o.z); }
+  if (n + 3u < P.N) { st_y(i + 3u, o.w); }
+#endif
+}
+
+// ---------------------------------------------------------------- register-blocked kernel (CPU adapters)
+
+// Eight rows (or 8 accumulators) of 4 values: for A, row r holds A[m + r, k .. k + 3].
+struct V8 { v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32> }
+// B[k + j, n .. n + 3] for j = 0..3.
+struct V4 { b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32> }
+
+fn mad(c: vec4<f32>, a: vec4<f32>, b: V4) -> vec4<f32> {
+  return fma(vec4<f32>(a.w), b.b3, fma(vec4<f32>(a.z), b.b2, fma(vec4<f32>(a.y), b.b1, fma(vec4<f32>(a.x), b.b0, c))));
+}
+
+fn mad8(c: V8, a: V8, b: V4) -> V8 {
+  return V8(mad(c.v0, a.v0, b), mad(c.v1, a.v1, b), mad(c.v2, a.v2, b), mad(c.v3, a.v3, b),
+            mad(c.v4, a.v4, b), mad(c.v5, a.v5, b), mad(c.v6, a.v6, b), mad(c.v7, a.v7, b));
+}
+
+// Zeroes the k-components >= kn (kn < 4 only in the last step when K % 4 != 0).
+fn kmask(v: vec4<f32>, kn: u32) -> vec4<f32> {
+  return select(vec4<f32>(0.0), v, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(kn));
+}
+
+// A[m, k .. k+3] (layouts without TRANS_A), indices clamped into the matrix: rows >= M read valid memory and
+// their results are never stored; k >= K is masked by the caller.
+fn a_along_k(base: u32, m: u32, k: u32) -> vec4<f32> {
+  let mm = min(m, P.M - 1u);
+#if VEC_A == 4
+  return lda4(base + mm * P.lda + k);
+#else
+  let km = P.K - 1u;
+  let r = base + mm * P.lda;
+  return vec4<f32>(lda1(r + min(k, km)), lda1(r + min(k + 1u, km)), lda1(r + min(k + 2u, km)), lda1(r + min(k + 3u, km)));
+#endif
+}
+
+// A[m .. m+3, k] (TRANS_A layouts only): 4 values along m.
+fn a_along_m(base: u32, m: u32, k: u32) -> vec4<f32> {
+  let kk = min(k, P.K - 1u);
+#if VEC_A == 4
+  return lda4(base + kk * P.lda + min(m, P.M - 4u));
+#else
+  let mm = P.M - 1u;
+  let r = base + kk * P.lda;
+  return vec4<f32>(lda1(r + min(m, mm)), lda1(r + min(m + 1u, mm)), lda1(r + min(m + 2u, mm)), lda1(r + min(m + 3u, mm)));
+#endif
+}
+
+// Rows m .. m+7 of A at k .. k+3 (kn valid k's). lane: this invocation's subgroup lane.
+fn fetch_a(base: u32, m: u32, k: u32, kn: u32, lane: u32) -> V8 {
+#if SG > 1
+#if TRANS_A
+  // Lane l holds A[m + 4 (l >> 2) + i, k + (l & 3)] for i = 0..3.
+  let av = select(vec4<f32>(0.0), a_along_m(base, m + 4u * (lane >> 2u), k + (lane & 3u)), (lane & 3u) < kn);
+  let s0 = subgroupBroadcast(av, 0u); let s1 = subgroupBroadcast(av, 1u); let s2 = subgroupBroadcast(av, 2u); let s3 = subgroupBroadcast(av, 3u);
+  let s4 = subgroupBroadcast(av, 4u); let s5 = subgroupBroadcast(av, 5u); let s6 = subgroupBroadcast(av, 6u); let s7 = subgroupBroadcast(av, 7u);
+  return V8(vec4<f32>(s0.x, s1.x, s2.x, s3.x), vec4<f32>(s0.y, s1.y, s2.y, s3.y), vec4<f32>(s0.z, s1.z, s2.z, s3.z), vec4<f32>(s0.w, s1.w, s2.w, s3.w),
+            vec4<f32>(s4.x, s5.x, s6.x, s7.x), vec4<f32>(s4.y, s5.y, s6.y, s7.y), vec4<f32>(s4.z, s5.z, s6.z, s7.z), vec4<f32>(s4.w, s5.w, s6.w, s7.w));
+#else
+  // Lane l holds row m + l.
+  let av = kmask(a_along_k(base, m + lane, k), kn);
+  return V8(subgroupBroadcast(av, 0u), subgroupBroadcast(av, 1u), subgroupBroadcast(av, 2u), subgroupBroadcast(av, 3u), subgroupBroadcast(av, 4u), subgroupBroadcast(av, 5u), subgroupBroadcast(av, 6u), subgroupBroadcast(av, 7u));
+#endif
+#else
+#if TRANS_A
+  let z = vec4<f32>(0.0);
+  let p0 = a_along_m(base, m, k);
+  let p1 = select(z, a_along_m(base, m, k + 1u), 1u < kn);
+  let p2 = select(z, a_along_m(base, m, k + 2u), 2u < kn);
+  let p3 = select(z, a_along_m(base, m, k + 3u), 3u < kn);
+  let q0 = a_along_m(base, m + 4u, k);
+  let q1 = select(z, a_along_m(base, m + 4u, k + 1u), 1u < kn);
+  let q2 = select(z, a_along_m(base, m + 4u, k + 2u), 2u < kn);
+  let q3 = select(z, a_along_m(base, m + 4u, k + 3u), 3u < kn);
+  return V8(vec4<f32>(p0.x, p1.x, p2.x, p3.x), vec4<f32>(p0.y, p1.y, p2.y, p3.y), vec4<f32>(p0.z, p1.z, p2.z, p3.z), vec4<f32>(p0.w, p1.w, p2.w, p3.w),
+            vec4<f32>(q0.x, q1.x, q2.x, q3.x), vec4<f32>(q0.y, q1.y, q2.y, q3.y), vec4<f32>(q0.z, q1.z, q2.z, q3.z), vec4<f32>(q0.w, q1.w, q2.w, q3.w));
+#else
+  return V8(kmask(a_along_k(base, m, k), kn), kmask(a_along_k(base, m + 1u, k), kn), kmask(a_along_k(base, m + 2u, k), kn),
+            kmask(a_along_k(base, m + 3u, k), kn), kmask(a_along_k(base, m + 4u, k), kn), kmask(a_along_k(base, m + 5u, k), kn),
+            kmask(a_along_k(base, m + 6u, k), kn), kmask(a_along_k(base, m + 7u, k), kn));
+#endif
+#endif
+}
+
+// B[k + j, n .. n+3] for j = 0..3 with clamped indices (k >= K is masked through A).
+fn fetch_b(base: u32, n: u32, k: u32) -> V4 {
+  let km = P.K - 1u;
+#if TRANS_B
+  let nm = P.N - 1u;
+#if VEC_B == 4
+  let w0 = ldb4(base + min(n, nm) * P.ldb + k);
+  let w1 = ldb4(base + min(n + 1u, nm) * P.ldb + k);
+  let w2 = ldb4(base + min(n + 2u, nm) * P.ldb + k);
+  let w3 = ldb4(base + min(n + 3u, nm) * P.ldb + k);
+#else
+  let c0 = base + min(n, nm) * P.ldb;
+  let c1 = base + min(n + 1u, nm) * P.ldb;
+  let c2 = base + min(n + 2u, nm) * P.ldb;
+  let c3 = base + min(n + 3u, nm) * P.ldb;
+  let k0 = min(k, km); let k1 = min(k + 1u, km); let k2 = min(k + 2u, km); let k3 = min(k + 3u, km);
+  let w0 = vec4<f32>(ldb1(c0 + k0), ldb1(c0 + k1), ldb1(c0 + k2), ldb1(c0 + k3));
+  let w1 = vec4<f32>(ldb1(c1 + k0), ldb1(c1 + k1), ldb1(c1 + k2), ldb1(c1 + k3));
+  let w2 = vec4<f32>(ldb1(c2 + k0), ldb1(c2 + k1), ldb1(c2 + k2), ldb1(c2 + k3));
+  let w3 = vec4<f32>(ldb1(c3 + k0), ldb1(c3 + k1), ldb1(c3 + k2), ldb1(c3 + k3));
+#endif
+  return V4(vec4<f32>(w0.x, w1.x, w2.x, w3.x), vec4<f32>(w0.y, w1.y, w2.y, w3.y), vec4<f32>(w0.z, w1.z, w2.z, w3.z), vec4<f32>(w0.w, w1.w, w2.w, w3.w));
+#else
+  let r0 = base + min(k, km) * P.ldb;
+  let r1 = base + min(k + 1u, km) * P.ldb;
+  let r2 = base + min(k + 2u, km) * P.ldb;
+  let r3 = base + min(k + 3u, km) * P.ldb;
+#if VEC_B == 4
+  let nn = min(n, P.N - 4u);
+  return V4(ldb4(r0 + nn), ldb4(r1 + nn), ldb4(r2 + nn), ldb4(r3 + nn));
+#else
+  let nm = P.N - 1u;
+  let n0 = min(n, nm); let n1 = min(n + 1u, nm); let n2 = min(n + 2u, nm); let n3 = min(n + 3u, nm);
+  return V4(vec4<f32>(ldb1(r0 + n0), ldb1(r0 + n1), ldb1(r0 + n2), ldb1(r0 + n3)),
+            vec4<f32>(ldb1(r1 + n0), ldb1(r1 + n1), ldb1(r1 + n2), ldb1(r1 + n3)),
+            vec4<f32>(ldb1(r2 + n0), ldb1(r2 + n1), ldb1(r2 + n2), ldb1(r2 + n3)),
+            vec4<f32>(ldb1(r3 + n0), ldb1(r3 + n1), ldb1(r3 + n2), ldb1(r3 + n3)));
+#endif
+#endif
+}
+
+// The finished rows of an invocation, for the epilogue loop.
+var<private> acc: array<vec4<f32>, TM>;
+
+fn stash(r: u32, c: V8) {
+  acc[r] = c.v0; acc[r + 1u] = c.v1; acc[r + 2u] = c.v2; acc[r + 3u] = c.v3;
+  acc[r + 4u] = c.v4; acc[r + 5u] = c.v5; acc[r + 6u] = c.v6; acc[r + 7u] = c.v7;
+}
+
+// Workgroup (x, y, z) computes rows mbase + y * TM .. + TM and columns x * 4 WG .. + 4 WG of batch zbase + z.
+@compute @workgroup_size(WG)
+fn main_reg(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>
+#if SG > 1
+  , @builtin(subgroup_invocation_id) lane: u32
+#endif
+) {
+#if SG == 1
+  let lane = 0u;
+#endif
+  let off = batch_offsets(wid.z);
+  let m0 = P.mbase + wid.y * TM;
+  let n = (wid.x * WG + li) * 4u;
+  let zero = V8(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  var c0 = zero;
+#if TM > 8
+  var c1 = zero;
+#endif
+#if TM > 16
+  var c2 = zero;
+#endif
+#if TM > 24
+  var c3 = zero;
+#endif
+  for (var k = 0u; k < P.K; k += 4u) {
+    let kn = min(P.K - k, 4u);
+    let bv = fetch_b(off.b, n, k);
+    c0 = mad8(c0, fetch_a(off.a, m0, k, kn, lane), bv);
+#if TM > 8
+    c1 = mad8(c1, fetch_a(off.a, m0 + 8u, k, kn, lane), bv);
+#endif
+#if TM > 16
+    c2 = mad8(c2, fetch_a(off.a, m0 + 16u, k, kn, lane), bv);
+#endif
+#if TM > 24
+    c3 = mad8(c3, fetch_a(off.a, m0 + 24u, k, kn, lane), bv);
+#endif
+  }
+  if (n >= P.N) { return; }
+  // The epilogue runs as a loop over rows (one copy of its code, however large TM is).
+  stash(0u, c0);
+#if TM > 8
+  stash(8u, c1);
+#endif
+#if TM > 16
+  stash(16u, c2);
+#endif
+#if TM > 24
+  stash(24u, c3);
+#endif
+  let rows = min(TM, P.M - min(m0, P.M));
+  for (var r = 0u; r < rows; r++) { emit(off.y, m0 + r, n, acc[r]); }
+}
+
+// ---------------------------------------------------------------- shared-memory tiled kernel (GPUs)
+
+// Tiles of A (BK x 64, k-major) and B (BK x 64, k-major) in workgroup memory.
+var<workgroup> As: array<vec4<f32>, BK * 16>;
+var<workgroup> Bs: array<vec4<f32>, BK * 16>;
+
+fn a_elem(base: u32, m: u32, k: u32) -> f32 {
+  if (m >= P.M || k >= P.K) { return 0.0; }
+#if TRANS_A
+  return lda1(base + k * P.lda + m);
+#else
+  return lda1(base + m * P.lda + k);
+#endif
+}
+
+fn b_elem(base: u32, k: u32, n: u32) -> f32 {
+  if (n >= P.N || k >= P.K) { return 0.0; }
+#if TRANS_B
+  return ldb1(base + n * P.ldb + k);
+#else
+  return ldb1(base + k * P.ldb + n);
+#endif
+}
+
+// Workgroup (x, y, z): a 64 x 64 output tile; invocation (tx, ty) owns rows 4 ty .. +4, columns 4 tx .. +4.
+@compute @workgroup_size(16, 16)
+fn main_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32,
+              @builtin(workgroup_id) wid: vec3<u32>) {
+  let off = batch_offsets(wid.z);
+  let m0 = P.mbase + wid.y * 64u;
+  let n0 = wid.x * 64u;
+  var c: array<vec4<f32>, 4>;
+  // Each invocation stages BK / 4 vec4s of each tile: 4 consecutive m (or n) at one k.
+  for (var k0 = 0u; k0 < P.K; k0 += BK) {
+    for (var t = li; t < BK * 16u; t += 256u) {
+      let kk = t / 16u;
+      let q = (t % 16u) * 4u;
+      As[t] = vec4<f32>(a_elem(off.a, m0 + q, k0 + kk), a_elem(off.a, m0 + q + 1u, k0 + kk),
+                        a_elem(off.a, m0 + q + 2u, k0 + kk), a_elem(off.a, m0 + q + 3u, k0 + kk));
+      Bs[t] = vec4<f32>(b_elem(off.b, k0 + kk, n0 + q), b_elem(off.b, k0 + kk, n0 + q + 1u),
+                        b_elem(off.b, k0 + kk, n0 + q + 2u), b_elem(off.b, k0 + kk, n0 + q + 3u));
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      let av = As[kk * 16u + lid.y];
+      let bv = Bs[kk * 16u + lid.x];
+      c[0] = fma(vec4<f32>(av.x), bv, c[0]);
+      c[1] = fma(vec4<f32>(av.y), bv, c[1]);
+      c[2] = fma(vec4<f32>(av.z), bv, c[2]);
+      c[3] = fma(vec4<f32>(av.w), bv, c[3]);
+    }
+    workgroupBarrier();
+  }
+  let m = m0 + lid.y * 4u;
+  let n = n0 + lid.x * 4u;
+  if (n >= P.N) { return; }
+  let rows = min(4u, P.M - min(m, P.M));
+  for (var r = 0u; r < rows; r++) { emit(off.y, m + r, n, c[r]); }
+}
