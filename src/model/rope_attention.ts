@@ -156,7 +156,7 @@ function rotate(gpu: Gpu, x: Tensor, table: RopeTable, heads: number): Tensor {
  * L) rotated, the rest copied. Returns a new tensor; x is not released.
  */
 export function applyRope(gpu: Gpu, x: Tensor, table: RopeTable, heads: number, exclude = 0): Tensor {
-  const [B, Lx, C] = x.shape;
+  const [, Lx, C] = x.shape;
   const n = Lx - exclude;
   if (C !== heads * table.headDim) throw new ShapeError(`RoPEAttention: ${x} does not hold ${heads} heads of ${table.headDim}`);
   if (exclude < 0 || n < 0 || n % table.length !== 0) {

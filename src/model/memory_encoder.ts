@@ -1,0 +1,300 @@
+/**
+ * Memory encoder of sam2/modeling/memory_encoder.py: turns a frame's image features and its predicted mask
+ * into a spatial memory for later frames.
+ *
+ *   masks [B, 1, H, W] ──(sigmoid unless skipped)── MaskDownSampler ──┐
+ *   pixFeat [B, 256, h, w] ── pix_feat_proj (1×1) ─────────────────────+── Fuser (CXBlocks) ── out_proj (1×1)
+ *   → features [B, 64, h, w] and the sine position encoding pos [1, 64, h, w]
+ *
+ * MaskDownSampler: log_stride(total_stride) × (conv k×k stride s → LayerNorm2d → GELU) growing channels
+ * 1 → 4 → 16 → 64 → 256, then a 1×1 conv to 256 (H/16 × W/16). CXBlock: depthwise 7×7 conv → LayerNorm2d →
+ * pointwise MLP 256 → 1024 (GELU) → 256 → layer scale γ → + input. Everything stays NCHW: the pointwise
+ * linears run as 1×1 convolutions over channels, so no permutes are needed.
+ *
+ * The rest of SAM2Base._encode_new_memory, for the tracking step: maskForMemory() (sigmoid of the mask
+ * logits, or binarized masks for frames prompted by clicks, then × sigmoid_scale + sigmoid_bias; the encoder
+ * is then called with skipMaskSigmoid), addNoObjectEmbedding() (SAM 2.1's no_obj_embed_spatial where the
+ * object score says absent, without a readback) and toMemoryBank() (the bf16 storage of the video predictor).
+ */
+import { add, channelAffine, mul } from '../kernels/binary.js';
+import { conv2d } from '../kernels/conv2d.js';
+import { unary } from '../kernels/elementwise.js';
+import { cast } from '../kernels/layout.js';
+import { ShapeError } from '../runtime/errors.js';
+import type { Gpu } from '../runtime/gpu.js';
+import type { Tensor } from '../runtime/tensor.js';
+import type { Sam2Config } from './config.js';
+import { Conv2d, dtypeOf, LayerNorm2d, Linear, type ModelContext } from './layers.js';
+import { sinePositionEncoding } from './position_encoding.js';
+
+/** Sees intermediate tensors before they are released (tests); must not keep or release them. */
+export type Tap = (name: string, t: Tensor) => void;
+
+/** memory_encoder.MaskDownSampler at `prefix` (encoder.{3i} conv, encoder.{3i+1} LayerNorm2d, last 1×1 conv). */
+export class MaskDownSampler {
+  readonly convs: Conv2d[] = [];
+  readonly norms: LayerNorm2d[] = [];
+  readonly proj: Conv2d;
+  readonly totalStride: number;
+
+  constructor(
+    ctx: ModelContext,
+    readonly prefix: string,
+    opts: { kernelSize: number; stride: number; padding: number; totalStride: number },
+  ) {
+    const numLayers = Math.round(Math.log2(opts.totalStride) / Math.log2(opts.stride));
+    if (opts.stride ** numLayers !== opts.totalStride) {
+      throw new ShapeError(`${prefix}: total stride ${opts.totalStride} is not a power of the stride ${opts.stride}`);
+    }
+    for (let i = 0; i < numLayers; i++) {
+      this.convs.push(new Conv2d(ctx, `${prefix}.encoder.${3 * i}`, { stride: opts.stride, padding: opts.padding }));
+      this.norms.push(new LayerNorm2d(ctx, `${prefix}.encoder.${3 * i + 1}`));
+    }
+    this.proj = new Conv2d(ctx, `${prefix}.encoder.${3 * numLayers}`);
+    this.totalStride = opts.totalStride;
+  }
+
+  /** mask [B, 1, H, W] → [B, 256, H/16, W/16]; mask is not released. */
+  forward(mask: Tensor): Tensor {
+    let x = mask;
+    for (let i = 0; i < this.convs.length; i++) {
+      const c = this.convs[i].forward(x);
+      if (x !== mask) x.release();
+      x = this.norms[i].forward(c, { act: 'gelu' });
+      c.release();
+    }
+    const y = this.proj.forward(x);
+    if (x !== mask) x.release();
+    return y;
+  }
+}
+
+/** memory_encoder.CXBlock at `prefix` (dwconv, norm, pwconv1, pwconv2, gamma). */
+export class CXBlock {
+  readonly dwconv: Conv2d;
+  readonly norm: LayerNorm2d;
+  readonly pwconv1: Linear;
+  readonly pwconv2: Linear;
+  readonly gamma: Tensor | null;
+  private readonly w1: Tensor;
+  private readonly w2: Tensor;
+
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly prefix: string,
+    opts: { dim: number; kernelSize: number },
+  ) {
+    const pad = (opts.kernelSize - 1) / 2;
+    this.dwconv = new Conv2d(ctx, `${prefix}.dwconv`, { padding: pad, groups: opts.dim });
+    this.norm = new LayerNorm2d(ctx, `${prefix}.norm`);
+    this.pwconv1 = new Linear(ctx, `${prefix}.pwconv1`);
+    this.pwconv2 = new Linear(ctx, `${prefix}.pwconv2`);
+    this.gamma = ctx.weights.has(`${prefix}.gamma`) ? ctx.weights.get(`${prefix}.gamma`) : null;
+    // nn.Linear weights [out, in] are 1×1 convolution weights [out, in, 1, 1].
+    this.w1 = this.pwconv1.weight.reshape([this.pwconv1.outFeatures, this.pwconv1.inFeatures, 1, 1]);
+    this.w2 = this.pwconv2.weight.reshape([this.pwconv2.outFeatures, this.pwconv2.inFeatures, 1, 1]);
+  }
+
+  /** x [B, C, h, w] → x + γ · pwconv2(gelu(pwconv1(norm(dwconv(x))))); x is not released. */
+  forward(x: Tensor): Tensor {
+    const gpu = this.ctx.gpu;
+    const d = this.dwconv.forward(x);
+    const n = this.norm.forward(d);
+    d.release();
+    const h = conv2d(gpu, n, this.w1, { bias: this.pwconv1.bias ?? null, act: 'gelu' });
+    n.release();
+    const p = conv2d(gpu, h, this.w2, { bias: this.pwconv2.bias ?? null });
+    h.release();
+    if (!this.gamma) {
+      const y = add(gpu, x, p);
+      p.release();
+      return y;
+    }
+    const y = channelAffine(gpu, p, this.gamma, null, { dim: 1, residual: x });
+    p.release();
+    return y;
+  }
+}
+
+/** memory_encoder.Fuser at `prefix`: an optional 1×1 input projection, then CXBlocks at layers.{i}. */
+export class Fuser {
+  readonly proj: Conv2d | null;
+  readonly layers: CXBlock[];
+
+  constructor(ctx: ModelContext, readonly prefix: string, opts: { dim: number; kernelSize: number; numLayers: number }) {
+    this.proj = ctx.weights.has(`${prefix}.proj.weight`) ? new Conv2d(ctx, `${prefix}.proj`) : null;
+    this.layers = Array.from({ length: opts.numLayers }, (_, i) => new CXBlock(ctx, `${prefix}.layers.${i}`, opts));
+  }
+
+  /** x [B, C, h, w] → [B, C, h, w]; x is not released. */
+  forward(x: Tensor): Tensor {
+    let y = this.proj ? this.proj.forward(x) : x;
+    for (const layer of this.layers) {
+      const z = layer.forward(y);
+      if (y !== x) y.release();
+      y = z;
+    }
+    return y;
+  }
+}
+
+export interface MemoryEncoderOutput {
+  /** vision_features [B, memDim, h, w], the activation dtype. */
+  features: Tensor;
+  /**
+   * vision_pos_enc [1, memDim, h, w]: the sine encoding, the same for every frame and batch entry. Owned by
+   * the encoder (kept per feature size): do not release it.
+   */
+  pos: Tensor;
+}
+
+/** memory_encoder.MemoryEncoder at `prefix` (default "memory_encoder"). */
+export class MemoryEncoder {
+  readonly maskDownsampler: MaskDownSampler;
+  readonly pixFeatProj: Conv2d;
+  readonly fuser: Fuser;
+  readonly outProj: Conv2d | null;
+  readonly inDim: number;
+  readonly outDim: number;
+  private readonly posCache = new Map<string, Tensor>();
+
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly config: Sam2Config,
+    readonly prefix = 'memory_encoder',
+  ) {
+    const me = config.memoryEncoder;
+    this.inDim = config.hiddenDim;
+    this.outDim = config.memDim;
+    this.maskDownsampler = new MaskDownSampler(ctx, `${prefix}.mask_downsampler`, {
+      kernelSize: me.maskDownsamplerKernel,
+      stride: me.maskDownsamplerStride,
+      // Every official config sets padding 1 for its 3×3 stride-2 convolutions (the module's default is 0).
+      padding: (me.maskDownsamplerKernel - 1) / 2,
+      totalStride: me.maskDownsamplerTotalStride,
+    });
+    this.pixFeatProj = new Conv2d(ctx, `${prefix}.pix_feat_proj`);
+    this.fuser = new Fuser(ctx, `${prefix}.fuser`, { dim: this.inDim, kernelSize: me.fuserKernel, numLayers: me.fuserLayers });
+    this.outProj = this.outDim !== this.inDim ? new Conv2d(ctx, `${prefix}.out_proj`) : null;
+  }
+
+  /** The sine position encoding [1, memDim, h, w] (PositionEmbeddingSine(memDim), normalized), cached per size. */
+  positionEncoding(h: number, w: number): Tensor {
+    const key = `${h}x${w}`;
+    let t = this.posCache.get(key);
+    if (!t) {
+      t = this.ctx.gpu.upload(sinePositionEncoding(this.outDim, h, w), [1, this.outDim, h, w], dtypeOf(this.ctx), `${this.prefix}.pos`);
+      this.posCache.set(key, t);
+    }
+    return t;
+  }
+
+  /**
+   * pixFeat [B, 256, h, w] and masks [B, 1, 16h, 16w] (both the activation dtype) → features [B, 64, h, w]
+   * and pos. The masks go through a sigmoid unless skipMaskSigmoid (SAM2Base passes prepared masks, see
+   * maskForMemory). The inputs are not released. `tap` sees "mask_downsampler", "pix_feat_proj", "fuser".
+   */
+  forward(pixFeat: Tensor, masks: Tensor, opts: { skipMaskSigmoid?: boolean; tap?: Tap } = {}): MemoryEncoderOutput {
+    const gpu = this.ctx.gpu;
+    const dt = dtypeOf(this.ctx);
+    const P = this.prefix;
+    if (pixFeat.dtype !== dt) throw new ShapeError(`${P}: pixFeat ${pixFeat} must be ${dt}`);
+    if (masks.dtype !== dt) throw new ShapeError(`${P}: masks ${masks} must be ${dt}`);
+    if (pixFeat.shape.length !== 4 || pixFeat.shape[1] !== this.inDim) throw new ShapeError(`${P}: pixFeat ${pixFeat} must be [B, ${this.inDim}, h, w]`);
+    const [B, , h, w] = pixFeat.shape;
+    const s = this.maskDownsampler.totalStride;
+    if (masks.shape.length !== 4 || masks.shape[0] !== B || masks.shape[1] !== 1 || masks.shape[2] !== h * s || masks.shape[3] !== w * s) {
+      throw new ShapeError(`${P}: masks ${masks} must be [${B}, 1, ${h * s}, ${w * s}] for pixFeat ${pixFeat}`);
+    }
+
+    const m = opts.skipMaskSigmoid ? masks : unary(gpu, masks, 'sigmoid');
+    const md = this.maskDownsampler.forward(m);
+    if (m !== masks) m.release();
+    opts.tap?.('mask_downsampler', md);
+    const pf = this.pixFeatProj.forward(pixFeat);
+    opts.tap?.('pix_feat_proj', pf);
+    const x = add(gpu, pf, md);
+    pf.release();
+    md.release();
+    const fused = this.fuser.forward(x);
+    x.release();
+    opts.tap?.('fuser', fused);
+    let features = fused;
+    if (this.outProj) {
+      features = this.outProj.forward(fused);
+      fused.release();
+    }
+    return { features, pos: this.positionEncoding(h, w) };
+  }
+
+  release(): void {
+    for (const t of this.posCache.values()) t.release();
+    this.posCache.clear();
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------
+// The parts of SAM2Base._encode_new_memory around the encoder
+
+/** Large enough that sigmoid(BIG · x) is exactly 0 or 1 for every non-zero f16 / normal f32 x. */
+const STEP_SCALE = 2 ** 100;
+
+export interface MaskForMemoryOptions {
+  /** Binarize (logits > 0 → 1, else 0) instead of the sigmoid: frames whose mask came from clicks. */
+  binarize: boolean;
+  /** sigmoid_scale_for_mem_enc (20 in the official configs). */
+  scale: number;
+  /** sigmoid_bias_for_mem_enc (−10 in the official configs). */
+  bias: number;
+}
+
+/**
+ * mask_for_mem of SAM2Base._encode_new_memory: logits [B, 1, H, W] → (binarize ? [logits > 0] :
+ * sigmoid(logits)) · scale + bias, same shape and dtype (pass to MemoryEncoder.forward with skipMaskSigmoid).
+ * The step is exact for every input: sigmoid(2¹⁰⁰ x) is 1 for x > 0, 0 for x < 0 and ½ for x = 0 (an
+ * overflowing exp gives +inf or the largest float, both → 0), and relu(2s − 1) maps ½ to 0.
+ */
+export function maskForMemory(gpu: Gpu, logits: Tensor, opts: MaskForMemoryOptions): Tensor {
+  let p: Tensor;
+  if (opts.binarize) {
+    const s = unary(gpu, logits, 'sigmoid', { scale: STEP_SCALE });
+    p = unary(gpu, s, 'relu', { scale: 2, bias: -1 });
+    s.release();
+  } else {
+    p = unary(gpu, logits, 'sigmoid');
+  }
+  if (opts.scale === 1 && opts.bias === 0) return p;
+  const y = unary(gpu, p, 'identity', { scale: opts.scale, bias: opts.bias });
+  p.release();
+  return y;
+}
+
+/**
+ * SAM 2.1: features [B, C, h, w] + (1 − [objectScoreLogits > 0]) · noObjEmbedSpatial[c], computed on the GPU
+ * (objectScoreLogits [B, 1], noObjEmbedSpatial [1, C]). Present objects get exactly + 0. Returns a new tensor.
+ */
+export function addNoObjectEmbedding(gpu: Gpu, features: Tensor, objectScoreLogits: Tensor, noObjEmbedSpatial: Tensor): Tensor {
+  const [B, C] = features.shape;
+  if (features.shape.length !== 4) throw new ShapeError(`no_obj_embed_spatial: features ${features} must be [B, C, h, w]`);
+  if (objectScoreLogits.size !== B) throw new ShapeError(`no_obj_embed_spatial: object scores ${objectScoreLogits} must be [${B}, 1]`);
+  if (noObjEmbedSpatial.size !== C) throw new ShapeError(`no_obj_embed_spatial: ${noObjEmbedSpatial} must be [1, ${C}]`);
+  // present = relu(2·sigmoid(2¹⁰⁰ x) − 1) = [x > 0] (see maskForMemory), absent = 1 − present.
+  const s = unary(gpu, objectScoreLogits, 'sigmoid', { scale: STEP_SCALE });
+  const present = unary(gpu, s, 'relu', { scale: 2, bias: -1 });
+  s.release();
+  const absent = unary(gpu, present, 'identity', { scale: -1, bias: 1 });
+  present.release();
+  const term = mul(gpu, absent.reshape([B, 1]), noObjEmbedSpatial.reshape([1, C]));
+  absent.release();
+  const y = add(gpu, features, term.reshape([B, C, 1, 1]));
+  term.release();
+  return y;
+}
+
+/**
+ * The memory bank's storage: features cast to bfloat16 (round to nearest even, pairs packed in u32), as the
+ * official video predictor stores maskmem_features. Returns a new bf16 tensor of the same shape.
+ */
+export function toMemoryBank(gpu: Gpu, features: Tensor): Tensor {
+  return cast(gpu, features, 'bf16');
+}
