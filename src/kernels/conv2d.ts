@@ -203,7 +203,7 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
       gpu.flush();
       packed.release();
     } else {
-      direct(groups === 1 ? 4 : 1, w, false);
+      direct(1, w, false);
     }
   }
   return y;
