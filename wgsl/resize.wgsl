@@ -11,7 +11,7 @@
 //
 // The dispatcher computes scale (and support, invscale) as PyTorch does, from sizes or the scale factor.
 // One invocation: 4 consecutive outputs of one output row, sharing the row's y taps.
-// Defines: MODE. Shapes and scales are uniforms.
+// Defines: MODE, UPX (bicubic with scale_w ≤ 1). Shapes and scales are uniforms.
 #include "common.wgsl"
 
 struct Params {
@@ -142,6 +142,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let ty = cubic_taps(P.scale_h, oy, P.h);
   var rows: array<u32, 4>;
   for (var a = 0; a < 4; a++) { rows[a] = xb + cidx(ty.i - 1 + a, P.h) * P.w; }
+#if UPX
+  // Upsampling in x (scale_w ≤ 1): the 4 outputs' taps start at most 3 columns apart, so their union is
+  // 8 columns from i0 − 1. Interpolate those in y first (32 loads instead of 64), then each output in x.
+  let tx0 = cubic_taps(P.scale_w, ox0, P.w);
+  var v0 = vec4<f32>(0.0);
+  var v1 = vec4<f32>(0.0);
+  for (var a = 0; a < 4; a++) {
+    let r = rows[a];
+    let ca = vec4<f32>(ty.c[a]);
+    v0 += ca * vec4<f32>(ld_x(r + cidx(tx0.i - 1, P.w)), ld_x(r + cidx(tx0.i, P.w)), ld_x(r + cidx(tx0.i + 1, P.w)), ld_x(r + cidx(tx0.i + 2, P.w)));
+    v1 += ca * vec4<f32>(ld_x(r + cidx(tx0.i + 3, P.w)), ld_x(r + cidx(tx0.i + 4, P.w)), ld_x(r + cidx(tx0.i + 5, P.w)), ld_x(r + cidx(tx0.i + 6, P.w)));
+  }
+  for (var j = 0u; j < cnt; j++) {
+    let tx = cubic_taps(P.scale_w, ox0 + j, P.w);
+    let d = tx.i - tx0.i;
+    var win = v0;
+    if (d == 1) { win = vec4<f32>(v0.yzw, v1.x); }
+    if (d == 2) { win = vec4<f32>(v0.zw, v1.xy); }
+    if (d == 3) { win = vec4<f32>(v0.w, v1.xyz); }
+    out[j] = dot(tx.c, win);
+  }
+#else
   for (var j = 0u; j < cnt; j++) {
     let tx = cubic_taps(P.scale_w, ox0 + j, P.w);
     let c0 = cidx(tx.i - 1, P.w);
@@ -156,6 +178,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     out[j] = s;
   }
+#endif
 #else
   let wy = aa_window(P.scale_h, P.support_h, P.invscale_h, oy, P.h);
   for (var j = 0u; j < cnt; j++) {

@@ -103,7 +103,7 @@ export function resize(gpu: Gpu, x: Tensor, mode: ResizeMode, opts: ResizeOption
   const planes = n * c;
   const quads = planes * ho * Math.ceil(wo / 4);
   gpu.dispatch({
-    variant: { kernel: K, file: 'resize.wgsl', mode: gpu.modeFor(x.dtype), defines: { MODE: aa ? MODE_CODE.antialias : MODE_CODE[mode] } },
+    variant: { kernel: K, file: 'resize.wgsl', mode: gpu.modeFor(x.dtype), defines: { MODE: aa ? MODE_CODE.antialias : MODE_CODE[mode], UPX: mode === 'bicubic' && ax.scale <= 1 ? 1 : 0 } },
     inputs: [x],
     outputs: [y],
     params: new Params()
