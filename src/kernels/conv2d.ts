@@ -19,6 +19,10 @@
  * y[n] = W[Cout, Cin] · x[n][Cin, H·W]); depthwise stride-1 convolutions (groups = Cin, e.g. the CXBlock's
  * 7×7) run a sliding-window kernel; everything else runs the direct implicit-GEMM kernel. The transposed
  * convolution is a matmul Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W] whose rows are scattered to their taps.
+ *
+ * The direct kernel reads its weight packed as [Cin/groups·kh·kw, Cout] (when Cout/groups % 4 == 0):
+ * packConv2dWeight(w) makes it; pass it as `packedWeight` for a constant weight, otherwise conv2d packs
+ * into a scratch tensor on every call (and submits the batch before returning the scratch to the pool).
  * All accumulate in f32; x, w, bias and y share one dtype (f32 or f16).
  */
 import type { Gpu } from '../runtime/gpu.js';
