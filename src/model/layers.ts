@@ -4,7 +4,7 @@
  * Linear (nn.Linear), LayerNorm (nn.LayerNorm over the last dim), LayerNorm2d (sam2_utils.LayerNorm2d over
  * NCHW channels), Conv2d / ConvTranspose2d (NCHW), and MLP (sam2_utils.MLP).
  */
-import { conv2d, convTranspose2d, type Conv2dOptions } from '../kernels/conv2d.js';
+import { conv2d, conv2dPath, convTranspose2d, packConv2dWeight, type Conv2dOptions } from '../kernels/conv2d.js';
 import { unary } from '../kernels/elementwise.js';
 import { linear, type EpilogueOptions, type MatmulAct } from '../kernels/matmul.js';
 import { layerNorm, layerNorm2d } from '../kernels/norm.js';
@@ -88,21 +88,34 @@ export class LayerNorm2d {
   }
 }
 
-/** nn.Conv2d at `prefix` on NCHW. */
+/**
+ * nn.Conv2d at `prefix` on NCHW. Convolutions that take the direct path get their weight rearranged once,
+ * at construction, instead of on every call.
+ */
 export class Conv2d {
   readonly weight: Tensor;
   readonly bias?: Tensor;
+  private readonly packed?: Tensor;
   constructor(
     private readonly ctx: ModelContext,
     readonly prefix: string,
-    readonly opts: Omit<Conv2dOptions, 'bias' | 'out' | 'act'> = {},
+    readonly opts: Omit<Conv2dOptions, 'bias' | 'out' | 'act' | 'packedWeight'> = {},
   ) {
     this.weight = ctx.weights.get(`${prefix}.weight`);
     this.bias = optional(ctx, `${prefix}.bias`);
+    // The path depends on the kernel geometry only, not on the input's size.
+    if (conv2dPath([1, this.weight.shape[1] * (opts.groups ?? 1), 1, 1], this.weight.shape, opts) === 'direct' && this.weight.shape[0] % 4 === 0) {
+      this.packed = packConv2dWeight(ctx.gpu, this.weight);
+    }
   }
 
   forward(x: Tensor, extra: Pick<Conv2dOptions, 'act' | 'out'> = {}): Tensor {
-    return conv2d(this.ctx.gpu, x, this.weight, { ...this.opts, bias: this.bias ?? null, ...extra });
+    return conv2d(this.ctx.gpu, x, this.weight, { ...this.opts, bias: this.bias ?? null, packedWeight: this.packed, ...extra });
+  }
+
+  /** Frees the rearranged weight (the weight itself belongs to the WeightStore). */
+  release(): void {
+    this.packed?.release();
   }
 }
 
