@@ -1,0 +1,335 @@
+/**
+ * The Hiera trunk of SAM 2's image encoder (sam2/modeling/backbones/hieradet.py, with PatchEmbed and the
+ * window helpers of backbones/utils.py): a 7×7 stride-4 patch embedding, an absolute position embedding
+ * (bicubic-resized background plus a tiled window embedding), then multi-scale blocks with windowed or
+ * global attention, query pooling at the stage transitions, and GELU MLPs.
+ *
+ * Layout: every activation is token-major [B, H, W, C] (channels last, as the official blocks hold them), so
+ * the qkv / proj / MLP linears read and write it directly, the attention kernel takes the packed qkv with
+ * strides, and no permute is needed between blocks. Only the patch embedding (an NCHW convolution) is
+ * permuted once.
+ *
+ * Weights under `image_encoder.trunk` with the state-dict's names: patch_embed.proj, pos_embed,
+ * pos_embed_window, blocks.{i}.{norm1, attn.qkv, attn.proj, norm2, mlp.layers.{0,1}, proj}.
+ */
+import { attention, packedQKV, tokenMajor } from '../kernels/attention.js';
+import { add, sub } from '../kernels/binary.js';
+import { unary } from '../kernels/elementwise.js';
+import { cast, permute, slice, windowPartition, windowUnpartition } from '../kernels/layout.js';
+import { matmul } from '../kernels/matmul.js';
+import { ShapeError } from '../runtime/errors.js';
+import type { Gpu } from '../runtime/gpu.js';
+import { shapeStr, type Tensor } from '../runtime/tensor.js';
+import type { HieraConfig } from './config.js';
+import { Conv2d, dtypeOf, LayerNorm, Linear, MLP, type ModelContext } from './layers.js';
+
+/** Receives intermediate tensors by name ('patch_embed', 'blocks.{i}'); it must copy what it keeps. */
+export type Tap = (name: string, t: Tensor) => void;
+
+/** The structure of one block as Hiera.__init__ derives it from the config. */
+export interface BlockSpec {
+  dim: number;
+  dimOut: number;
+  heads: number;
+  /** 0: global attention. */
+  windowSize: number;
+  /** Query pooling (2×2 max-pool of q and of the shortcut) at a stage transition. */
+  qPool: boolean;
+}
+
+/** Block specs and stage ends of a Hiera config, exactly as the official constructor lays them out. */
+export function hieraBlocks(cfg: HieraConfig): { blocks: BlockSpec[]; stageEnds: number[] } {
+  const depth = cfg.stages.reduce((a, b) => a + b, 0);
+  const stageEnds = cfg.stages.map((_, i) => cfg.stages.slice(0, i + 1).reduce((a, b) => a + b, 0) - 1);
+  const qPoolBlocks = stageEnds.slice(0, -1).map((e) => e + 1).slice(0, cfg.qPool);
+  const blocks: BlockSpec[] = [];
+  let dim = cfg.embedDim;
+  let heads = cfg.numHeads;
+  let stage = 1;
+  for (let i = 0; i < depth; i++) {
+    let dimOut = dim;
+    // The window size lags by a block: a stage's first block still uses the previous stage's window.
+    let windowSize = cfg.windowSpec[stage - 1];
+    if (cfg.globalAttBlocks.includes(i)) windowSize = 0;
+    if (stageEnds.includes(i - 1)) {
+      dimOut = Math.trunc(dim * cfg.dimMul);
+      heads = Math.trunc(heads * cfg.headMul);
+      stage++;
+    }
+    blocks.push({ dim, dimOut, heads, windowSize, qPool: qPoolBlocks.includes(i) });
+    dim = dimOut;
+  }
+  return { blocks, stageEnds };
+}
+
+/**
+ * 2×2 stride-2 max-pool of x [B, H, W, C] (H, W even) → [B, H/2, W/2, C] (nn.MaxPool2d(2, 2) applied to the
+ * channels-last tensor, as do_pool does through its permutes).
+ *
+ * Composed from layout and binary kernels until a pooling kernel exists: rows 2y and 2y+1 are sliced apart
+ * and combined with max(a, b) = b + relu(a - b), then columns likewise. The result can differ from the exact
+ * maximum by an ulp of the operands.
+ */
+export function maxPool2x2(gpu: Gpu, x: Tensor): Tensor {
+  if (x.shape.length !== 4) throw new ShapeError(`maxPool2x2: ${x} must be [B, H, W, C]`);
+  const [B, H, W, C] = x.shape;
+  if (H % 2 !== 0 || W % 2 !== 0) throw new ShapeError(`maxPool2x2: ${x} needs even H and W`);
+  const pairMax = (t: Tensor, out?: Tensor): Tensor => {
+    // t [M, 2, R] → max over the middle dim, [M, R]
+    const a = slice(gpu, t, 1, 0, 1);
+    const b = slice(gpu, t, 1, 1, 1);
+    const d = sub(gpu, a, b);
+    a.release();
+    const r = unary(gpu, d, 'relu');
+    d.release();
+    const m = add(gpu, b, r, out ? { out } : {});
+    b.release();
+    r.release();
+    return m;
+  };
+  const rows = pairMax(x.reshape([B * (H / 2), 2, W * C]));
+  const y = pairMax(rows.reshape([B * (H / 2) * (W / 2), 2, C]), gpu.empty([B, H / 2, W / 2, C], x.dtype, 'maxPool2x2'));
+  rows.release();
+  return y;
+}
+
+/**
+ * The interpolation matrix [outSize, inSize] of F.interpolate(mode='bicubic', align_corners=False) along
+ * one axis: A = -0.75, source index scale·(o + 0.5) - 0.5 in f32, taps clamped to the border.
+ */
+export function bicubicMatrix(inSize: number, outSize: number): Float32Array {
+  const f = Math.fround;
+  const A = -0.75;
+  const c1 = (t: number) => ((A + 2) * t - (A + 3)) * t * t + 1;
+  const c2 = (t: number) => ((A * t - 5 * A) * t + 8 * A) * t - 4 * A;
+  const scale = f(inSize / outSize);
+  const m = new Float32Array(outSize * inSize);
+  for (let o = 0; o < outSize; o++) {
+    const src = f(f(scale * f(o + 0.5)) - 0.5);
+    const i = Math.floor(src);
+    const t = f(Math.min(Math.max(f(src - i), 0), 1));
+    const w = [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)];
+    for (let j = 0; j < 4; j++) {
+      const idx = Math.min(Math.max(i - 1 + j, 0), inSize - 1);
+      m[o * inSize + idx] += w[j];
+    }
+  }
+  return m;
+}
+
+/** MultiScaleAttention: qkv linear, optional 2×2 q pooling, SDPA over heads, output projection. */
+export class MultiScaleAttention {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly prefix: string,
+    readonly dimOut: number,
+    readonly heads: number,
+    readonly qPool: boolean,
+  ) {
+    this.qkv = new Linear(ctx, `${prefix}.qkv`);
+    this.proj = new Linear(ctx, `${prefix}.proj`);
+    if (this.qkv.outFeatures !== 3 * dimOut) throw new ShapeError(`${prefix}.qkv: ${this.qkv.weight} must have ${3 * dimOut} outputs`);
+  }
+
+  /**
+   * x [N, h, w, C] (N windows or images) → the attention output before the projection, token-major
+   * [N, h'·w', dimOut] (h' = h / 2, w' = w / 2 with q pooling). The projection is applied by the block after
+   * unpartitioning, since it acts per token.
+   */
+  attend(x: Tensor): Tensor {
+    const gpu = this.ctx.gpu;
+    const [N, h, w, C] = x.shape;
+    const qkv = this.qkv.forward(x.reshape([N, h * w, C]));
+    const [q0, k, v] = packedQKV(qkv, this.heads);
+    let out: Tensor;
+    if (this.qPool) {
+      const q = slice(gpu, qkv, 2, 0, this.dimOut);
+      const qp = maxPool2x2(gpu, q.reshape([N, h, w, this.dimOut]));
+      q.release();
+      out = attention(gpu, tokenMajor(qp.reshape([N, (h / 2) * (w / 2), this.dimOut]), this.heads), k, v);
+      qp.release();
+    } else {
+      out = attention(gpu, q0, k, v);
+    }
+    qkv.release();
+    return out;
+  }
+}
+
+/** MultiScaleBlock: x + attn(norm1(x)) (windowed, maybe q-pooled), then x + mlp(norm2(x)). */
+export class MultiScaleBlock {
+  readonly norm1: LayerNorm;
+  readonly norm2: LayerNorm;
+  readonly attn: MultiScaleAttention;
+  readonly mlp: MLP;
+  /** The shortcut's projection where the width changes. */
+  readonly proj?: Linear;
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly prefix: string,
+    readonly spec: BlockSpec,
+    eps: number,
+  ) {
+    this.norm1 = new LayerNorm(ctx, `${prefix}.norm1`, eps);
+    this.norm2 = new LayerNorm(ctx, `${prefix}.norm2`, eps);
+    this.attn = new MultiScaleAttention(ctx, `${prefix}.attn`, spec.dimOut, spec.heads, spec.qPool);
+    this.mlp = new MLP(ctx, `${prefix}.mlp`, 2, 'gelu');
+    if (spec.dim !== spec.dimOut) this.proj = new Linear(ctx, `${prefix}.proj`);
+  }
+
+  /** x [B, H, W, dim] → [B, H', W', dimOut] (H' = H / 2 with q pooling). x is not released. */
+  forward(x: Tensor): Tensor {
+    const gpu = this.ctx.gpu;
+    const { dim, dimOut, windowSize: ws, qPool } = this.spec;
+    if (x.shape.length !== 4 || x.shape[3] !== dim) throw new ShapeError(`${this.prefix}: x ${x} must be [B, H, W, ${dim}]`);
+    const [B, H, W] = x.shape;
+    if (qPool && (H % 2 !== 0 || W % 2 !== 0)) throw new ShapeError(`${this.prefix}: x ${x} needs even H and W for q pooling`);
+    const xn = this.norm1.forward(x);
+
+    let shortcut = x;
+    if (this.proj) {
+      const p = this.proj.forward(xn);
+      shortcut = qPool ? maxPool2x2(gpu, p) : p;
+      if (qPool) p.release();
+    }
+
+    let a: Tensor;
+    const [Ho, Wo] = qPool ? [H / 2, W / 2] : [H, W];
+    if (ws > 0) {
+      const { windows, padHW } = windowPartition(gpu, xn, ws);
+      xn.release();
+      const aw = this.attn.attend(windows);
+      windows.release();
+      const wsOut = qPool ? ws / 2 : ws;
+      const pad: [number, number] = qPool ? [padHW[0] / 2, padHW[1] / 2] : padHW;
+      a = windowUnpartition(gpu, aw.reshape([aw.shape[0], wsOut, wsOut, dimOut]), wsOut, pad, [Ho, Wo]);
+      aw.release();
+    } else {
+      a = this.attn.attend(xn);
+      xn.release();
+    }
+    // The projection acts per token, so it runs after unpartitioning (padding tokens dropped), with the
+    // shortcut added in its epilogue.
+    const x1 = this.attn.proj.forward(a, { residual: shortcut, out: gpu.empty([B, Ho, Wo, dimOut], x.dtype, `${this.prefix}`) });
+    a.release();
+    if (shortcut !== x) shortcut.release();
+    const h = this.norm2.forward(x1);
+    const y = this.mlp.forward(h, { residual: x1 });
+    h.release();
+    x1.release();
+    if (y.shape[0] !== B || y.shape[3] !== dimOut) throw new ShapeError(`${this.prefix}: produced ${y}, expected [${B}, ${Ho}, ${Wo}, ${dimOut}]`);
+    return y;
+  }
+}
+
+/**
+ * Hiera. forward(image [B, 3, S, S]) → the output of each stage, highest resolution first, token-major:
+ * [B, S/4, S/4, C], [B, S/8, S/8, 2C], [B, S/16, S/16, 4C], [B, S/32, S/32, 8C] (C = embedDim).
+ */
+export class Hiera {
+  readonly patchEmbed: Conv2d;
+  readonly blocks: MultiScaleBlock[];
+  readonly specs: BlockSpec[];
+  readonly stageEnds: number[];
+  /** Side of the patch grid, S / 4. */
+  readonly gridSize: number;
+  /** Stage widths, highest resolution first (the neck's backbone_channel_list reversed). */
+  readonly channels: number[];
+  private posEmbedCache: Tensor | null = null;
+
+  constructor(
+    private readonly ctx: ModelContext,
+    readonly cfg: HieraConfig,
+    readonly imageSize: number,
+    readonly prefix = 'image_encoder.trunk',
+  ) {
+    if (imageSize % 32 !== 0) throw new ShapeError(`${prefix}: image size ${imageSize} must be a multiple of 32`);
+    this.patchEmbed = new Conv2d(ctx, `${prefix}.patch_embed.proj`, { stride: 4, padding: 3 });
+    const pe = this.patchEmbed.weight.shape;
+    if (pe[0] !== cfg.embedDim || pe[1] !== 3 || pe[2] !== 7 || pe[3] !== 7) {
+      throw new ShapeError(`${prefix}.patch_embed.proj: weight ${this.patchEmbed.weight} must be [${cfg.embedDim}, 3, 7, 7]`);
+    }
+    const { blocks, stageEnds } = hieraBlocks(cfg);
+    this.specs = blocks;
+    this.stageEnds = stageEnds;
+    this.blocks = blocks.map((s, i) => new MultiScaleBlock(ctx, `${prefix}.blocks.${i}`, s, cfg.normEps));
+    this.gridSize = imageSize / 4;
+    this.channels = stageEnds.map((e) => blocks[e].dimOut);
+  }
+
+  /**
+   * _get_pos_embed at the patch grid, [1, S/4, S/4, C] in the weights' dtype: pos_embed resized by bicubic
+   * interpolation plus pos_embed_window tiled. Computed on the GPU in f32 on first use, then cached (it
+   * depends only on the weights and the image size).
+   */
+  posEmbed(): Tensor {
+    if (this.posEmbedCache) return this.posEmbedCache;
+    const gpu = this.ctx.gpu;
+    const w = this.ctx.weights;
+    const C = this.cfg.embedDim;
+    const n = this.gridSize;
+    const bg = w.get(`${this.prefix}.pos_embed`);
+    const win = w.get(`${this.prefix}.pos_embed_window`);
+    const [, , bh, bw] = bg.shape;
+    const ws = win.shape[2];
+    if (n % ws !== 0) throw new ShapeError(`${this.prefix}: the ${n}×${n} patch grid does not tile by the ${ws}×${ws} window embedding`);
+    const bg32 = cast(gpu, bg, 'f32');
+    const win32 = cast(gpu, win, 'f32');
+    const rxT = gpu.upload(transpose(bicubicMatrix(bw, n), n, bw), [bw, n], 'f32', 'bicubic x');
+    const ry = gpu.upload(bicubicMatrix(bh, n), [n, bh], 'f32', 'bicubic y');
+    // Along x: [C·bh, bw] @ [bw, n]; along y: [n, bh] @ [C, bh, n] → [C, n, n].
+    const tx = matmul(gpu, bg32.reshape([C * bh, bw]), rxT, { label: `${this.prefix}.pos_embed` });
+    const t = matmul(gpu, ry, tx.reshape([C, bh, n]), { label: `${this.prefix}.pos_embed` });
+    const tiled = add(gpu, t.reshape([C, n / ws, ws, n / ws, ws]), win32.reshape([C, 1, ws, 1, ws]));
+    const dt = dtypeOf(this.ctx);
+    const pos = permute(gpu, tiled.reshape([C, n * n]), [1, 0], { dtype: dt, out: gpu.empty([1, n, n, C], dt, `${this.prefix}.pos_embed`) });
+    for (const x of [bg32, win32, rxT, ry, tx, t, tiled]) x.release();
+    this.posEmbedCache = pos;
+    return pos;
+  }
+
+  /** image [B, 3, S, S] (NCHW, normalized) → stage outputs (see the class comment). The image is not released. */
+  forward(image: Tensor, tap?: Tap): Tensor[] {
+    const gpu = this.ctx.gpu;
+    const S = this.imageSize;
+    const dt = dtypeOf(this.ctx);
+    if (image.shape.length !== 4 || image.shape[1] !== 3 || image.shape[2] !== S || image.shape[3] !== S) {
+      throw new ShapeError(`${this.prefix}: image ${image} must be [B, 3, ${S}, ${S}]`);
+    }
+    if (image.dtype !== dt) throw new ShapeError(`${this.prefix}: image ${image} must be ${dt} (the weights' dtype)`);
+    const B = image.shape[0];
+    const pos = this.posEmbed();
+    const y = this.patchEmbed.forward(image);
+    const pe = permute(gpu, y, [0, 2, 3, 1]);
+    y.release();
+    tap?.('patch_embed', pe);
+    let x = add(gpu, pe, pos);
+    pe.release();
+    const outputs: Tensor[] = [];
+    for (let i = 0; i < this.blocks.length; i++) {
+      const next = this.blocks[i].forward(x);
+      if (!outputs.includes(x)) x.release();
+      x = next;
+      tap?.(`blocks.${i}`, x);
+      if (this.stageEnds.includes(i)) outputs.push(x);
+    }
+    if (outputs.length !== this.channels.length || outputs[0].shape[0] !== B) {
+      throw new ShapeError(`${this.prefix}: produced ${outputs.map((o) => shapeStr(o.shape)).join(', ')}`);
+    }
+    return outputs;
+  }
+
+  /** Frees the cached position embedding (the weights belong to the WeightStore). */
+  release(): void {
+    this.posEmbedCache?.release();
+    this.posEmbedCache = null;
+  }
+}
+
+function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(m.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
+  return t;
+}
