@@ -1,0 +1,187 @@
+/**
+ * MemoryEncoder against the official memory_encoder (test/fixtures/tiny256/memory_encoder.safetensors:
+ * sam2.1_hiera_t at image size 256, synthetic weights), inside the official SAM2Base._encode_new_memory:
+ *   click_frame    the clicked frame (binarized mask), with the mask downsampler, pix_feat_proj and fuser
+ *                  outputs;
+ *   tracked_frame  a tracked frame (sigmoid of the logits);
+ *   absent_frame   a frame whose object score says absent (no_obj_embed_spatial added).
+ * Each is checked in every numeric variant, for the encoder's output, the final maskmem_features and the
+ * position encoding. Then the bf16 bank storage, the exact step of maskForMemory, the encoder's own sigmoid,
+ * and the shape checks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sam2Config } from '../../src/model/config.js';
+import { getManifest, type Manifest } from '../../src/model/manifests.js';
+import { addNoObjectEmbedding, maskForMemory, MemoryEncoder, toMemoryBank } from '../../src/model/memory_encoder.js';
+import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { bf16BitsToF32, f32ToBf16Bits } from '../../src/runtime/dtype.js';
+import { ShapeError } from '../../src/runtime/errors.js';
+import type { Gpu } from '../../src/runtime/gpu.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { syntheticWeights } from '../../weights/synthetic.js';
+import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
+import { rand, testGpus, variants, type Variant } from '../helpers.js';
+import { expectParity, parity, parityTable, type ParityResult } from './parity.js';
+
+const CONFIG = 'sam2.1_hiera_t';
+const cfg = sam2Config('tiny', '2.1', { imageSize: 256 });
+
+function memoryEncoderManifest(): Manifest {
+  const full = getManifest(CONFIG);
+  return {
+    ...full,
+    config: `${CONFIG} (memory encoder)`,
+    tensors: full.tensors.filter((t) => t.name.startsWith('memory_encoder.') || t.name === 'no_obj_embed_spatial'),
+  };
+}
+
+async function loadMemoryEncoder(gpu: Gpu, dtype: 'f32' | 'f16'): Promise<WeightStore> {
+  const manifest = memoryEncoderManifest();
+  return loadWeights(syntheticWeights(manifest), { gpu, dtype, manifest });
+}
+
+interface CaseMeta {
+  binarized: boolean;
+  object_present: boolean;
+}
+
+const rows: ParityResult[] = [];
+let fx: Fixture;
+let vs: Variant[];
+
+beforeAll(async () => {
+  fx = await openFixture(`${TINY256}/memory_encoder.safetensors`);
+  vs = await variants();
+});
+
+afterAll(async () => {
+  await fx?.close();
+  if (rows.length) console.log(`memory encoder parity (sam2.1_hiera_t @ 256)\n${parityTable(rows)}`);
+});
+
+async function upload(gpu: Gpu, name: string, dtype: 'f32' | 'f16'): Promise<Tensor> {
+  return gpu.upload(await fx.f32(name), fx.info(name).shape, dtype, name);
+}
+
+describe('MemoryEncoder (sam2.1_hiera_t @ 256) matches the official _encode_new_memory', () => {
+  it('every variant: clicked, tracked and absent frames', async () => {
+    const cases = fx.meta.cases as Record<string, CaseMeta>;
+    expect(Object.keys(cases).sort()).toEqual(['absent_frame', 'click_frame', 'tracked_frame']);
+    expect(cases.click_frame.binarized).toBe(true);
+    expect(cases.absent_frame.object_present).toBe(false);
+    for (const v of vs) {
+      const dtype = v.dtype as 'f32' | 'f16';
+      const weights = await loadMemoryEncoder(v.gpu, dtype);
+      const enc = new MemoryEncoder({ gpu: v.gpu, weights }, cfg);
+      for (const [name, c] of Object.entries(cases)) {
+        const pix = await upload(v.gpu, `${name}.pix_feat`, dtype);
+        const logits = await upload(v.gpu, `${name}.pred_masks_high_res`, dtype);
+        const score = await upload(v.gpu, `${name}.object_score_logits`, dtype);
+        const reads: Record<string, Promise<Float32Array>> = {};
+        const mask = maskForMemory(v.gpu, logits, {
+          binarize: c.binarized,
+          scale: cfg.sigmoidScaleForMemEnc,
+          bias: cfg.sigmoidBiasForMemEnc,
+        });
+        const out = enc.forward(pix, mask, {
+          skipMaskSigmoid: true,
+          tap: (n, t) => (reads[`memory_encoder.${n}`] = v.gpu.read(t)),
+        });
+        expect(out.features.shape).toEqual([1, 64, 16, 16]);
+        expect(out.pos.shape).toEqual([1, 64, 16, 16]);
+        reads['memory_encoder.vision_features'] = v.gpu.read(out.features);
+        const feats = addNoObjectEmbedding(v.gpu, out.features, score, weights.get('no_obj_embed_spatial'));
+        reads.maskmem_features = v.gpu.read(feats);
+        reads.maskmem_pos_enc = v.gpu.read(out.pos);
+        for (const [n, p] of Object.entries(reads)) {
+          const key = `${name}.${n}`;
+          if (fx.has(key)) rows.push(expectParity(key, v.name, await p, await fx.f32(key)));
+        }
+        if (name === 'click_frame') expect(fx.has(`${name}.memory_encoder.fuser`)).toBe(true);
+        for (const t of [pix, logits, score, mask, out.features, feats]) t.release();
+      }
+      enc.release();
+      weights.release();
+    }
+  });
+
+  it('the encoder applies the sigmoid itself unless told to skip it', async () => {
+    const { main: gpu } = await testGpus();
+    const weights = await loadMemoryEncoder(gpu, 'f32');
+    const enc = new MemoryEncoder({ gpu, weights }, cfg);
+    const pix = gpu.upload(rand(256 * 8 * 8, 1), [1, 256, 8, 8]);
+    const logits = gpu.upload(rand(128 * 128, 2, -8, 8), [1, 1, 128, 128]);
+    const own = enc.forward(pix, logits);
+    const prob = maskForMemory(gpu, logits, { binarize: false, scale: 1, bias: 0 });
+    const given = enc.forward(pix, prob, { skipMaskSigmoid: true });
+    expect(Array.from(await gpu.read(own.features))).toEqual(Array.from(await gpu.read(given.features)));
+    for (const t of [pix, logits, own.features, prob, given.features]) t.release();
+    enc.release();
+    weights.release();
+  });
+
+  it('checks shapes and dtypes at entry, naming the module and tensor', async () => {
+    const { main: gpu } = await testGpus();
+    const weights = await loadMemoryEncoder(gpu, 'f32');
+    const enc = new MemoryEncoder({ gpu, weights }, cfg);
+    const pix = gpu.empty([1, 256, 16, 16]);
+    expect(() => enc.forward(pix, gpu.empty([1, 1, 255, 256]))).toThrow(/memory_encoder: masks .* must be \[1, 1, 256, 256\]/);
+    expect(() => enc.forward(gpu.empty([1, 128, 16, 16]), gpu.empty([1, 1, 256, 256]))).toThrow(/memory_encoder: pixFeat/);
+    expect(() => enc.forward(pix, gpu.empty([1, 1, 256, 256], 'f16'))).toThrow(ShapeError);
+    enc.release();
+    weights.release();
+  });
+});
+
+describe('memory preparation and storage (SAM2Base._encode_new_memory, the video predictor)', () => {
+  it('every variant: binarized masks are exactly ±10, zero logits included; sigmoid masks scaled', async () => {
+    for (const v of await variants()) {
+      const x = new Float32Array([-3, -1e-3, 0, 1e-3, 2, 70, -70, -0]);
+      const t = v.gpu.upload(x, [1, 1, 2, 4], v.dtype);
+      const bin = await v.gpu.read(maskForMemory(v.gpu, t, { binarize: true, scale: 20, bias: -10 }));
+      expect(Array.from(bin), v.name).toEqual([-10, -10, -10, 10, 10, 10, -10, -10]);
+      const sig = await v.gpu.read(maskForMemory(v.gpu, t, { binarize: false, scale: 20, bias: -10 }));
+      const ref = Array.from(x, (a) => 20 / (1 + Math.exp(-a)) - 10);
+      const tol = v.name === 'f32' ? 1e-5 : 2e-2;
+      sig.forEach((s, i) => expect(Math.abs(s - ref[i]), `${v.name} ${x[i]}`).toBeLessThan(tol));
+      t.release();
+    }
+  });
+
+  it('no_obj_embed_spatial is added where the object score is not positive, exactly nothing elsewhere', async () => {
+    const { main: gpu } = await testGpus();
+    const B = 3;
+    const C = 4;
+    const feats = rand(B * C * 2 * 2, 5);
+    const emb = new Float32Array([0.5, -1, 2, 0.25]);
+    const f = gpu.upload(feats, [B, C, 2, 2]);
+    const s = gpu.upload(new Float32Array([1.5, 0, -2]), [B, 1]);
+    const e = gpu.upload(emb, [1, C]);
+    const y = await gpu.read(addNoObjectEmbedding(gpu, f, s, e));
+    const absent = [0, 1, 1];
+    for (let i = 0; i < y.length; i++) {
+      const b = Math.floor(i / (C * 4));
+      const c = Math.floor(i / 4) % C;
+      expect(y[i]).toBe(Math.fround(feats[i] + absent[b] * emb[c]));
+    }
+  });
+
+  it('the memory bank stores bf16, rounded to nearest even like torch.bfloat16', async () => {
+    const { main: gpu } = await testGpus();
+    const x = rand(4096, 9, -50, 50);
+    // Ties: 1 + 2^-8 rounds down to 1, 1 + 3·2^-8 rounds up to 1 + 2^-6.
+    x[0] = 1 + 2 ** -8;
+    x[1] = 1 + 3 * 2 ** -8;
+    const t = gpu.upload(x, [1, 64, 8, 8]);
+    const bank = toMemoryBank(gpu, t);
+    expect(bank.dtype).toBe('bf16');
+    expect(bank.byteLength).toBe(t.byteLength / 2);
+    const got = await gpu.read(bank);
+    const want = Array.from(x, (v) => bf16BitsToF32(f32ToBf16Bits(v)));
+    expect(Array.from(got)).toEqual(want);
+    expect(got[0]).toBe(1);
+    expect(got[1]).toBe(1 + 2 ** -6);
+    const r = parity('bank', 'f32', got, x);
+    expect(r.rel).toBeLessThan(2 ** -8);
+  });
+});
