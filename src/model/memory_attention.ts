@@ -22,7 +22,7 @@ import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from './config.js';
 import { dtypeOf, LayerNorm, Linear, type ModelContext } from './layers.js';
-import { reshapeOwned, RoPEAttention, RopeTables } from './rope_attention.js';
+import { reshapeOwned, RoPEAttention, RopeTables, type SdpaImpl } from './rope_attention.js';
 
 /** Where the position encodings go, as the official MemoryAttentionLayer's flags. */
 export interface MemoryAttentionLayerOptions {
@@ -30,6 +30,8 @@ export interface MemoryAttentionLayerOptions {
   posEncAtCrossAttnQueries: boolean;
   posEncAtCrossAttnKeys: boolean;
   numHeads: number;
+  /** How the attentions run (see SdpaImpl; default 'auto'). */
+  sdpa?: SdpaImpl;
 }
 
 /** The official configs' placement of position encodings. */
@@ -56,8 +58,12 @@ export class MemoryAttentionLayer {
     tables: RopeTables,
     readonly opts: MemoryAttentionLayerOptions = OFFICIAL_LAYER_OPTIONS,
   ) {
-    this.selfAttn = new RoPEAttention(ctx, `${prefix}.self_attn`, tables, { numHeads: opts.numHeads });
-    this.crossAttnImage = new RoPEAttention(ctx, `${prefix}.cross_attn_image`, tables, { numHeads: opts.numHeads, ropeKRepeat: true });
+    this.selfAttn = new RoPEAttention(ctx, `${prefix}.self_attn`, tables, { numHeads: opts.numHeads, sdpa: opts.sdpa });
+    this.crossAttnImage = new RoPEAttention(ctx, `${prefix}.cross_attn_image`, tables, {
+      numHeads: opts.numHeads,
+      ropeKRepeat: true,
+      sdpa: opts.sdpa,
+    });
     this.linear1 = new Linear(ctx, `${prefix}.linear1`);
     this.linear2 = new Linear(ctx, `${prefix}.linear2`);
     this.norm1 = new LayerNorm(ctx, `${prefix}.norm1`);
@@ -110,11 +116,12 @@ export class MemoryAttention {
     private readonly ctx: ModelContext,
     readonly config: Sam2Config,
     readonly prefix = 'memory_attention',
+    opts: { sdpa?: SdpaImpl } = {},
   ) {
     const ma = config.memoryAttention;
     this.tables = new RopeTables(ctx.gpu, dtypeOf(ctx), ma.ropeTheta);
-    const opts = { ...OFFICIAL_LAYER_OPTIONS, numHeads: ma.numHeads };
-    this.layers = Array.from({ length: ma.numLayers }, (_, i) => new MemoryAttentionLayer(ctx, `${prefix}.layers.${i}`, this.tables, opts));
+    const layerOpts = { ...OFFICIAL_LAYER_OPTIONS, numHeads: ma.numHeads, sdpa: opts.sdpa };
+    this.layers = Array.from({ length: ma.numLayers }, (_, i) => new MemoryAttentionLayer(ctx, `${prefix}.layers.${i}`, this.tables, layerOpts));
     this.norm = new LayerNorm(ctx, `${prefix}.norm`);
     this.dModel = config.hiddenDim;
     this.memDim = config.memDim;

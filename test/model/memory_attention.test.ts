@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sam2Config } from '../../src/model/config.js';
 import { getManifest, type Manifest } from '../../src/model/manifests.js';
 import { MemoryAttention } from '../../src/model/memory_attention.js';
-import { applyRope, axialRopeTables, RopeTables } from '../../src/model/rope_attention.js';
+import { applyRope, axialRopeTables, RopeTables, sdpa } from '../../src/model/rope_attention.js';
+import { attentionRef } from '../../src/kernels/attention.ref.js';
+import { isCpuAdapter } from '../../src/runtime/device.js';
 import { loadWeights, type WeightStore } from '../../src/model/weights.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
@@ -75,6 +77,19 @@ describe('MemoryAttention (sam2.1_hiera_t @ 256) matches the official memory_att
       ma.release();
       weights.release();
     }
+  });
+
+  it('f32, the attention path that "auto" does not pick on this adapter', async () => {
+    const { main: gpu } = await testGpus();
+    const other = isCpuAdapter(gpu.info) ? 'kernel' : 'matmul';
+    const weights = await loadMemoryAttention(gpu, 'f32');
+    const ma = new MemoryAttention({ gpu, weights }, cfg, 'memory_attention', { sdpa: other });
+    const ins = await Promise.all(['curr', 'curr_pos', 'memory', 'memory_pos'].map((n) => upload(gpu, n, 'f32')));
+    const got = await gpu.read(ma.forwardSeqFirst(ins[0], ins[1], ins[2], ins[3], 64));
+    rows.push(expectParity(`memory_attention (output, sdpa ${other})`, 'f32', got, await fx.f32('output')));
+    for (const t of ins) t.release();
+    ma.release();
+    weights.release();
   });
 
   it('a batch of 2 (sequence-first, permuted at the boundary) equals two single runs', async () => {
@@ -155,6 +170,46 @@ function ropeRef(x: Float32Array, B: number, Lx: number, H: number, Dh: number, 
   }
   return y;
 }
+
+describe('scaled dot-product attention paths', () => {
+  it('every variant: kernel and blocked matmul paths against a double-precision reference, several heads and blocks', async () => {
+    for (const v of await variants()) {
+      for (const [B, H, Lq, Lk, Dh] of [
+        [1, 1, 100, 300, 256],
+        [2, 2, 70, 45, 32],
+      ]) {
+        const q = rand(B * Lq * H * Dh, 21);
+        const k = rand(B * Lk * H * Dh, 22, -2, 2);
+        const vv = rand(B * Lk * H * Dh, 23);
+        const qt = v.gpu.upload(q, [B, Lq, H * Dh], v.dtype);
+        const kt = v.gpu.upload(k, [B, Lk, H * Dh], v.dtype);
+        const vt = v.gpu.upload(vv, [B, Lk, H * Dh], v.dtype);
+        // [B, L, H, D] → [B, H, L, D] for the reference.
+        const heads = (x: Float32Array, L: number) => {
+          const y = new Float32Array(x.length);
+          for (let b = 0; b < B; b++)
+            for (let l = 0; l < L; l++)
+              for (let h = 0; h < H; h++)
+                for (let d = 0; d < Dh; d++) y[((b * H + h) * L + l) * Dh + d] = x[((b * L + l) * H + h) * Dh + d];
+          return y;
+        };
+        const refHeads = attentionRef(heads(asStored(v, q), Lq), heads(asStored(v, k), Lk), heads(asStored(v, vv), Lk), { B, H, Lq, Lk, D: Dh, Dv: Dh });
+        const ref = new Float32Array(refHeads.length);
+        for (let b = 0; b < B; b++)
+          for (let h = 0; h < H; h++)
+            for (let l = 0; l < Lq; l++)
+              for (let d = 0; d < Dh; d++) ref[((b * Lq + l) * H + h) * Dh + d] = refHeads[((b * H + h) * Lq + l) * Dh + d];
+        // A small score budget forces blocks of 32 queries.
+        for (const [impl, budget] of [['kernel', undefined], ['matmul', undefined], ['matmul', 1]] as const) {
+          const y = await v.gpu.read(sdpa(v.gpu, qt, kt, vt, H, impl, budget));
+          const r = parity(`sdpa ${impl}`, v.name, y, ref);
+          expect(r.rel, `${v.name} ${impl} budget ${budget} B${B} H${H} ${Lq}x${Lk}x${Dh}`).toBeLessThan(v.name === 'f32' ? 1e-5 : 5e-3);
+        }
+        for (const t of [qt, kt, vt]) t.release();
+      }
+    }
+  });
+});
 
 describe('axial RoPE (compute_axial_cis + apply_rotary_enc)', () => {
   it('tables: x then y angles, frequencies theta^(-4k/dim)', () => {
