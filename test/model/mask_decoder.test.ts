@@ -1,0 +1,269 @@
+/**
+ * MaskDecoder and TwoWayTransformer against the official sam_mask_decoder
+ * (test/fixtures/tiny256/mask_decoder.safetensors: sam2.1_hiera_t at image size 256, synthetic weights, the
+ * frame-0 features of an initial conditioning frame): predict_masks of every case (one point, positive +
+ * negative points, box, mask input), forward with multimask output on and off (the dynamic fallback via
+ * stability falls back in three of the four cases), the transformer's and upscaling's intermediates, a
+ * batch of prompts sharing one image, and the selection kernel's threshold edge cases.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sam2Config } from '../../src/model/config.js';
+import { MaskDecoder, maskDecoderOptions, maskSelection, selectRows } from '../../src/model/mask_decoder.js';
+import { getManifest, type Manifest } from '../../src/model/manifests.js';
+import { PromptEncoder } from '../../src/model/prompt_encoder.js';
+import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { roundTo } from '../../src/runtime/dtype.js';
+import { ShapeError } from '../../src/runtime/errors.js';
+import type { Gpu } from '../../src/runtime/gpu.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { syntheticWeights } from '../../weights/synthetic.js';
+import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
+import { variants, type Variant } from '../helpers.js';
+import { expectParity, parityTable, type ParityResult } from './parity.js';
+
+const CONFIG = 'sam2.1_hiera_t';
+const cfg = sam2Config('tiny', '2.1', { imageSize: 256 });
+const CASES = ['point', 'points_pos_neg', 'box', 'mask'] as const;
+
+function headsManifest(): Manifest {
+  const full = getManifest(CONFIG);
+  return { ...full, config: `${CONFIG} (SAM heads)`, tensors: full.tensors.filter((t) => /^sam_(prompt_encoder|mask_decoder)\./.test(t.name)) };
+}
+
+async function headWeights(gpu: Gpu, dtype: 'f32' | 'f16'): Promise<WeightStore> {
+  const manifest = headsManifest();
+  return loadWeights(syntheticWeights(manifest), { gpu, dtype, manifest });
+}
+
+const rows: ParityResult[] = [];
+const timings: string[] = [];
+let fx: Fixture;
+let vs: Variant[];
+
+beforeAll(async () => {
+  fx = await openFixture(`${TINY256}/mask_decoder.safetensors`);
+  vs = await variants();
+});
+
+afterAll(async () => {
+  await fx?.close();
+  if (rows.length) console.log(`mask decoder parity (sam2.1_hiera_t @ 256)\n${parityTable(rows)}`);
+  if (timings.length) console.log(timings.join('\n'));
+});
+
+async function up(v: Variant, name: string): Promise<Tensor> {
+  return v.gpu.upload(await fx.f32(name), fx.info(name).shape, v.dtype, name);
+}
+
+interface Inputs {
+  img: Tensor;
+  pe: Tensor;
+  hr: [Tensor, Tensor];
+  noMask: Tensor;
+  release(): void;
+}
+
+async function inputs(v: Variant): Promise<Inputs> {
+  const t = {
+    img: await up(v, 'image_embeddings'),
+    pe: await up(v, 'image_pe'),
+    hr: [await up(v, 'high_res_features.0'), await up(v, 'high_res_features.1')] as [Tensor, Tensor],
+    noMask: await up(v, 'dense_prompt_embeddings.no_mask'),
+    release() {
+      for (const x of [t.img, t.pe, ...t.hr, t.noMask]) x.release();
+    },
+  };
+  return t;
+}
+
+describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decoder', () => {
+  it('every variant: predict_masks, multimask and single-mask outputs of each case; transformer intermediates', async () => {
+    for (const v of vs) {
+      const weights = await headWeights(v.gpu, v.dtype as 'f32' | 'f16');
+      const io = await inputs(v);
+      try {
+        const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(cfg));
+        // The transformer and the upscaling of the point case.
+        {
+          const sparse = await up(v, 'point.sparse_prompt_embeddings');
+          const all = dec.predictMasks({ imageEmbeddings: io.img, imagePe: io.pe, sparse, dense: io.noMask, repeatImage: false, highResFeatures: io.hr });
+          for (const t of Object.values(all)) t.release();
+          sparse.release();
+        }
+        for (const name of CASES) {
+          const sparse = await up(v, `${name}.sparse_prompt_embeddings`);
+          const dense = name === 'mask' ? await up(v, 'mask.dense_prompt_embeddings') : io.noMask;
+          const args = { imageEmbeddings: io.img, imagePe: io.pe, sparse, dense, repeatImage: false, highResFeatures: io.hr };
+          const all = dec.predictMasks(args);
+          const p = `${name}.predict_masks`;
+          rows.push(expectParity(`${p}.masks`, v.name, await v.gpu.read(all.masks), await fx.f32(`${p}.masks`)));
+          rows.push(expectParity(`${p}.iou_pred`, v.name, await v.gpu.read(all.iouPred), await fx.f32(`${p}.iou_pred`)));
+          rows.push(expectParity(`${p}.mask_tokens_out`, v.name, await v.gpu.read(all.tokens), await fx.f32(`${p}.mask_tokens_out`)));
+          rows.push(expectParity(`${p}.object_score_logits`, v.name, await v.gpu.read(all.objectScoreLogits), await fx.f32(`${p}.object_score_logits`)));
+          for (const t of Object.values(all)) t.release();
+          for (const multi of [true, false]) {
+            const tag = `${name}.${multi ? 'multimask' : 'singlemask'}`;
+            const out = dec.forward({ ...args, multimaskOutput: multi });
+            expect(out.masks.shape).toEqual(fx.info(`${tag}.masks`).shape);
+            expect(out.samTokensOut.shape).toEqual(fx.info(`${tag}.sam_tokens_out`).shape);
+            rows.push(expectParity(`${tag}.masks`, v.name, await v.gpu.read(out.masks), await fx.f32(`${tag}.masks`)));
+            rows.push(expectParity(`${tag}.iou_pred`, v.name, await v.gpu.read(out.iouPred), await fx.f32(`${tag}.iou_pred`)));
+            rows.push(expectParity(`${tag}.sam_tokens_out`, v.name, await v.gpu.read(out.samTokensOut), await fx.f32(`${tag}.sam_tokens_out`)));
+            rows.push(expectParity(`${tag}.object_score_logits`, v.name, await v.gpu.read(out.objectScoreLogits), await fx.f32(`${tag}.object_score_logits`)));
+            for (const t of Object.values(out)) t.release();
+          }
+          sparse.release();
+          if (dense !== io.noMask) dense.release();
+        }
+      } finally {
+        io.release();
+        weights.release();
+      }
+    }
+  });
+
+  it('transformer outputs (hs, keys) and the upscaled embedding of the point case (f32)', async () => {
+    const v = vs[0];
+    const weights = await headWeights(v.gpu, 'f32');
+    const io = await inputs(v);
+    try {
+      const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(cfg));
+      const sparse = await up(v, 'point.sparse_prompt_embeddings');
+      // Rebuild the transformer's inputs as predict_masks does, then run it alone.
+      const { add } = await import('../../src/kernels/binary.js');
+      const { concat, permute } = await import('../../src/kernels/layout.js');
+      const g = v.gpu;
+      const tokW = ['obj_score_token', 'iou_token', 'mask_tokens'].map((n) => weights.get(`sam_mask_decoder.${n}.weight`));
+      const tokens = concat(g, [concat(g, tokW, 0).reshape([1, 6, 256]), sparse], 1);
+      const src = add(g, io.img, io.noMask);
+      const keys = permute(g, src, [0, 2, 3, 1]).reshape([1, 256, 256]);
+      const pe = permute(g, io.pe, [0, 2, 3, 1]).reshape([1, 256, 256]);
+      const r = dec.transformer.forward(keys, pe, tokens);
+      rows.push(expectParity('point.transformer.hs', 'f32', await g.read(r.queries), await fx.f32('point.transformer.hs')));
+      rows.push(expectParity('point.transformer.keys', 'f32', await g.read(r.keys), await fx.f32('point.transformer.keys')));
+      for (const t of [tokens, src, keys, pe, r.queries, r.keys, sparse]) t.release();
+    } finally {
+      io.release();
+      weights.release();
+    }
+  });
+
+  it('a batch of prompts on one image (repeatImage, token-major inputs) equals each prompt alone', async () => {
+    for (const v of vs) {
+      const weights = await headWeights(v.gpu, v.dtype as 'f32' | 'f16');
+      const io = await inputs(v);
+      try {
+        const g = v.gpu;
+        const dec = new MaskDecoder({ gpu: g, weights }, maskDecoderOptions(cfg));
+        const enc = await PromptEncoder.create({ gpu: g, weights }, cfg);
+        // box (2 corners + padding) and points_pos_neg (2 points + padding): 3 sparse rows each
+        const a = await fx.f32('box.point_coords');
+        const b = await fx.f32('points_pos_neg.point_coords');
+        const la = await fx.f32('box.point_labels');
+        const lb = await fx.f32('points_pos_neg.point_labels');
+        const both = enc.forward({ points: { coords: [...a, ...b], labels: [...la, ...lb], batch: 2 } });
+        const { permute } = await import('../../src/kernels/layout.js');
+        const imgTokens = permute(g, io.img, [0, 2, 3, 1]).reshape([1, 256, 256]);
+        const t0 = performance.now();
+        const out = dec.forward({
+          imageEmbeddings: imgTokens,
+          imagePe: enc.getDensePeTokens(),
+          sparse: both.sparse,
+          dense: both.dense,
+          multimaskOutput: true,
+          repeatImage: true,
+          highResFeatures: io.hr,
+        });
+        const masks = await g.read(out.masks);
+        timings.push(`${v.name}: decoder forward, 2 prompts batched (256 input): ${(performance.now() - t0).toFixed(1)} ms (incl. readback)`);
+        expect(out.masks.shape).toEqual([2, 3, 64, 64]);
+        const iou = await g.read(out.iouPred);
+        const half = masks.length / 2;
+        for (const [k, name] of ['box', 'points_pos_neg'].entries()) {
+          rows.push(expectParity(`batched ${name}.multimask.masks`, v.name, masks.subarray(k * half, (k + 1) * half), await fx.f32(`${name}.multimask.masks`)));
+          rows.push(expectParity(`batched ${name}.multimask.iou_pred`, v.name, iou.subarray(3 * k, 3 * k + 3), await fx.f32(`${name}.multimask.iou_pred`)));
+        }
+        for (const t of [...Object.values(out), both.sparse, both.dense, imgTokens]) t.release();
+      } finally {
+        io.release();
+        weights.release();
+      }
+    }
+  });
+
+  it('decoder time per prompt on this adapter (f32, single mask, warm)', async () => {
+    const v = vs[0];
+    const weights = await headWeights(v.gpu, 'f32');
+    const io = await inputs(v);
+    try {
+      const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(cfg));
+      const sparse = await up(v, 'point.sparse_prompt_embeddings');
+      const run = async () => {
+        const out = dec.forward({ imageEmbeddings: io.img, imagePe: io.pe, sparse, dense: io.noMask, multimaskOutput: false, repeatImage: false, highResFeatures: io.hr });
+        await v.gpu.read(out.iouPred);
+        for (const t of Object.values(out)) t.release();
+      };
+      await run();
+      const n = 5;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await run();
+      timings.push(`f32: decoder ms per prompt (256 input, ${v.gpu.info.adapter}): ${((performance.now() - t0) / n).toFixed(1)}`);
+      sparse.release();
+    } finally {
+      io.release();
+      weights.release();
+    }
+  });
+
+  it('bad inputs are ShapeErrors naming the tensor', async () => {
+    const v = vs[0];
+    const weights = await headWeights(v.gpu, 'f32');
+    const io = await inputs(v);
+    try {
+      const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(cfg));
+      const sparse = await up(v, 'point.sparse_prompt_embeddings');
+      const base = { imageEmbeddings: io.img, imagePe: io.pe, sparse, dense: io.noMask, multimaskOutput: true, repeatImage: false, highResFeatures: io.hr };
+      expect(() => dec.forward({ ...base, highResFeatures: null })).toThrow(/highResFeatures/);
+      expect(() => dec.forward({ ...base, highResFeatures: [io.hr[1], io.hr[0]] })).toThrow(ShapeError);
+      expect(() => dec.forward({ ...base, imageEmbeddings: io.hr[0] })).toThrow(/imageEmbeddings/);
+      expect(() => dec.forward({ ...base, dense: io.hr[1] })).toThrow(/dense/);
+      sparse.release();
+    } finally {
+      io.release();
+      weights.release();
+    }
+  });
+});
+
+describe('mask selection kernel', () => {
+  it('stability threshold edges (49/50 = 0.98 is stable, 48/49 is not, no area is stable) and IoU argmax ties', async () => {
+    for (const v of vs) {
+      const g = v.gpu;
+      const P = 100;
+      const M = 4;
+      const B = 4;
+      const masks = new Float32Array(B * M * P).fill(-1);
+      const fill = (b: number, ones: number, zeros: number) => {
+        for (let p = 0; p < ones; p++) masks[(b * M) * P + p] = 1;
+        for (let p = ones; p < ones + zeros; p++) masks[(b * M) * P + p] = 0;
+      };
+      fill(0, 49, 1); // 49 / 50 = 0.98: stable → mask 0
+      fill(1, 48, 1); // 48 / 49: unstable → best of 1..3
+      fill(2, 0, 0); // no area: score 1 → mask 0
+      fill(3, 97, 3); // 0.97: unstable
+      const iou = new Float32Array([0.1, 0.5, 0.9, 0.2, 0.1, 0.7, 0.3, 0.7, 0.9, 0.1, 0.2, 0.3, 0.9, 0.4, 0.4, 0.4]);
+      const mt = g.upload(masks, [B, M, 10, 10], v.dtype);
+      const it = g.upload(iou, [B, M], v.dtype);
+      const sel = maskSelection(g, mt, it, { first: 1, stability: { delta: 0.05, thresh: 0.98 } });
+      expect(Array.from(await g.read(sel))).toEqual([1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0]);
+      // plain argmax over all four (the tracking step's best-IoU choice): first maximum on ties
+      const best = maskSelection(g, mt, it);
+      expect(Array.from(await g.read(best))).toEqual([0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
+      const picked = selectRows(g, sel, it.reshape([B, M, 1]));
+      expect(Array.from(await g.read(picked))).toEqual(Array.from(roundTo(v.dtype, Float32Array.from([0.1, 0.7, 0.9, 0.4]))));
+      const pickedMasks = selectRows(g, sel, mt);
+      expect(pickedMasks.shape).toEqual([B, 1, 10, 10]);
+      for (const t of [mt, it, sel, best, picked, pickedMasks]) t.release();
+    }
+  });
+});
