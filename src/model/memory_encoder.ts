@@ -14,12 +14,13 @@
  * The rest of SAM2Base._encode_new_memory, for the tracking step: maskForMemory() (sigmoid of the mask
  * logits, or binarized masks for frames prompted by clicks, then × sigmoid_scale + sigmoid_bias; the encoder
  * is then called with skipMaskSigmoid), addNoObjectEmbedding() (SAM 2.1's no_obj_embed_spatial where the
- * object score says absent, without a readback) and toMemoryBank() (the bf16 storage of the video predictor).
+ * object score says absent, without a readback) and toMemoryBank() (the bf16 storage of the video predictor,
+ * token-major for memory attention).
  */
 import { add, channelAffine, mul } from '../kernels/binary.js';
 import { conv2d } from '../kernels/conv2d.js';
 import { unary } from '../kernels/elementwise.js';
-import { cast } from '../kernels/layout.js';
+import { permute } from '../kernels/layout.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -190,6 +191,24 @@ export class MemoryEncoder {
   }
 
   /**
+   * The same encoding token-major, [1, h·w, memDim] (memory attention's memory_pos layout), cached per size;
+   * owned by the encoder.
+   */
+  positionTokens(h: number, w: number): Tensor {
+    const key = `tokens ${h}x${w}`;
+    let t = this.posCache.get(key);
+    if (!t) {
+      const chw = sinePositionEncoding(this.outDim, h, w);
+      const hwc = new Float32Array(chw.length);
+      const n = h * w;
+      for (let c = 0; c < this.outDim; c++) for (let i = 0; i < n; i++) hwc[i * this.outDim + c] = chw[c * n + i];
+      t = this.ctx.gpu.upload(hwc, [1, n, this.outDim], dtypeOf(this.ctx), `${this.prefix}.pos_tokens`);
+      this.posCache.set(key, t);
+    }
+    return t;
+  }
+
+  /**
    * pixFeat [B, 256, h, w] and masks [B, 1, 16h, 16w] (both the activation dtype) → features [B, 64, h, w]
    * and pos. The masks go through a sigmoid unless skipMaskSigmoid (SAM2Base passes prepared masks, see
    * maskForMemory). The inputs are not released. `tap` sees "mask_downsampler", "pix_feat_proj", "fuser".
@@ -292,9 +311,13 @@ export function addNoObjectEmbedding(gpu: Gpu, features: Tensor, objectScoreLogi
 }
 
 /**
- * The memory bank's storage: features cast to bfloat16 (round to nearest even, pairs packed in u32), as the
- * official video predictor stores maskmem_features. Returns a new bf16 tensor of the same shape.
+ * The memory bank's storage: features [B, C, h, w] → [B, h·w, C] bfloat16 (round to nearest even, pairs
+ * packed in u32), the values the official video predictor stores (maskmem_features.to(torch.bfloat16)) in the
+ * token-major layout memory attention reads (the official flatten(2).permute(2, 0, 1), batch-first), converted
+ * and transposed in one pass. Half the bytes of f32.
  */
 export function toMemoryBank(gpu: Gpu, features: Tensor): Tensor {
-  return cast(gpu, features, 'bf16');
+  if (features.shape.length !== 4) throw new ShapeError(`memory bank: features ${features} must be [B, C, h, w]`);
+  const [B, C, h, w] = features.shape;
+  return permute(gpu, features.reshape([B, C, h * w]), [0, 2, 1], { dtype: 'bf16' });
 }

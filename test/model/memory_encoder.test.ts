@@ -21,7 +21,7 @@ import type { Tensor } from '../../src/runtime/tensor.js';
 import { syntheticWeights } from '../../weights/synthetic.js';
 import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
 import { rand, testGpus, variants, type Variant } from '../helpers.js';
-import { expectParity, parity, parityTable, type ParityResult } from './parity.js';
+import { expectParity, parityTable, type ParityResult } from './parity.js';
 
 const CONFIG = 'sam2.1_hiera_t';
 const cfg = sam2Config('tiny', '2.1', { imageSize: 256 });
@@ -166,22 +166,40 @@ describe('memory preparation and storage (SAM2Base._encode_new_memory, the video
     }
   });
 
-  it('the memory bank stores bf16, rounded to nearest even like torch.bfloat16', async () => {
+  it('the memory bank stores bf16 token-major, rounded to nearest even like torch.bfloat16', async () => {
     const { main: gpu } = await testGpus();
-    const x = rand(4096, 9, -50, 50);
+    const [B, C, h, w] = [2, 64, 4, 8];
+    const x = rand(B * C * h * w, 9, -50, 50);
     // Ties: 1 + 2^-8 rounds down to 1, 1 + 3·2^-8 rounds up to 1 + 2^-6.
     x[0] = 1 + 2 ** -8;
     x[1] = 1 + 3 * 2 ** -8;
-    const t = gpu.upload(x, [1, 64, 8, 8]);
+    const t = gpu.upload(x, [B, C, h, w]);
     const bank = toMemoryBank(gpu, t);
     expect(bank.dtype).toBe('bf16');
+    expect(bank.shape).toEqual([B, h * w, C]);
     expect(bank.byteLength).toBe(t.byteLength / 2);
     const got = await gpu.read(bank);
-    const want = Array.from(x, (v) => bf16BitsToF32(f32ToBf16Bits(v)));
-    expect(Array.from(got)).toEqual(want);
+    // flatten(2).permute(0, 2, 1) of the rounded values.
+    for (let b = 0; b < B; b++)
+      for (let c = 0; c < C; c++)
+        for (let i = 0; i < h * w; i++) {
+          expect(got[(b * h * w + i) * C + c]).toBe(bf16BitsToF32(f32ToBf16Bits(x[(b * C + c) * h * w + i])));
+        }
     expect(got[0]).toBe(1);
-    expect(got[1]).toBe(1 + 2 ** -6);
-    const r = parity('bank', 'f32', got, x);
-    expect(r.rel).toBeLessThan(2 ** -8);
+    expect(got[C]).toBe(1 + 2 ** -6);
+    t.release();
+    bank.release();
+  });
+
+  it('the token-major position encoding is the NCHW one transposed', async () => {
+    const { main: gpu } = await testGpus();
+    const weights = await loadMemoryEncoder(gpu, 'f32');
+    const enc = new MemoryEncoder({ gpu, weights }, cfg);
+    const chw = await gpu.read(enc.positionEncoding(16, 16));
+    const tok = await gpu.read(enc.positionTokens(16, 16));
+    expect(enc.positionTokens(16, 16).shape).toEqual([1, 256, 64]);
+    for (let c = 0; c < 64; c++) for (let i = 0; i < 256; i++) expect(tok[i * 64 + c]).toBe(chw[c * 256 + i]);
+    enc.release();
+    weights.release();
   });
 });
