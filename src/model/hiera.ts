@@ -13,12 +13,11 @@
  * pos_embed_window, blocks.{i}.{norm1, attn.qkv, attn.proj, norm2, mlp.layers.{0,1}, proj}.
  */
 import { attention, packedQKV, tokenMajor } from '../kernels/attention.js';
-import { add, sub } from '../kernels/binary.js';
-import { unary } from '../kernels/elementwise.js';
+import { add } from '../kernels/binary.js';
 import { cast, permute, slice, windowPartition, windowUnpartition } from '../kernels/layout.js';
-import { matmul } from '../kernels/matmul.js';
+import { maxPool2d } from '../kernels/pool.js';
+import { resize } from '../kernels/resize.js';
 import { ShapeError } from '../runtime/errors.js';
-import type { Gpu } from '../runtime/gpu.js';
 import { shapeStr, type Tensor } from '../runtime/tensor.js';
 import type { HieraConfig } from './config.js';
 import { Conv2d, dtypeOf, LayerNorm, Linear, MLP, type ModelContext } from './layers.js';
@@ -62,61 +61,6 @@ export function hieraBlocks(cfg: HieraConfig): { blocks: BlockSpec[]; stageEnds:
   return { blocks, stageEnds };
 }
 
-/**
- * 2×2 stride-2 max-pool of x [B, H, W, C] (H, W even) → [B, H/2, W/2, C] (nn.MaxPool2d(2, 2) applied to the
- * channels-last tensor, as do_pool does through its permutes).
- *
- * Composed from layout and binary kernels until a pooling kernel exists: rows 2y and 2y+1 are sliced apart
- * and combined with max(a, b) = b + relu(a - b), then columns likewise. The result can differ from the exact
- * maximum by an ulp of the operands.
- */
-export function maxPool2x2(gpu: Gpu, x: Tensor): Tensor {
-  if (x.shape.length !== 4) throw new ShapeError(`maxPool2x2: ${x} must be [B, H, W, C]`);
-  const [B, H, W, C] = x.shape;
-  if (H % 2 !== 0 || W % 2 !== 0) throw new ShapeError(`maxPool2x2: ${x} needs even H and W`);
-  const pairMax = (t: Tensor, out?: Tensor): Tensor => {
-    // t [M, 2, R] → max over the middle dim, [M, R]
-    const a = slice(gpu, t, 1, 0, 1);
-    const b = slice(gpu, t, 1, 1, 1);
-    const d = sub(gpu, a, b);
-    a.release();
-    const r = unary(gpu, d, 'relu');
-    d.release();
-    const m = add(gpu, b, r, out ? { out } : {});
-    b.release();
-    r.release();
-    return m;
-  };
-  const rows = pairMax(x.reshape([B * (H / 2), 2, W * C]));
-  const y = pairMax(rows.reshape([B * (H / 2) * (W / 2), 2, C]), gpu.empty([B, H / 2, W / 2, C], x.dtype, 'maxPool2x2'));
-  rows.release();
-  return y;
-}
-
-/**
- * The interpolation matrix [outSize, inSize] of F.interpolate(mode='bicubic', align_corners=False) along
- * one axis: A = -0.75, source index scale·(o + 0.5) - 0.5 in f32, taps clamped to the border.
- */
-export function bicubicMatrix(inSize: number, outSize: number): Float32Array {
-  const f = Math.fround;
-  const A = -0.75;
-  const c1 = (t: number) => ((A + 2) * t - (A + 3)) * t * t + 1;
-  const c2 = (t: number) => ((A * t - 5 * A) * t + 8 * A) * t - 4 * A;
-  const scale = f(inSize / outSize);
-  const m = new Float32Array(outSize * inSize);
-  for (let o = 0; o < outSize; o++) {
-    const src = f(f(scale * f(o + 0.5)) - 0.5);
-    const i = Math.floor(src);
-    const t = f(Math.min(Math.max(f(src - i), 0), 1));
-    const w = [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)];
-    for (let j = 0; j < 4; j++) {
-      const idx = Math.min(Math.max(i - 1 + j, 0), inSize - 1);
-      m[o * inSize + idx] += w[j];
-    }
-  }
-  return m;
-}
-
 /** MultiScaleAttention: qkv linear, optional 2×2 q pooling, SDPA over heads, output projection. */
 export class MultiScaleAttention {
   readonly qkv: Linear;
@@ -146,7 +90,7 @@ export class MultiScaleAttention {
     let out: Tensor;
     if (this.qPool) {
       const q = slice(gpu, qkv, 2, 0, this.dimOut);
-      const qp = maxPool2x2(gpu, q.reshape([N, h, w, this.dimOut]));
+      const qp = maxPool2d(gpu, q.reshape([N, h, w, this.dimOut]), { kernel: 2, layout: 'nhwc' });
       q.release();
       out = attention(gpu, tokenMajor(qp.reshape([N, (h / 2) * (w / 2), this.dimOut]), this.heads), k, v);
       qp.release();
@@ -191,7 +135,7 @@ export class MultiScaleBlock {
     let shortcut = x;
     if (this.proj) {
       const p = this.proj.forward(xn);
-      shortcut = qPool ? maxPool2x2(gpu, p) : p;
+      shortcut = qPool ? maxPool2d(gpu, p, { kernel: 2, layout: 'nhwc' }) : p;
       if (qPool) p.release();
     }
 
@@ -261,8 +205,8 @@ export class Hiera {
 
   /**
    * _get_pos_embed at the patch grid, [1, S/4, S/4, C] in the weights' dtype: pos_embed resized by bicubic
-   * interpolation plus pos_embed_window tiled. Computed on the GPU in f32 on first use, then cached (it
-   * depends only on the weights and the image size).
+   * interpolation (align_corners False) plus pos_embed_window tiled. Computed on the GPU in f32 on first use,
+   * then cached (it depends only on the weights and the image size).
    */
   posEmbed(): Tensor {
     if (this.posEmbedCache) return this.posEmbedCache;
@@ -272,20 +216,15 @@ export class Hiera {
     const n = this.gridSize;
     const bg = w.get(`${this.prefix}.pos_embed`);
     const win = w.get(`${this.prefix}.pos_embed_window`);
-    const [, , bh, bw] = bg.shape;
     const ws = win.shape[2];
     if (n % ws !== 0) throw new ShapeError(`${this.prefix}: the ${n}×${n} patch grid does not tile by the ${ws}×${ws} window embedding`);
     const bg32 = cast(gpu, bg, 'f32');
     const win32 = cast(gpu, win, 'f32');
-    const rxT = gpu.upload(transpose(bicubicMatrix(bw, n), n, bw), [bw, n], 'f32', 'bicubic x');
-    const ry = gpu.upload(bicubicMatrix(bh, n), [n, bh], 'f32', 'bicubic y');
-    // Along x: [C·bh, bw] @ [bw, n]; along y: [n, bh] @ [C, bh, n] → [C, n, n].
-    const tx = matmul(gpu, bg32.reshape([C * bh, bw]), rxT, { label: `${this.prefix}.pos_embed` });
-    const t = matmul(gpu, ry, tx.reshape([C, bh, n]), { label: `${this.prefix}.pos_embed` });
+    const t = resize(gpu, bg32, 'bicubic', { size: [n, n] });
     const tiled = add(gpu, t.reshape([C, n / ws, ws, n / ws, ws]), win32.reshape([C, 1, ws, 1, ws]));
     const dt = dtypeOf(this.ctx);
     const pos = permute(gpu, tiled.reshape([C, n * n]), [1, 0], { dtype: dt, out: gpu.empty([1, n, n, C], dt, `${this.prefix}.pos_embed`) });
-    for (const x of [bg32, win32, rxT, ry, tx, t, tiled]) x.release();
+    for (const x of [bg32, win32, t, tiled]) x.release();
     this.posEmbedCache = pos;
     return pos;
   }
@@ -326,10 +265,4 @@ export class Hiera {
     this.posEmbedCache?.release();
     this.posEmbedCache = null;
   }
-}
-
-function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(m.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
-  return t;
 }

@@ -11,8 +11,8 @@
  * Pixels are row-major, `channels` bytes per pixel (3: RGB, 4: RGBA with the alpha ignored).
  */
 import { cast } from '../kernels/layout.js';
-import { matmul } from '../kernels/matmul.js';
 import { pilResizeNormalize, uploadPixels } from '../kernels/pil_resize.js';
+import { resize } from '../kernels/resize.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../kernels/pil_resize.ref.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
@@ -64,10 +64,8 @@ export function preprocessVideoFrame(
  * The image predictor's preprocessing (SAM2Transforms): bytes [height, width, channels] → [3, size, size].
  *
  * Normalization is affine per channel and the antialiased bilinear weights of each output pixel sum to 1, so
- * normalizing first (the exact byte table of the video path, at the source size) and resizing second gives
- * the official values up to f32 rounding. The resize runs as two products with the separable interpolation
- * matrices ([3·H, W] @ [W, S], then [S, H] @ [3, H, S]), skipped along an axis whose size does not change
- * (PyTorch leaves such an axis untouched).
+ * normalizing first (the byte table of the video path, at the source size) and resizing second gives the
+ * official values up to f32 rounding. The resize accumulates in f32 and rounds once to `dtype`.
  */
 export function preprocessImage(
   gpu: Gpu,
@@ -81,32 +79,27 @@ export function preprocessImage(
   checkPixels('preprocessImage', pixels, width, height, channels, size);
   const px = uploadPixels(gpu, pixels, 'image pixels');
   // Identity Pillow resize (all taps but the centre are zero) + the normalization table: (v / 255 - mean) / std.
-  let x = pilResizeNormalize(gpu, px, width, height, channels, width, height, {
+  const x = pilResizeNormalize(gpu, px, width, height, channels, width, height, {
     dtype: 'f32',
     mean: opts.mean ?? IMAGENET_MEAN,
     std: opts.std ?? IMAGENET_STD,
   });
   px.release();
-  if (width !== size) {
-    const rxT = gpu.upload(antialiasBilinearMatrix(width, size, true), [width, size], 'f32', 'resize x');
-    const t = matmul(gpu, x.reshape([3 * height, width]), rxT, { label: 'preprocessImage.resize', out: gpu.empty([3, height, size], 'f32', 'image') });
-    rxT.release();
-    x.release();
-    x = t;
-  }
-  if (height !== size) {
-    const ry = gpu.upload(antialiasBilinearMatrix(height, size, false), [size, height], 'f32', 'resize y');
-    const t = matmul(gpu, ry, x.reshape([3, height, size]), { label: 'preprocessImage.resize', out: gpu.empty([3, size, size], 'f32', 'image') });
-    ry.release();
-    x.release();
-    x = t;
-  }
   const dtype = opts.dtype ?? 'f32';
-  if (dtype === 'f32') return x;
-  const out = gpu.empty([3, size, size], dtype, 'image');
-  cast(gpu, x, dtype, { out });
+  if (width === size && height === size) {
+    if (dtype === 'f32') return x;
+    const y = cast(gpu, x, dtype);
+    x.release();
+    return y;
+  }
+  // torchvision's Resize((S, S)) on a float tensor: F.interpolate(bilinear, antialias=True, align_corners=False).
+  const y = gpu.empty([3, size, size], 'f32', 'image');
+  resize(gpu, x.reshape([1, 3, height, width]), 'bilinear', { size: [size, size], antialias: true, out: y.reshape([1, 3, size, size]) });
   x.release();
-  return out;
+  if (dtype === 'f32') return y;
+  const z = cast(gpu, y, dtype);
+  y.release();
+  return z;
 }
 
 /** One frame through either official transform. */
@@ -122,37 +115,4 @@ export function preprocess(
   return transform === 'video'
     ? preprocessVideoFrame(gpu, pixels, width, height, size, opts)
     : preprocessImage(gpu, pixels, width, height, size, opts);
-}
-
-/**
- * The interpolation matrix of F.interpolate(mode='bilinear', antialias=True, align_corners=False) along one
- * axis (PyTorch's _compute_index_ranges_weights with the triangle filter): [outSize, inSize], or its
- * transpose [inSize, outSize] when `transposed`. Downscaling widens the triangle by the scale; each output's
- * weights are normalized to sum to 1.
- */
-export function antialiasBilinearMatrix(inSize: number, outSize: number, transposed = false): Float32Array {
-  const scale = inSize / outSize;
-  const support = scale >= 1 ? scale : 1;
-  const invscale = scale >= 1 ? 1 / scale : 1;
-  const m = new Float32Array(inSize * outSize);
-  for (let o = 0; o < outSize; o++) {
-    const center = scale * (o + 0.5);
-    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
-    const xsize = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
-    const w: number[] = [];
-    let total = 0;
-    for (let j = 0; j < xsize; j++) {
-      const t = Math.abs((j + xmin - center + 0.5) * invscale);
-      const v = t < 1 ? 1 - t : 0;
-      w.push(v);
-      total += v;
-    }
-    for (let j = 0; j < xsize; j++) {
-      const v = total !== 0 ? w[j] / total : 0;
-      const i = xmin + j;
-      if (transposed) m[i * outSize + o] = v;
-      else m[o * inSize + i] = v;
-    }
-  }
-  return m;
 }
