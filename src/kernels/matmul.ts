@@ -262,7 +262,8 @@ function vec4Ok(op: MatmulOperand, cols: number): boolean {
     op.ld % 4 === 0 &&
     (op.offset ?? 0) % 4 === 0 &&
     (op.batchStrides ?? []).every((s) => s % 4 === 0) &&
-    op.tensor.size % 4 === 0
+    op.tensor.size % 4 === 0 &&
+    op.tensor.size >= 4
   );
 }
 
