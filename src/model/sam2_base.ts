@@ -1,0 +1,819 @@
+/**
+ * SAM 2's per-frame tracking step: SAM2Base (sam2/modeling/sam2_base.py) for inference, one object at a time.
+ *
+ *   trackStep(frame f, prompts, the object's stored outputs)
+ *     ├─ mask prompt (use_mask_input_as_output_without_sam): the mask itself is the output (±10 logits,
+ *     │  antialiased downsampling by 4); the SAM heads run on mask_downsample(mask) only for the pointer
+ *     └─ otherwise
+ *          pixel tokens  = initial conditioning frame: image tokens + no_mem_embed
+ *                          other frames: memory attention of the image tokens to the memory bank
+ *          SAM heads     = prompt encoder (a padding point when there are no points, the mask prompt
+ *                          antialias-downsampled to the mask input size) → mask decoder with the high-res
+ *                          features → best-IoU mask when multimask → object-score gating (NO_OBJ_SCORE) →
+ *                          bilinear upsampling to image_size; obj_ptr_proj of the output token, gated with
+ *                          no_obj_ptr
+ *     then, with runMemEncoder, the new memory: binarized (clicked frames) or sigmoid mask · 20 − 10 →
+ *     memory encoder → + no_obj_embed_spatial when absent → the bank entry, bf16 token-major.
+ *
+ * The memory of a tracked frame (_prepare_memory_conditioned_features): the conditioning frames (all, or the
+ * `max_cond_frames_in_attn` closest) with t_pos 0, then the last num_maskmem − 1 tracked frames (t_pos 1 for
+ * the farthest .. num_maskmem − 1 for the previous one; every r-th frame with a temporal stride r > 1), each
+ * with the spatial sine encoding + maskmem_tpos_enc[num_maskmem − 1 − t_pos]; then up to
+ * max_obj_ptrs_in_encoder object pointers (conditioning frames — only past ones in eval — then the previous
+ * frames), each split into hidden_dim / mem_dim tokens, encoded by obj_ptr_tpos_proj(get_1d_sine_pe(t /
+ * (max − 1))) of their signed temporal distance t. selectMemory() makes the choice on the CPU (it depends
+ * only on frame indices); the tensors are assembled with one copy per stored entry, no readbacks.
+ *
+ * Everything data-dependent stays on the GPU: the best-IoU choice (mask decoder's selection kernel), the
+ * object-score gating of masks, pointers and memories, and the presence test of a mask prompt are small
+ * kernels below (SAM2_WGSL). Low-res and high-res masks and object scores are f32 (as the official code's
+ * `.float()`), pointers are in the activation dtype, memories bf16 (the official video predictor's storage).
+ *
+ * Weights: the whole official state dict (image_encoder.*, sam_prompt_encoder.*, sam_mask_decoder.*,
+ * memory_attention.*, memory_encoder.*, maskmem_tpos_enc, no_mem_embed, no_obj_ptr, no_obj_embed_spatial,
+ * mask_downsample.*, obj_ptr_proj.*, obj_ptr_tpos_proj.*).
+ */
+import { add } from '../kernels/binary.js';
+import { unary } from '../kernels/elementwise.js';
+import { cast, concat, slice } from '../kernels/layout.js';
+import { resize } from '../kernels/resize.js';
+import { WGSL } from '../generated/wgsl.js';
+import { Sam2Error, ShapeError } from '../runtime/errors.js';
+import type { Gpu } from '../runtime/gpu.js';
+import { Params } from '../runtime/params.js';
+import type { Tensor } from '../runtime/tensor.js';
+import type { Sam2Config } from './config.js';
+import { ImageEncoder, type ImageFeatures } from './image_encoder.js';
+import { Conv2d, dtypeOf, Linear, MLP, type ModelContext } from './layers.js';
+import { MaskDecoder, maskDecoderOptions, maskSelection, selectRows } from './mask_decoder.js';
+import { MemoryAttention } from './memory_attention.js';
+import { MemoryEncoder } from './memory_encoder.js';
+import { sine1d } from './position_encoding.js';
+import { PromptEncoder } from './prompt_encoder.js';
+
+/** The mask logit of a missing object (the official NO_OBJ_SCORE). */
+export const NO_OBJ_SCORE = -1024;
+
+/** Prompt points in the model's input pixels (0..imageSize): coords [P*2] (x, y pairs), labels [P] (−1, 0, 1, 2, 3). */
+export interface PointInputs {
+  coords: Float32Array;
+  labels: Int32Array;
+}
+
+/** One object's stored output on one frame (the official compact_current_out). Owned by whoever stores it. */
+export interface FrameOutput {
+  /** [1, 1, S/4, S/4] f32 low-res logits. */
+  predMasks: Tensor;
+  /** [1, hidden_dim] activation dtype. */
+  objPtr: Tensor;
+  /** [1, 1] f32. */
+  objectScoreLogits: Tensor;
+  /** The bf16 bank entry of this frame, [1, (S/16)², mem_dim] token-major; null until encoded. */
+  maskmemFeatures: Tensor | null;
+}
+
+/** An object's outputs by frame: conditioning (prompted) frames and tracked frames, in insertion order. */
+export interface ObjectOutputDict {
+  cond: Map<number, FrameOutput>;
+  nonCond: Map<number, FrameOutput>;
+}
+
+export interface TrackStepArgs {
+  frameIdx: number;
+  isInitCondFrame: boolean;
+  features: ImageFeatures;
+  pointInputs?: PointInputs;
+  /** [1, 1, S, S] f32 of 0 / 1. */
+  maskInputs?: Tensor;
+  outputs: ObjectOutputDict;
+  numFrames: number;
+  reverse: boolean;
+  runMemEncoder: boolean;
+  /** [1, 1, S/4, S/4] f32, already clamped (a correction click's previous logits). */
+  prevSamMaskLogits?: Tensor;
+}
+
+export interface TrackStepResult extends FrameOutput {
+  /** [1, 1, S, S] f32. */
+  predMasksHighRes: Tensor;
+}
+
+// ------------------------------------------------------------------------------------------ memory choice
+
+/** The config fields the memory selection depends on. */
+export type MemorySelectionConfig = Pick<
+  Sam2Config,
+  | 'numMaskmem'
+  | 'maxCondFramesInAttn'
+  | 'memoryTemporalStrideForEval'
+  | 'useObjPtrsInEncoder'
+  | 'maxObjPtrsInEncoder'
+  | 'onlyObjPtrsInThePastForEval'
+  | 'useSignedTposEncToObjPtrs'
+>;
+
+/** Where a selected entry is stored: the conditioning or the non-conditioning outputs. */
+export type OutputSource = 'cond' | 'nonCond';
+
+export interface MemoryFrame {
+  frame: number;
+  /** 0 for conditioning frames, 1 (farthest) .. num_maskmem − 1 (previous frame) for the others. */
+  tPos: number;
+  source: OutputSource;
+}
+
+export interface PointerFrame {
+  frame: number;
+  /** The temporal distance encoded for the pointer (signed for conditioning frames with signed encoding). */
+  tpos: number;
+  source: OutputSource;
+}
+
+export interface MemorySelection {
+  /** Spatial memories in concatenation order. */
+  memories: MemoryFrame[];
+  /** Object pointers in concatenation order. */
+  pointers: PointerFrame[];
+  /** The pointer distances are encoded as get_1d_sine_pe(tpos / tDiffMax). */
+  tDiffMax: number;
+}
+
+/**
+ * select_closest_cond_frames: all conditioning frames when maxCondFrames is −1 or not exceeded; otherwise
+ * the closest one before frameIdx, the closest one at or after it, then the others by distance (ties in
+ * insertion order) up to maxCondFrames. `condFrames` in insertion order; both lists keep the official order.
+ */
+export function selectClosestCondFrames(
+  frameIdx: number,
+  condFrames: readonly number[],
+  maxCondFrames: number,
+): { selected: number[]; unselected: number[] } {
+  if (maxCondFrames === -1 || condFrames.length <= maxCondFrames) return { selected: [...condFrames], unselected: [] };
+  if (maxCondFrames < 2) throw new Sam2Error(`max_cond_frames_in_attn ${maxCondFrames}: at least 2 conditioning frames must be allowed`);
+  const selected: number[] = [];
+  const before = condFrames.filter((t) => t < frameIdx);
+  if (before.length) selected.push(Math.max(...before));
+  const after = condFrames.filter((t) => t >= frameIdx);
+  if (after.length) selected.push(Math.min(...after));
+  const remain = condFrames
+    .filter((t) => !selected.includes(t))
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => Math.abs(a.t - frameIdx) - Math.abs(b.t - frameIdx) || a.i - b.i)
+    .slice(0, maxCondFrames - selected.length)
+    .map((e) => e.t);
+  selected.push(...remain);
+  return { selected, unselected: condFrames.filter((t) => !selected.includes(t)) };
+}
+
+/**
+ * The memories and object pointers _prepare_memory_conditioned_features reads for a frame that is not an
+ * initial conditioning frame. `condFrames`: the object's conditioning frames in insertion order;
+ * `hasNonCond(f)`: whether frame f has a non-conditioning output.
+ */
+export function selectMemory(
+  cfg: MemorySelectionConfig,
+  frameIdx: number,
+  condFrames: readonly number[],
+  hasNonCond: (frame: number) => boolean,
+  numFrames: number,
+  reverse: boolean,
+): MemorySelection {
+  if (condFrames.length === 0) throw new Sam2Error(`frame ${frameIdx}: tracking needs at least one conditioning frame (a prompted frame)`);
+  const { selected, unselected } = selectClosestCondFrames(frameIdx, condFrames, cfg.maxCondFramesInAttn);
+  const unsel = new Set(unselected);
+  const lookup = (f: number): OutputSource | null => (hasNonCond(f) ? 'nonCond' : unsel.has(f) ? 'cond' : null);
+
+  const memories: MemoryFrame[] = selected.map((frame) => ({ frame, tPos: 0, source: 'cond' }));
+  const r = Math.max(1, cfg.memoryTemporalStrideForEval);
+  const n = cfg.numMaskmem;
+  for (let tPos = 1; tPos < n; tPos++) {
+    const tRel = n - tPos; // frames before (after, in reverse) the current one
+    let prev: number;
+    if (tRel === 1) prev = reverse ? frameIdx + 1 : frameIdx - 1;
+    else if (!reverse) prev = Math.floor((frameIdx - 2) / r) * r - (tRel - 2) * r;
+    else prev = Math.ceil((frameIdx + 2) / r) * r + (tRel - 2) * r;
+    const source = lookup(prev);
+    if (source) memories.push({ frame: prev, tPos, source });
+  }
+
+  const pointers: PointerFrame[] = [];
+  const maxPtrs = Math.min(numFrames, cfg.maxObjPtrsInEncoder);
+  if (cfg.useObjPtrsInEncoder) {
+    const sign = reverse ? -1 : 1;
+    for (const t of selected) {
+      if (cfg.onlyObjPtrsInThePastForEval && (reverse ? t < frameIdx : t > frameIdx)) continue;
+      pointers.push({ frame: t, tpos: cfg.useSignedTposEncToObjPtrs ? (frameIdx - t) * sign : Math.abs(frameIdx - t), source: 'cond' });
+    }
+    for (let d = 1; d < maxPtrs; d++) {
+      const t = reverse ? frameIdx + d : frameIdx - d;
+      if (t < 0 || t >= numFrames) break;
+      const source = lookup(t);
+      if (source) pointers.push({ frame: t, tpos: d, source });
+    }
+  }
+  return { memories, pointers, tDiffMax: maxPtrs - 1 };
+}
+
+// ------------------------------------------------------------------------------------------ kernels
+
+const SAM2_FILE = 'sam2_base.wgsl';
+
+/**
+ * The tracking step's small kernels (KIND):
+ *   0 clamp     y (f32) = min(max(x, lo), hi)
+ *   1 gate      y (f32)[i] = score[i / per] > 0 ? x[i] : NO_OBJ_SCORE (flag 0: a plain f32 copy)
+ *   2 pointer   y[b, c] = (fixed ? λ : 1) · ptr[b, c] + (1 − λ) · no_obj_ptr[c], λ = soft ? sigmoid(score[b])
+ *               : [score[b] > 0]
+ *   3 presence  one workgroup per mask: y (f32)[b] = s · [any x[b, :] > 0] + t
+ *   4 memmask   y[i] = (binarize ? [x[i] > 0] : sigmoid(x[i])) · s + t, x f32
+ *   5 bank      x [B, C, HW] → y (bf16) [B, HW, C] + (1 − [score[b] > 0]) · no_obj_embed_spatial[c] (flag)
+ */
+const SAM2_WGSL = `// Small kernels of the tracking step (see src/model/sam2_base.ts).
+#include "common.wgsl"
+struct Params { n: u32, per: u32, flag0: u32, flag1: u32, s: f32, t: f32, _p0: u32, _p1: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+
+#if KIND == 0
+#tensor x 1 read
+#tensor y 2 write f32
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, 64u);
+  if (i >= P.n) { return; }
+  st_y(i, min(max(ld_x(i), P.s), P.t));
+}
+#elif KIND == 1
+#tensor x 1 read
+#tensor score 2 read f32
+#tensor y 3 write f32
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, 64u);
+  if (i >= P.n) { return; }
+  var v = ld_x(i);
+  if (P.flag0 != 0u && !(ld_score(i / P.per) > 0.0)) { v = P.s; }
+  st_y(i, v);
+}
+#elif KIND == 2
+#tensor ptr 1 read
+#tensor score 2 read f32
+#tensor noobj 3 read
+#tensor y 4 write
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, 64u) * 2u;
+  if (i >= P.n) { return; }
+  let sc = ld_score(i / P.per);
+  var lam = select(0.0, 1.0, sc > 0.0);
+  if (P.flag0 != 0u) { lam = sigmoid(sc); }
+  let keep = select(1.0, lam, P.flag1 != 0u);
+  let c = i % P.per;
+  let p = vec2<f32>(ld_ptr(i), ld_ptr(i + 1u)) * keep;
+  let q = vec2<f32>(ld_noobj(c), ld_noobj(c + 1u)) * (1.0 - lam);
+  st2_y(i, p + q);
+}
+#elif KIND == 3
+#tensor x 1 read f32
+#tensor y 2 write f32
+var<workgroup> found: array<u32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.x;
+  var any = 0u;
+  for (var k = lid; k < P.per; k += 64u) {
+    if (ld_x(b * P.per + k) > 0.0) { any = 1u; }
+  }
+  found[lid] = any;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) { found[lid] = max(found[lid], found[lid + s]); }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { st_y(b, P.s * f32(found[0]) + P.t); }
+}
+#elif KIND == 4
+#tensor x 1 read f32
+#tensor y 2 write
+fn prep(v: f32) -> f32 {
+  var m = sigmoid(v);
+  if (P.flag0 != 0u) { m = select(0.0, 1.0, v > 0.0); }
+  let scaled = m * P.s;
+  return scaled + P.t;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, 64u) * 2u;
+  if (i >= P.n) { return; }
+  st2_y(i, vec2<f32>(prep(ld_x(i)), prep(ld_x(i + 1u))));
+}
+#elif KIND == 5
+#tensor x 1 read
+#tensor score 2 read f32
+#tensor noobj 3 read
+#tensor y 4 write bf16
+// n = B·HW·C / 2 channel pairs, per = HW, flag1 = C
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let k = linear_id(gid, nwg, 64u);
+  if (k >= P.n) { return; }
+  let C = P.flag1;
+  let HW = P.per;
+  let o = k * 2u;
+  let c = o % C;
+  let bt = o / C;
+  let b = bt / HW;
+  let t = bt % HW;
+  let src = (b * C + c) * HW + t;
+  var v = vec2<f32>(ld_x(src), ld_x(src + HW));
+  if (P.flag0 != 0u) {
+    let absent = 1.0 - select(0.0, 1.0, ld_score(b) > 0.0);
+    v = v + vec2<f32>(ld_noobj(c), ld_noobj(c + 1u)) * absent;
+  }
+  st2_y(o, v);
+}
+#endif
+`;
+
+// The tracking step's kernels are not (yet) one of the kernel families under wgsl/; the source is registered here.
+if (!(SAM2_FILE in WGSL)) (WGSL as Record<string, string>)[SAM2_FILE] = SAM2_WGSL;
+
+function params(n: number, per: number, flag0: number, flag1: number, s: number, t: number): Params {
+  return new Params().u32(n, per, flag0, flag1).f32(s, t).u32(0, 0);
+}
+
+/** torch.clamp(x, lo, hi) into a new f32 tensor (x f32 or f16). */
+export function clampToF32(gpu: Gpu, x: Tensor, lo: number, hi: number): Tensor {
+  const y = gpu.empty(x.shape, 'f32', 'clamp');
+  gpu.dispatch({
+    variant: { kernel: 'sam2_clamp', file: SAM2_FILE, mode: gpu.modeFor(x.dtype), defines: { KIND: 0 } },
+    inputs: [x],
+    outputs: [y],
+    params: params(x.size, 1, 0, 0, lo, hi),
+    workgroups: gpu.grid(Math.ceil(x.size / 64)),
+  });
+  return y;
+}
+
+/**
+ * Object-score gating of masks x [B, ...] (f32 or f16) with scores [B] (f32): an f32 copy where the score
+ * is positive, NO_OBJ_SCORE elsewhere; a plain f32 copy when `gate` is false.
+ */
+export function gateMasks(gpu: Gpu, x: Tensor, score: Tensor, gate = true): Tensor {
+  const B = x.shape[0];
+  if (score.dtype !== 'f32' || score.size !== B) throw new ShapeError(`gateMasks: scores ${score} must be [${B}, 1]:f32 for masks ${x}`);
+  const y = gpu.empty(x.shape, 'f32', 'pred_masks');
+  gpu.dispatch({
+    variant: { kernel: 'sam2_gate_masks', file: SAM2_FILE, mode: gpu.modeFor(x.dtype), defines: { KIND: 1 } },
+    inputs: [x, score],
+    outputs: [y],
+    params: params(x.size, x.size / B, gate ? 1 : 0, 0, NO_OBJ_SCORE, 0),
+    workgroups: gpu.grid(Math.ceil(x.size / 64)),
+  });
+  return y;
+}
+
+/**
+ * The pointer's occlusion handling: ptr [B, C] (activation dtype), scores [B] (f32), noObjPtr [1, C] →
+ * (fixed ? λ : 1) · ptr + (1 − λ) · noObjPtr with λ = soft ? sigmoid(score) : [score > 0].
+ */
+export function gatePointer(gpu: Gpu, ptr: Tensor, score: Tensor, noObjPtr: Tensor, opts: { soft: boolean; fixed: boolean }): Tensor {
+  const [B, C] = ptr.shape;
+  if (ptr.shape.length !== 2 || C % 2 !== 0) throw new ShapeError(`gatePointer: pointer ${ptr} must be [B, C] with C even`);
+  if (score.dtype !== 'f32' || score.size !== B) throw new ShapeError(`gatePointer: scores ${score} must be [${B}, 1]:f32`);
+  if (noObjPtr.size !== C || noObjPtr.dtype !== ptr.dtype) throw new ShapeError(`gatePointer: no_obj_ptr ${noObjPtr} must be [1, ${C}]:${ptr.dtype}`);
+  const y = gpu.empty(ptr.shape, ptr.dtype, 'obj_ptr');
+  gpu.dispatch({
+    variant: { kernel: 'sam2_gate_pointer', file: SAM2_FILE, mode: gpu.modeFor(ptr.dtype), defines: { KIND: 2 } },
+    inputs: [ptr, score, noObjPtr],
+    outputs: [y],
+    params: params(ptr.size, C, opts.soft ? 1 : 0, opts.fixed ? 1 : 0, 0, 0),
+    workgroups: gpu.grid(Math.ceil(ptr.size / 2 / 64)),
+  });
+  return y;
+}
+
+/** s · [any(mask[b] > 0)] + t per mask of masks [B, ...] (f32) → [B, 1] f32. */
+export function maskPresence(gpu: Gpu, masks: Tensor, s: number, t: number): Tensor {
+  const B = masks.shape[0];
+  if (masks.dtype !== 'f32') throw new ShapeError(`maskPresence: masks ${masks} must be f32`);
+  if (B > gpu.info.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`maskPresence: ${B} masks are more than one dispatch holds`);
+  const y = gpu.empty([B, 1], 'f32', 'object_score_logits');
+  gpu.dispatch({
+    variant: { kernel: 'sam2_mask_presence', file: SAM2_FILE, mode: 'f32', defines: { KIND: 3 } },
+    inputs: [masks],
+    outputs: [y],
+    params: params(masks.size, masks.size / B, 0, 0, s, t),
+    workgroups: [B],
+  });
+  return y;
+}
+
+/**
+ * mask_for_mem of _encode_new_memory: logits (f32, an even number of elements) → ([logits > 0] when
+ * binarize, else sigmoid(logits)) · scale + bias, in `dtype`.
+ */
+export function memoryMask(gpu: Gpu, logits: Tensor, dtype: 'f32' | 'f16', opts: { binarize: boolean; scale: number; bias: number }): Tensor {
+  if (logits.dtype !== 'f32' || logits.size % 2 !== 0) throw new ShapeError(`memoryMask: logits ${logits} must be f32 with an even size`);
+  const y = gpu.empty(logits.shape, dtype, 'mask_for_mem');
+  gpu.dispatch({
+    variant: { kernel: 'sam2_memory_mask', file: SAM2_FILE, mode: gpu.modeFor(dtype), defines: { KIND: 4 } },
+    inputs: [logits],
+    outputs: [y],
+    params: params(logits.size, 1, opts.binarize ? 1 : 0, 0, opts.scale, opts.bias),
+    workgroups: gpu.grid(Math.ceil(logits.size / 2 / 64)),
+  });
+  return y;
+}
+
+/**
+ * The bank entry of a memory: features [B, C, h, w] (activation dtype) + (1 − [score > 0]) ·
+ * noObjEmbedSpatial[c] (when given; scores [B] f32) → [B, h·w, C] bf16, token-major, in one pass.
+ */
+export function memoryBankEntry(gpu: Gpu, features: Tensor, score: Tensor, noObjEmbedSpatial: Tensor | null): Tensor {
+  if (features.shape.length !== 4) throw new ShapeError(`memoryBankEntry: features ${features} must be [B, C, h, w]`);
+  const [B, C, h, w] = features.shape;
+  if (C % 2 !== 0) throw new ShapeError(`memoryBankEntry: features ${features} need an even channel count`);
+  if (score.dtype !== 'f32' || score.size !== B) throw new ShapeError(`memoryBankEntry: scores ${score} must be [${B}, 1]:f32`);
+  if (noObjEmbedSpatial && (noObjEmbedSpatial.size !== C || noObjEmbedSpatial.dtype !== features.dtype)) {
+    throw new ShapeError(`memoryBankEntry: no_obj_embed_spatial ${noObjEmbedSpatial} must be [1, ${C}]:${features.dtype}`);
+  }
+  const y = gpu.empty([B, h * w, C], 'bf16', 'maskmem_features');
+  const pairs = features.size / 2;
+  gpu.dispatch({
+    variant: { kernel: 'sam2_memory_bank', file: SAM2_FILE, mode: gpu.modeFor(features.dtype), defines: { KIND: 5 } },
+    // Without the embedding the flag is off and the binding is never read.
+    inputs: [features, score, noObjEmbedSpatial ?? features],
+    outputs: [y],
+    params: params(pairs, h * w, noObjEmbedSpatial ? 1 : 0, C, 0, 0),
+    workgroups: gpu.grid(Math.ceil(pairs / 64)),
+  });
+  return y;
+}
+
+// ------------------------------------------------------------------------------------------ the model
+
+/** What the SAM heads (or the mask-as-output path) produce for one object. */
+interface SamHeadsOutput {
+  /** [1, 1, S/4, S/4] f32. */
+  lowRes: Tensor;
+  /** [1, 1, S, S] f32. */
+  highRes: Tensor;
+  /** [1, C] activation dtype. */
+  objPtr: Tensor;
+  /** [1, 1] f32. */
+  score: Tensor;
+}
+
+export class SAM2Base {
+  readonly dtype: 'f32' | 'f16';
+  readonly gpu: Gpu;
+  readonly imageEncoder: ImageEncoder;
+  readonly maskDecoder: MaskDecoder;
+  readonly memoryAttention: MemoryAttention;
+  readonly memoryEncoder: MemoryEncoder;
+  readonly objPtrProj: MLP | Linear | null;
+  readonly objPtrTposProj: Linear | null;
+  readonly maskDownsample: Conv2d | null;
+  private readonly noMemEmbed: Tensor;
+  private readonly noObjPtr: Tensor | null;
+  private readonly noObjEmbedSpatial: Tensor | null;
+  private readonly maskmemTposEnc: Tensor;
+  /** Spatial + temporal memory encodings [1, h·w, mem_dim] by "h×w t_pos", computed once. */
+  private readonly memPosCache = new Map<string, Tensor>();
+
+  private constructor(
+    ctx: ModelContext,
+    readonly config: Sam2Config,
+    readonly promptEncoder: PromptEncoder,
+  ) {
+    const w = ctx.weights;
+    this.gpu = ctx.gpu;
+    this.dtype = dtypeOf(ctx);
+    this.imageEncoder = ImageEncoder.create(ctx, config);
+    this.maskDecoder = new MaskDecoder(ctx, maskDecoderOptions(config));
+    this.memoryAttention = new MemoryAttention(ctx, config);
+    this.memoryEncoder = new MemoryEncoder(ctx, config);
+    const C = config.hiddenDim;
+    if (config.useObjPtrsInEncoder) {
+      this.objPtrProj = config.useMlpForObjPtrProj ? new MLP(ctx, 'obj_ptr_proj', 3) : new Linear(ctx, 'obj_ptr_proj');
+      this.maskDownsample = new Conv2d(ctx, 'mask_downsample', { stride: 4 });
+    } else {
+      this.objPtrProj = null;
+      this.maskDownsample = null;
+    }
+    this.objPtrTposProj = config.projTposEncInObjPtrs ? new Linear(ctx, 'obj_ptr_tpos_proj') : null;
+    this.noMemEmbed = w.get('no_mem_embed').reshape([1, 1, C]);
+    this.noObjPtr = config.predObjScores && config.useObjPtrsInEncoder ? w.get('no_obj_ptr') : null;
+    this.noObjEmbedSpatial = config.noObjEmbedSpatial ? w.get('no_obj_embed_spatial') : null;
+    this.maskmemTposEnc = w.get('maskmem_tpos_enc');
+    if (this.maskmemTposEnc.size !== config.numMaskmem * config.memDim) {
+      throw new ShapeError(`maskmem_tpos_enc ${this.maskmemTposEnc} must be [${config.numMaskmem}, 1, 1, ${config.memDim}]`);
+    }
+    if (C % config.memDim !== 0) throw new ShapeError(`hidden dim ${C} is not a multiple of the memory dim ${config.memDim}`);
+  }
+
+  /**
+   * Builds every module from ctx.weights (the whole official state dict). Async: the prompt encoder reads
+   * its small embedding tables back once.
+   */
+  static async create(ctx: ModelContext, config: Sam2Config): Promise<SAM2Base> {
+    return new SAM2Base(ctx, config, await PromptEncoder.create(ctx, config));
+  }
+
+  get imageSize(): number {
+    return this.config.imageSize;
+  }
+
+  /** torch.clamp into a new f32 tensor. */
+  clampLogits(t: Tensor, lo: number, hi: number): Tensor {
+    return clampToF32(this.gpu, t, lo, hi);
+  }
+
+  /**
+   * track_step for one object (batch 1). Returned tensors are new (the caller owns them); the inputs and the
+   * stored outputs are not released.
+   */
+  trackStep(a: TrackStepArgs): TrackStepResult {
+    const cfg = this.config;
+    this.checkFeatures(a.features);
+    if (a.pointInputs && a.pointInputs.coords.length !== 2 * a.pointInputs.labels.length) {
+      throw new ShapeError(`trackStep: ${a.pointInputs.coords.length} point coordinates for ${a.pointInputs.labels.length} labels`);
+    }
+    let heads: SamHeadsOutput;
+    if (a.maskInputs && cfg.useMaskInputAsOutputWithoutSam) {
+      heads = this.useMaskAsOutput(a.features, a.maskInputs);
+    } else {
+      const pix = this.memoryConditionedFeatures(a);
+      let maskInputs = a.maskInputs;
+      if (a.prevSamMaskLogits) {
+        if (!a.pointInputs || a.maskInputs) throw new Sam2Error('trackStep: previous mask logits go with point inputs and no mask input');
+        maskInputs = a.prevSamMaskLogits;
+      }
+      heads = this.forwardSamHeads(pix, a.features, a.pointInputs, maskInputs, this.useMultimask(a.isInitCondFrame, a.pointInputs));
+      if (pix !== a.features.visionTokens) pix.release();
+    }
+    const maskmemFeatures =
+      a.runMemEncoder && cfg.numMaskmem > 0 ? this.encodeNewMemory(a.features, heads.highRes, heads.score, a.pointInputs !== undefined) : null;
+    return { predMasks: heads.lowRes, predMasksHighRes: heads.highRes, objPtr: heads.objPtr, objectScoreLogits: heads.score, maskmemFeatures };
+  }
+
+  /**
+   * The preflight path of the video predictor: stored low-res logits [1, 1, S/4, S/4] (f32) upsampled
+   * bilinearly to S×S, then _encode_new_memory → the bf16 bank entry [1, (S/16)², mem_dim].
+   */
+  encodeMemoryFromLowRes(features: ImageFeatures, predMasks: Tensor, objectScoreLogits: Tensor, isMaskFromPts: boolean): Tensor {
+    this.checkFeatures(features);
+    const S = this.imageSize;
+    if (predMasks.shape.length !== 4 || predMasks.dtype !== 'f32') throw new ShapeError(`encodeMemoryFromLowRes: masks ${predMasks} must be [1, 1, h, w]:f32`);
+    const score = objectScoreLogits.dtype === 'f32' ? objectScoreLogits : cast(this.gpu, objectScoreLogits, 'f32');
+    const high = resize(this.gpu, predMasks, 'bilinear', { size: [S, S] });
+    const bank = this.encodeNewMemory(features, high, score, isMaskFromPts);
+    high.release();
+    if (score !== objectScoreLogits) score.release();
+    return bank;
+  }
+
+  /** Frees what the model computed and cached (the weights belong to their WeightStore). */
+  release(): void {
+    for (const t of this.memPosCache.values()) t.release();
+    this.memPosCache.clear();
+    this.imageEncoder.release();
+    this.memoryEncoder.release();
+    this.memoryAttention.release();
+    this.maskDownsample?.release();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private checkFeatures(f: ImageFeatures): void {
+    const C = this.config.hiddenDim;
+    const h = this.imageSize / this.config.backboneStride;
+    const t = f.visionTokens;
+    if (t.shape.length !== 3 || t.shape[0] !== 1 || t.shape[1] !== h * h || t.shape[2] !== C || t.dtype !== this.dtype) {
+      throw new ShapeError(`trackStep: image tokens ${t} must be [1, ${h * h}, ${C}]:${this.dtype} (one frame at image size ${this.imageSize})`);
+    }
+  }
+
+  /** _use_multimask: multimask output for 0..1 clicks (config) on initial conditioning frames (and in tracking). */
+  private useMultimask(isInitCondFrame: boolean, points: PointInputs | undefined): boolean {
+    const c = this.config;
+    const n = points ? points.labels.length : 0;
+    return c.multimaskOutputInSam && (isInitCondFrame || c.multimaskOutputForTracking) && c.multimaskMinPtNum <= n && n <= c.multimaskMaxPtNum;
+  }
+
+  /** The spatial + temporal encoding of a memory with this t_pos, [1, h·w, mem_dim]; cached. */
+  private memoryPos(tPos: number, h: number, w: number): Tensor {
+    const key = `${h}x${w} ${tPos}`;
+    let t = this.memPosCache.get(key);
+    if (!t) {
+      const D = this.config.memDim;
+      const row = slice(this.gpu, this.maskmemTposEnc.reshape([this.config.numMaskmem, D]), 0, this.config.numMaskmem - tPos - 1, 1);
+      t = add(this.gpu, this.memoryEncoder.positionTokens(h, w), row.reshape([1, 1, D]));
+      row.release();
+      this.memPosCache.set(key, t);
+    }
+    return t;
+  }
+
+  /**
+   * _prepare_memory_conditioned_features: the pixel tokens [1, h·w, C] the SAM heads read (the image tokens
+   * themselves without memory, which the caller must then not release).
+   */
+  private memoryConditionedFeatures(a: TrackStepArgs): Tensor {
+    const gpu = this.gpu;
+    const cfg = this.config;
+    const f = a.features;
+    if (cfg.numMaskmem === 0) return f.visionTokens;
+    if (a.isInitCondFrame) {
+      if (!cfg.directlyAddNoMemEmbed) throw new Sam2Error(`${cfg.name}: initial conditioning frames through memory attention (directly_add_no_mem_embed false) are not supported`);
+      return add(gpu, f.visionTokens, this.noMemEmbed);
+    }
+    const [h, w] = f.featSizes[f.featSizes.length - 1];
+    const HW = h * w;
+    const C = cfg.hiddenDim;
+    const D = cfg.memDim;
+    const sel = selectMemory(cfg, a.frameIdx, [...a.outputs.cond.keys()], (t) => a.outputs.nonCond.has(t), a.numFrames, a.reverse);
+    const stored = (e: { frame: number; source: OutputSource }): FrameOutput => (e.source === 'cond' ? a.outputs.cond : a.outputs.nonCond).get(e.frame)!;
+
+    const parts: Tensor[] = [];
+    const posParts: Tensor[] = [];
+    for (const m of sel.memories) {
+      const bank = stored(m).maskmemFeatures;
+      if (!bank) throw new Sam2Error(`frame ${a.frameIdx}: the output of frame ${m.frame} has no memory yet (encode it before tracking)`);
+      if (bank.size !== HW * D) throw new ShapeError(`frame ${a.frameIdx}: memory of frame ${m.frame} ${bank} must be [1, ${HW}, ${D}]`);
+      parts.push(bank.reshape([1, HW, D]));
+      posParts.push(this.memoryPos(m.tPos, h, w));
+    }
+    const nTok = C / D;
+    const P = sel.pointers.length;
+    let ptrPos: Tensor | null = null;
+    if (P > 0) {
+      for (const p of sel.pointers) {
+        const ptr = stored(p).objPtr;
+        if (ptr.size !== C) throw new ShapeError(`frame ${a.frameIdx}: object pointer of frame ${p.frame} ${ptr} must be [1, ${C}]`);
+        parts.push(ptr.reshape([1, nTok, D]));
+      }
+      ptrPos = this.pointerPos(sel);
+      posParts.push(ptrPos);
+    }
+    const memory = concat(gpu, parts, 1, { dtype: this.dtype });
+    const memoryPos = concat(gpu, posParts, 1, { dtype: this.dtype });
+    ptrPos?.release();
+    const out = this.memoryAttention.forward(f.visionTokens, f.visionPosTokens, memory, memoryPos, P * nTok);
+    memory.release();
+    memoryPos.release();
+    return out;
+  }
+
+  /** The pointers' temporal encodings [1, P · C/mem_dim, mem_dim], each pointer's row repeated for its tokens. */
+  private pointerPos(sel: MemorySelection): Tensor {
+    const cfg = this.config;
+    const C = cfg.hiddenDim;
+    const D = cfg.memDim;
+    const nTok = C / D;
+    const rows = sel.pointers.length * nTok;
+    if (!cfg.addTposEncToObjPtrs) return this.gpu.upload(new Float32Array(rows * D), [1, rows, D], this.dtype, 'obj_pos');
+    const pos = new Float32Array(rows);
+    sel.pointers.forEach((p, i) => pos.fill(Math.fround(p.tpos / sel.tDiffMax), i * nTok, (i + 1) * nTok));
+    const dim = this.objPtrTposProj ? C : D;
+    const sine = this.gpu.upload(sine1d(pos, dim), [1, rows, dim], this.dtype, 'obj_pos');
+    if (!this.objPtrTposProj) return sine;
+    const y = this.objPtrTposProj.forward(sine);
+    sine.release();
+    return y;
+  }
+
+  /** _forward_sam_heads for one object on pixel tokens [1, h·w, C]; masks come out gated, selected and f32. */
+  private forwardSamHeads(pix: Tensor, f: ImageFeatures, points: PointInputs | undefined, maskInputs: Tensor | undefined, multimask: boolean): SamHeadsOutput {
+    const gpu = this.gpu;
+    const cfg = this.config;
+    const S = this.imageSize;
+    const [mh, mw] = this.promptEncoder.maskInputSize;
+    let maskPrompt: Tensor | null = null;
+    if (maskInputs) {
+      const s = maskInputs.shape;
+      if (s.length !== 4 || s[0] !== 1 || s[1] !== 1) throw new ShapeError(`trackStep: mask input ${maskInputs} must be [1, 1, H, W]`);
+      let m = maskInputs;
+      if (s[2] !== mh || s[3] !== mw) {
+        const m32 = m.dtype === 'f32' ? m : cast(gpu, m, 'f32');
+        m = resize(gpu, m32, 'bilinear', { size: [mh, mw], antialias: true });
+        if (m32 !== maskInputs) m32.release();
+      }
+      if (m.dtype !== this.dtype) {
+        const c = cast(gpu, m, this.dtype);
+        if (m !== maskInputs) m.release();
+        m = c;
+      }
+      maskPrompt = m;
+    }
+    // No points: one padding point (label −1), as the official.
+    const pts = points ? { coords: points.coords, labels: points.labels } : { coords: [0, 0], labels: [-1] };
+    const { sparse, dense } = this.promptEncoder.forward({ points: pts, masks: maskPrompt });
+    if (maskPrompt && maskPrompt !== maskInputs) maskPrompt.release();
+    const hr = cfg.useHighResFeaturesInSam ? ([f.highRes[0], f.highRes[1]] as const) : null;
+    const dec = this.maskDecoder.forward({
+      imageEmbeddings: pix,
+      imagePe: this.promptEncoder.getDensePeTokens(),
+      sparse,
+      dense,
+      repeatImage: false,
+      highResFeatures: hr,
+      multimaskOutput: multimask,
+    });
+    sparse.release();
+    dense.release();
+
+    let masks = dec.masks;
+    let token = dec.samTokensOut;
+    if (multimask) {
+      // The best mask (and its token) by predicted IoU.
+      const sel = maskSelection(gpu, dec.masks, dec.iouPred, { first: 0 });
+      masks = selectRows(gpu, sel, dec.masks);
+      dec.masks.release();
+      if (token.shape[1] > 1) {
+        const t = selectRows(gpu, sel, token);
+        token.release();
+        token = t;
+      }
+      sel.release();
+    }
+    dec.iouPred.release();
+    const score = dec.objectScoreLogits.dtype === 'f32' ? dec.objectScoreLogits : cast(gpu, dec.objectScoreLogits, 'f32');
+    if (score !== dec.objectScoreLogits) dec.objectScoreLogits.release();
+    const lowRes = gateMasks(gpu, masks, score, cfg.predObjScores);
+    masks.release();
+    const highRes = resize(gpu, lowRes, 'bilinear', { size: [S, S] });
+
+    const C = cfg.hiddenDim;
+    let objPtr: Tensor;
+    if (this.objPtrProj) {
+      objPtr = this.objPtrProj.forward(token.reshape([1, C]));
+      token.release();
+    } else {
+      objPtr = token.reshape([1, C]);
+    }
+    if (this.noObjPtr) {
+      const g = gatePointer(gpu, objPtr, score, this.noObjPtr, { soft: cfg.softNoObjPtr, fixed: cfg.fixedNoObjPtr });
+      objPtr.release();
+      objPtr = g;
+    }
+    return { lowRes, highRes, objPtr, score };
+  }
+
+  /** _use_mask_as_output: mask [1, 1, S, S] (f32, 0 / 1) → ±10 logits, the pointer from mask_downsample(mask). */
+  private useMaskAsOutput(f: ImageFeatures, mask: Tensor): SamHeadsOutput {
+    const gpu = this.gpu;
+    const cfg = this.config;
+    const S = this.imageSize;
+    const C = cfg.hiddenDim;
+    if (mask.shape.length !== 4 || mask.shape[0] !== 1 || mask.shape[1] !== 1 || mask.shape[2] !== S || mask.shape[3] !== S) {
+      throw new ShapeError(`trackStep: mask input ${mask} must be [1, 1, ${S}, ${S}]`);
+    }
+    const m32 = mask.dtype === 'f32' ? mask : cast(gpu, mask, 'f32');
+    // Logits −10 / +10 (sigmoid(−10) = 4.5e−5).
+    const highRes = unary(gpu, m32, 'identity', { scale: 20, bias: -10 });
+    const lowRes = resize(gpu, highRes, 'bilinear', { size: [S / 4, S / 4], antialias: true });
+    let objPtr: Tensor;
+    if (this.maskDownsample) {
+      const mAct = m32.dtype === this.dtype ? m32 : cast(gpu, m32, this.dtype);
+      const down = this.maskDownsample.forward(mAct);
+      if (mAct !== m32) mAct.release();
+      const heads = this.forwardSamHeads(f.visionTokens, f, undefined, down, false);
+      down.release();
+      heads.lowRes.release();
+      heads.highRes.release();
+      heads.score.release();
+      objPtr = heads.objPtr;
+    } else {
+      objPtr = gpu.upload(new Float32Array(C), [1, C], this.dtype, 'obj_ptr');
+    }
+    // The object appears iff the mask has a positive pixel; its score is then +10, else −10.
+    const score = maskPresence(gpu, m32, 20, -10);
+    if (m32 !== mask) m32.release();
+    if (cfg.predObjScores && this.noObjPtr) {
+      const g = gatePointer(gpu, objPtr, score, this.noObjPtr, { soft: false, fixed: cfg.fixedNoObjPtr });
+      objPtr.release();
+      objPtr = g;
+    }
+    return { lowRes, highRes, objPtr, score };
+  }
+
+  /**
+   * _encode_new_memory: the high-res logits (f32 [1, 1, S, S]) → mask for the memory encoder (binarized for
+   * clicked frames, else sigmoid; × sigmoid_scale + sigmoid_bias) → memory encoder on the frame's own image
+   * features → + no_obj_embed_spatial when absent → bf16 bank entry [1, (S/16)², mem_dim].
+   */
+  private encodeNewMemory(f: ImageFeatures, highRes: Tensor, score: Tensor, isMaskFromPts: boolean): Tensor {
+    const cfg = this.config;
+    const mask = memoryMask(this.gpu, highRes, this.dtype, {
+      binarize: cfg.binarizeMaskFromPtsForMemEnc && isMaskFromPts,
+      scale: cfg.sigmoidScaleForMemEnc,
+      bias: cfg.sigmoidBiasForMemEnc,
+    });
+    const out = this.memoryEncoder.forward(f.visionFeatures, mask, { skipMaskSigmoid: true });
+    mask.release();
+    const bank = memoryBankEntry(this.gpu, out.features, score, this.noObjEmbedSpatial);
+    out.features.release();
+    return bank;
+  }
+}
