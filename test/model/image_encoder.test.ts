@@ -1,0 +1,220 @@
+/**
+ * The image encoder (Hiera trunk + FPN neck + conv_s0 / conv_s1) against the official forward_image
+ * (test/fixtures/tiny256/image_encoder.safetensors: sam2.1_hiera_t at image size 256, synthetic weights,
+ * bedroom frame 0 through the official loader), every stage the fixture holds, in every numeric variant; the
+ * block structure of all four sizes against the official constructor; buffers returned to the pool; typed
+ * shape errors.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cast } from '../../src/kernels/layout.js';
+import { sam2Config, type ModelSize } from '../../src/model/config.js';
+import { hieraBlocks } from '../../src/model/hiera.js';
+import { ImageEncoder } from '../../src/model/image_encoder.js';
+import { getManifest, type Manifest } from '../../src/model/manifests.js';
+import { preprocessVideoFrame } from '../../src/model/preprocess.js';
+import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { ShapeError } from '../../src/runtime/errors.js';
+import type { Gpu } from '../../src/runtime/gpu.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { syntheticWeights } from '../../weights/synthetic.js';
+import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
+import { variants, type Variant } from '../helpers.js';
+import { expectParity, parityTable, type ParityResult } from './parity.js';
+
+const CONFIG = 'sam2.1_hiera_t';
+const S = 256;
+const cfg = sam2Config('tiny', '2.1', { imageSize: S });
+
+/** The encoder's tensors only: the trunk, the neck and the decoder's two high-res projections. */
+function encoderManifest(): Manifest {
+  const full = getManifest(CONFIG);
+  return {
+    ...full,
+    config: `${CONFIG} (image encoder)`,
+    tensors: full.tensors.filter((t) => t.name.startsWith('image_encoder.') || /^sam_mask_decoder\.conv_s[01]\./.test(t.name)),
+  };
+}
+
+async function encoderWeights(gpu: Gpu, dtype: 'f32' | 'f16'): Promise<WeightStore> {
+  const manifest = encoderManifest();
+  return loadWeights(syntheticWeights(manifest), { gpu, dtype, manifest });
+}
+
+/** [B, H, W, C] → [B, C, H, W] on the host. */
+function toNchw(a: Float32Array, shape: readonly number[]): Float32Array {
+  const [B, H, W, C] = shape;
+  const out = new Float32Array(a.length);
+  for (let b = 0; b < B; b++) {
+    for (let p = 0; p < H * W; p++) for (let c = 0; c < C; c++) out[(b * C + c) * H * W + p] = a[(b * H * W + p) * C + c];
+  }
+  return out;
+}
+
+const rows: ParityResult[] = [];
+const timings: string[] = [];
+let fx: Fixture;
+let frames: Fixture;
+let vs: Variant[];
+
+beforeAll(async () => {
+  fx = await openFixture(`${TINY256}/image_encoder.safetensors`);
+  frames = await openFixture(`${TINY256}/frames.safetensors`);
+  vs = await variants();
+});
+
+afterAll(async () => {
+  await fx?.close();
+  await frames?.close();
+  if (rows.length) console.log(`image encoder parity (${CONFIG} @ ${S})\n${parityTable(rows)}`);
+  if (timings.length) console.log(timings.join('\n'));
+});
+
+describe('Hiera block structure', () => {
+  // From the official Hiera constructor (window_size, q_stride, attn.num_heads of every block).
+  const official: Record<ModelSize, { stageEnds: number[]; qPool: number[]; channels: number[]; windows: string; heads: string }> = {
+    tiny: { stageEnds: [0, 2, 9, 11], qPool: [1, 3, 10], channels: [96, 192, 384, 768], windows: '8,8,4,4,14,0,14,0,14,0,14,7', heads: '1,2,2,4,4,4,4,4,4,4,8,8' },
+    small: {
+      stageEnds: [0, 2, 13, 15],
+      qPool: [1, 3, 14],
+      channels: [96, 192, 384, 768],
+      windows: '8,8,4,4,14,14,14,0,14,14,0,14,14,0,14,7',
+      heads: '1,2,2,4,4,4,4,4,4,4,4,4,4,4,8,8',
+    },
+    base_plus: {
+      stageEnds: [1, 4, 20, 23],
+      qPool: [2, 5, 21],
+      channels: [112, 224, 448, 896],
+      windows: '8,8,8,4,4,4,14,14,14,14,14,14,0,14,14,14,0,14,14,14,0,14,7,7',
+      heads: '2,2,4,4,4,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,16,16,16',
+    },
+    large: {
+      stageEnds: [1, 7, 43, 47],
+      qPool: [2, 8, 44],
+      channels: [144, 288, 576, 1152],
+      windows: '8,8,8,4,4,4,4,4,4,' + '16,'.repeat(14) + '0,' + '16,'.repeat(9) + '0,' + '16,'.repeat(9) + '0,16,8,8,8',
+      heads: '2,2,' + '4,'.repeat(6) + '8,'.repeat(36) + '16,16,16,16',
+    },
+  };
+  for (const size of ['tiny', 'small', 'base_plus', 'large'] as const) {
+    it(size, () => {
+      const c = sam2Config(size, '2.1');
+      const { blocks, stageEnds } = hieraBlocks(c.hiera);
+      const o = official[size];
+      expect(stageEnds).toEqual(o.stageEnds);
+      expect(blocks.map((b, i) => (b.qPool ? i : -1)).filter((i) => i >= 0)).toEqual(o.qPool);
+      expect(stageEnds.map((e) => blocks[e].dimOut)).toEqual(o.channels);
+      expect(blocks.map((b) => b.windowSize).join()).toBe(o.windows);
+      expect(blocks.map((b) => b.heads).join()).toBe(o.heads);
+      expect([...o.channels].reverse()).toEqual(c.neck.backboneChannelList);
+    });
+  }
+});
+
+describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, () => {
+  const variantNames = ['f32', 'f16', 'f16packed'] as const;
+  for (const name of variantNames) {
+    it(`every stage (${name})`, async () => {
+      const v = vs.find((x) => x.name === name);
+      if (!v) return; // the adapter lacks shader-f16
+      const gpu = v.gpu;
+      const dtype = v.dtype as 'f32' | 'f16';
+      let t0 = performance.now();
+      const weights = await encoderWeights(gpu, dtype);
+      const enc = ImageEncoder.create({ gpu, weights }, cfg);
+      try {
+        enc.prepare();
+        enc.neck.positionEncoding(S / 32, S / 32);
+        // The preprocessing kernel keeps its resampling tables per device: create them before counting.
+        preprocessVideoFrame(gpu, new Uint8Array(S * S * 3), S, S, S).release();
+        await gpu.sync();
+        const tLoad = performance.now() - t0;
+        const base = gpu.pool.getStats().inUse;
+
+        // f32 runs the frame-bytes path: frames_u8[0] is the official loader's PIL resize of frame 0, so the
+        // video preprocessing (256 → 256, the identity, then the normalization) must give the official input
+        // bit for bit. The f16 variants take the official input tensor.
+        const kept = new Map<string, Tensor>();
+        const tap = (n: string, t: Tensor) => kept.set(n, cast(gpu, t, t.dtype));
+        t0 = performance.now();
+        let input: Tensor | null = null;
+        let f;
+        if (name === 'f32') {
+          f = enc.encodeRGB((await frames.bytes('frames_u8')).subarray(0, S * S * 3), S, S, { tap });
+        } else {
+          input = gpu.upload(await fx.f32('image_encoder.input'), [1, 3, S, S], dtype, 'input');
+          f = enc.encode(input, { tap });
+        }
+        await gpu.sync();
+        timings.push(
+          `${name}: weights + prepare ${tLoad.toFixed(0)} ms, first encode (pipelines compiled, with taps) ${(performance.now() - t0).toFixed(0)} ms`,
+        );
+
+        const check = async (label: string, got: Float32Array, ref: string) => {
+          rows.push(expectParity(label, name, got, await fx.f32(ref)));
+        };
+        await check('trunk.pos_embed.resized', await gpu.read(enc.trunk.posEmbed()), 'image_encoder.trunk.pos_embed.resized');
+        await check('trunk.patch_embed', await gpu.read(kept.get('image_encoder.trunk.patch_embed')!), 'image_encoder.trunk.patch_embed');
+        for (let i = 0; i < enc.trunk.blocks.length; i++) {
+          const n = `image_encoder.trunk.blocks.${i}`;
+          await check(`trunk.blocks.${i}`, await gpu.read(kept.get(n)!), n);
+        }
+        for (let k = 0; k < enc.neck.levels; k++) {
+          const n = `image_encoder.neck.out.${k}`;
+          const t = kept.get(n)!;
+          expect(t.shape).toEqual([1, S / (4 << k), S / (4 << k), 256]);
+          if (fx.has(n)) await check(`neck.out.${k}`, toNchw(await gpu.read(t), t.shape), n);
+        }
+        await check('neck.pos.2 (visionPosEnc)', await gpu.read(f.visionPosEnc), 'image_encoder.neck.pos.2');
+        await check('neck.pos.3', await gpu.read(enc.neck.positionEncoding(S / 32, S / 32)), 'image_encoder.neck.pos.3');
+        input?.release();
+        await check('conv_s0 (highRes[0])', await gpu.read(f.highRes[0]), 'sam_mask_decoder.conv_s0');
+        await check('conv_s1 (highRes[1])', await gpu.read(f.highRes[1]), 'sam_mask_decoder.conv_s1');
+        await check('visionFeatures', await gpu.read(f.visionFeatures), 'image_encoder.neck.out.2');
+        // Token-major forms: the transposes of the NCHW ones.
+        const h = S / 16;
+        expect(f.visionTokens.shape).toEqual([1, h * h, 256]);
+        expect(f.visionPosTokens.shape).toEqual([1, h * h, 256]);
+        expect(toNchw(await gpu.read(f.visionTokens), [1, h, h, 256])).toEqual(await gpu.read(f.visionFeatures));
+        expect(toNchw(await gpu.read(f.visionPosTokens), [1, h, h, 256])).toEqual(await gpu.read(f.visionPosEnc));
+        expect(f.highRes[0].shape).toEqual([1, 32, S / 4, S / 4]);
+        expect(f.highRes[1].shape).toEqual([1, 64, S / 8, S / 8]);
+        expect(f.backboneFpn.map((t) => t.shape)).toEqual([f.highRes[0].shape, f.highRes[1].shape, f.visionFeatures.shape]);
+        expect(f.featSizes).toEqual([
+          [S / 4, S / 4],
+          [S / 8, S / 8],
+          [S / 16, S / 16],
+        ]);
+
+        // Everything but the encoder's cached constants goes back to the pool.
+        for (const t of kept.values()) t.release();
+        f.release();
+        expect(gpu.pool.getStats().inUse).toBe(base);
+      } finally {
+        enc.release();
+        weights.release();
+      }
+    });
+  }
+
+  it('rejects wrong inputs with ShapeError naming the module', async () => {
+    const v = vs.find((x) => x.name === 'f32')!;
+    const gpu = v.gpu;
+    const weights = await encoderWeights(gpu, 'f32');
+    const enc = ImageEncoder.create({ gpu, weights }, cfg);
+    const wrongSize = gpu.empty([1, 3, S / 2, S / 2], 'f32');
+    const wrongDtype = gpu.empty([1, 3, S, S], 'f16');
+    const wrongChannels = gpu.empty([1, 4, S, S], 'f32');
+    try {
+      expect(() => enc.encode(wrongSize)).toThrow(ShapeError);
+      expect(() => enc.encode(wrongSize)).toThrow(/image encoder: image/);
+      expect(() => enc.encode(wrongDtype)).toThrow(/must be f32/);
+      expect(() => enc.encode(wrongChannels)).toThrow(ShapeError);
+      expect(() => enc.encodeRGB(new Uint8Array(10), S, S)).toThrow(/preprocessVideoFrame/);
+      expect(() => ImageEncoder.create({ gpu, weights }, sam2Config('small', '2.1', { imageSize: S }))).toThrow(/image_encoder\.trunk\.blocks\.10\.attn\.qkv/);
+    } finally {
+      for (const t of [wrongSize, wrongDtype, wrongChannels]) t.release();
+      enc.release();
+      weights.release();
+    }
+  });
+});
