@@ -134,7 +134,7 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
         // video preprocessing (256 → 256, the identity, then the normalization) must give the official input
         // bit for bit. The f16 variants take the official input tensor.
         const kept = new Map<string, Tensor>();
-        const tap = (n: string, t: Tensor) => kept.set(n, cast(gpu, t, t.dtype));
+        const tap = (n: string, t: Tensor) => kept.set(n, cast(gpu, t, dtype));
         t0 = performance.now();
         let input: Tensor | null = null;
         let f;
