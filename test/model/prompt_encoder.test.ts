@@ -48,7 +48,7 @@ afterAll(async () => {
 describe('PromptEncoder (sam2.1_hiera_t @ 256) matches the official sam_prompt_encoder', () => {
   it('every variant: dense PE, sparse and dense embeddings of each case', async () => {
     for (const v of vs) {
-      const weights = await headWeights(v.gpu, v.dtype);
+      const weights = await headWeights(v.gpu, v.dtype as 'f32' | 'f16');
       try {
         const enc = await PromptEncoder.create({ gpu: v.gpu, weights }, cfg);
         expect(enc.imageEmbeddingSize).toEqual([16, 16]);
