@@ -92,6 +92,35 @@ describe('MemoryAttention (sam2.1_hiera_t @ 256) matches the official memory_att
     weights.release();
   });
 
+  it('any number of memories and pointers: every memory frame and pointer token twice gives the same output', async () => {
+    // Duplicated key / value pairs leave softmax attention unchanged, and a duplicated frame gets the same
+    // rotation (rope_k_repeat), so 14 memories + 128 pointer tokens must reproduce the official output.
+    const { main: gpu } = await testGpus();
+    const weights = await loadMemoryAttention(gpu, 'f32');
+    const ma = new MemoryAttention({ gpu, weights }, cfg);
+    const L = 256;
+    const doubled = async (name: string) => {
+      const x = await fx.f32(name);
+      const frames = x.subarray(0, 7 * L * 64);
+      const ptrs = x.subarray(7 * L * 64);
+      const y = new Float32Array(2 * x.length);
+      y.set(frames, 0);
+      y.set(frames, frames.length);
+      y.set(ptrs, 2 * frames.length);
+      y.set(ptrs, 2 * frames.length + ptrs.length);
+      return gpu.upload(y, [1, y.length / 64, 64]);
+    };
+    const curr = (await upload(gpu, 'curr', 'f32')).reshape([1, L, 256]);
+    const currPos = (await upload(gpu, 'curr_pos', 'f32')).reshape([1, L, 256]);
+    const mem = await doubled('memory');
+    const memPos = await doubled('memory_pos');
+    expect(mem.shape).toEqual([1, 14 * L + 128, 64]);
+    const got = await gpu.read(ma.forward(curr, currPos, mem, memPos, 128));
+    rows.push(expectParity('memory_attention (output, bank doubled)', 'f32', got, await fx.f32('output')));
+    ma.release();
+    weights.release();
+  });
+
   it('a batch of 2 (sequence-first, permuted at the boundary) equals two single runs', async () => {
     const { main: gpu } = await testGpus();
     const weights = await loadMemoryAttention(gpu, 'f32');
