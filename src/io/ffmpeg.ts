@@ -207,10 +207,11 @@ export class Mp4Writer {
     if (rgb.length !== want) throw new Sam2Error(`Mp4Writer: frame of ${rgb.length} bytes, expected ${want}`);
     this.frames++;
     if (!this.proc.stdin.write(rgb)) {
-      await new Promise<void>((resolve, reject) => {
-        this.proc.stdin.once('drain', resolve);
-        this.proc.once('close', () => reject(new Sam2Error(`ffmpeg stopped while writing ${this.path}: ${lastLine(this.stderr)}`)));
-      });
+      const drained = new Promise<boolean>((resolve) => this.proc.stdin.once('drain', () => resolve(true)));
+      const stopped = this.done.then(() => false);
+      if (!(await Promise.race([drained, stopped]))) {
+        throw new Sam2Error(`ffmpeg stopped while writing ${this.path}: ${lastLine(this.stderr)}`);
+      }
     }
   }
 

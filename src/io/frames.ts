@@ -24,6 +24,11 @@ export interface FrameSource {
   /** A short description for messages ("folder X (200 frames)"). */
   readonly description: string;
   get(index: number): Promise<Frame>;
+  /**
+   * Optional: the frame already resized to size × size RGB by another loader (for example the official
+   * loader's own bytes, to reproduce its input exactly). Undefined → the engine resizes get(index).
+   */
+  resized?(index: number, size: number): Promise<Uint8Array | undefined>;
   close(): void;
 }
 

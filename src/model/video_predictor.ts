@@ -1,0 +1,601 @@
+/**
+ * SAM2VideoPredictor (sam2/sam2_video_predictor.py) in TypeScript: an inference state over a video, prompts
+ * (points, boxes, masks) on any frame for any number of objects, and propagation through the video with
+ * SAM 2's memory, forward or in reverse. The per-frame model work is SAM2Base.trackStep (sam2_base.ts);
+ * this file keeps the official bookkeeping: per-object inputs, temporary outputs of prompted frames,
+ * conditioning / non-conditioning outputs, the memory encoder run at the start of propagation, hole filling,
+ * the non-overlapping constraint and the video-resolution output masks.
+ *
+ * Memory stays bounded: per object, conditioning frames are kept; of the non-conditioning frames only those
+ * the memory selection can still reach from the most recently tracked frame (the last `numMaskmem` memories
+ * and `maxObjPtrsInEncoder` pointers, in either direction) keep their GPU tensors and low-res logits. A
+ * correction click on a frame outside that window therefore starts from no previous logits (the official
+ * code, which keeps every frame, would feed them to the decoder).
+ */
+import type { Frame, FrameSource } from '../io/frames.js';
+import { Sam2Error } from '../runtime/errors.js';
+import type { Tensor } from '../runtime/tensor.js';
+import { Gpu } from '../runtime/gpu.js';
+import { configName, parseConfigName, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
+import { getManifest, type ConfigName } from './manifests.js';
+import { loadWeights, type LoadProgress, type WeightSource } from './weights.js';
+import { syntheticTensors } from '../../weights/synthetic.js';
+import type { ImageFeatures } from './image_encoder.js';
+import { applyNonOverlappingConstraints, fillHolesInMaskScores } from './postprocess.js';
+import { NO_OBJ_SCORE, SAM2Base, type FrameOutput, type ObjectOutputDict, type PointInputs } from './sam2_base.js';
+import { preprocessVideoFrame } from './preprocess.js';
+import { resize } from '../kernels/resize.js';
+
+/** A prompt or tracking result for one frame: every object of the state, in objIds order. */
+export interface FrameResult {
+  frameIdx: number;
+  objIds: number[];
+  /** Per object: the video-resolution mask (height × width, 1 = object). */
+  masks: Uint8Array[];
+  /** Per object: the video-resolution logits, when the state was created with returnLogits. */
+  logits?: Float32Array[];
+  /** Per object: the object score logit (> 0: present). NaN for an object without output on this frame. */
+  objectScores: number[];
+}
+
+export interface InitStateOptions {
+  /** Return video-resolution logits with every result (memory: 4 bytes per pixel per object). */
+  returnLogits?: boolean;
+  /** Frames whose encoded features are kept (default 1, as the official predictor). */
+  featureCacheFrames?: number;
+}
+
+/** Per-object state, as the official inference_state's *_per_obj dictionaries. */
+interface ObjectState {
+  pointInputs: Map<number, PointInputs>;
+  maskInputs: Map<number, Tensor>;
+  output: ObjectOutputDict;
+  temp: ObjectOutputDict;
+  framesTracked: Map<number, { reverse: boolean }>;
+}
+
+export class InferenceState {
+  readonly objIds: number[] = [];
+  readonly objects: ObjectState[] = [];
+  /** Frames whose features are cached, most recent last. */
+  readonly featureCache = new Map<number, ImageFeatures>();
+  /** The frame the memory window is centred on (the last one tracked). */
+  lastTracked = -1;
+
+  constructor(
+    readonly source: FrameSource,
+    readonly opts: Required<InitStateOptions>,
+  ) {}
+
+  get numFrames(): number {
+    return this.source.count;
+  }
+
+  get videoHeight(): number {
+    return this.source.height;
+  }
+
+  get videoWidth(): number {
+    return this.source.width;
+  }
+}
+
+export interface PointsOrBoxPrompt {
+  frameIdx: number;
+  objId: number;
+  /** [x, y] pairs in video pixels (or in [0, 1] with normalizeCoords false... see normalizeCoords). */
+  points?: ReadonlyArray<readonly [number, number]>;
+  /** 1 positive, 0 negative (−1 padding, 2 / 3 box corners are accepted as the official code does). */
+  labels?: readonly number[];
+  /** [x0, y0, x1, y1] in video pixels. */
+  box?: readonly [number, number, number, number];
+  clearOldPoints?: boolean;
+  /** true (default): coordinates are video pixels; false: already in the model's input pixels. */
+  normalizeCoords?: boolean;
+}
+
+export interface MaskPrompt {
+  frameIdx: number;
+  objId: number;
+  /** height × width, nonzero = object (video resolution or any size). */
+  mask: Uint8Array | boolean[];
+  height?: number;
+  width?: number;
+}
+
+export interface PropagateOptions {
+  startFrameIdx?: number;
+  maxFrameNumToTrack?: number;
+  reverse?: boolean;
+}
+
+function emptyDict(): ObjectOutputDict {
+  return { cond: new Map(), nonCond: new Map() };
+}
+
+function releaseOutput(o: FrameOutput | undefined): void {
+  if (!o) return;
+  o.predMasks.release();
+  o.objPtr.release();
+  o.objectScoreLogits.release();
+  o.maskmemFeatures?.release();
+}
+
+export interface PredictorLoadOptions {
+  /** Model size (default 'tiny'). */
+  model?: ModelSize;
+  /** SAM 2.1 (default) or the original SAM 2. */
+  version?: ModelVersion;
+  /**
+   * Converted weights: a safetensors path (Node), an ArrayBuffer, a fetch Response or stream. Absent: the
+   * deterministic synthetic weights (the official architecture with meaningless values; masks are noise).
+   */
+  weights?: WeightSource;
+  /** Activation and weight dtype on the GPU (default 'f32'). */
+  dtype?: 'f32' | 'f16';
+  /** Model input size (default 1024, the official; smaller multiples of 32 are faster and coarser). */
+  imageSize?: number;
+  /** Use this GPU context instead of creating one. */
+  gpu?: Gpu;
+  /** Override the official post-processing: fill holes up to this area (0 = off). */
+  fillHoleArea?: number;
+  /** Apply the non-overlapping constraint across objects to the output masks. */
+  nonOverlapMasks?: boolean;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export class SAM2VideoPredictor {
+  readonly config: Sam2Config;
+  readonly gpu: Gpu;
+  /** True when the model runs on synthetic weights (no checkpoint was given). */
+  syntheticWeights = false;
+  private ownsGpu = false;
+
+  constructor(readonly model: SAM2Base) {
+    this.config = model.config;
+    this.gpu = model.gpu;
+  }
+
+  /**
+   * Loads a model: the GPU (unless given), the weights (checked against the official config of `model` /
+   * `version`; weights of another size are refused with a message saying which they are), and every module.
+   */
+  static async load(opts: PredictorLoadOptions = {}): Promise<SAM2VideoPredictor> {
+    const size = opts.model ?? 'tiny';
+    const version = opts.version ?? '2.1';
+    const base = sam2Config(size, version, { imageSize: opts.imageSize });
+    const config: Sam2Config = {
+      ...base,
+      fillHoleArea: opts.fillHoleArea ?? base.fillHoleArea,
+      nonOverlapMasks: opts.nonOverlapMasks ?? base.nonOverlapMasks,
+    };
+    const gpu = opts.gpu ?? (await Gpu.create());
+    try {
+      const name = configName(size, version) as ConfigName;
+      const synthetic = opts.weights === undefined;
+      const source: WeightSource = synthetic ? syntheticPairs(name) : opts.weights!;
+      const weights = await loadWeights(source, { gpu, dtype: opts.dtype ?? 'f32', expectConfig: name, onProgress: opts.onProgress });
+      const loaded = weights.config.name;
+      if (loaded !== name) {
+        const got = parseConfigName(loaded);
+        weights.release();
+        throw new Sam2Error(`the weights are ${loaded} (${got.size}, SAM ${got.version}); load them with model: '${got.size}', version: '${got.version}'`);
+      }
+      const model = await SAM2Base.create({ gpu, weights }, config);
+      const p = new SAM2VideoPredictor(model);
+      p.syntheticWeights = synthetic;
+      p.ownsGpu = !opts.gpu;
+      return p;
+    } catch (e) {
+      if (!opts.gpu) gpu.destroy();
+      throw e;
+    }
+  }
+
+  /** Frees the model (and the GPU context when load() created it). */
+  dispose(): void {
+    this.model.release();
+    if (this.ownsGpu) this.gpu.destroy();
+  }
+
+  get imageSize(): number {
+    return this.config.imageSize;
+  }
+
+  // ------------------------------------------------------------------ state
+
+  async initState(source: FrameSource, opts: InitStateOptions = {}): Promise<InferenceState> {
+    if (source.count < 1) throw new Sam2Error(`${source.description} has no frames`);
+    return new InferenceState(source, { returnLogits: opts.returnLogits ?? false, featureCacheFrames: opts.featureCacheFrames ?? 1 });
+  }
+
+  private objIdToIdx(state: InferenceState, objId: number, create: boolean): number {
+    if (!Number.isInteger(objId)) throw new Sam2Error(`object id must be an integer, got ${objId}`);
+    const idx = state.objIds.indexOf(objId);
+    if (idx >= 0) return idx;
+    if (!create) throw new Sam2Error(`unknown object id ${objId} (objects: ${state.objIds.join(', ') || 'none'})`);
+    state.objIds.push(objId);
+    state.objects.push({ pointInputs: new Map(), maskInputs: new Map(), output: emptyDict(), temp: emptyDict(), framesTracked: new Map() });
+    return state.objIds.length - 1;
+  }
+
+  private checkFrame(state: InferenceState, frameIdx: number): void {
+    if (!Number.isInteger(frameIdx) || frameIdx < 0 || frameIdx >= state.numFrames) {
+      throw new Sam2Error(`frame index ${frameIdx} is out of range (the video has ${state.numFrames} frames: 0..${state.numFrames - 1})`);
+    }
+  }
+
+  /** Encoded features of a frame (cached like the official predictor: the most recent frame). */
+  async imageFeatures(state: InferenceState, frameIdx: number): Promise<ImageFeatures> {
+    const hit = state.featureCache.get(frameIdx);
+    if (hit) {
+      state.featureCache.delete(frameIdx);
+      state.featureCache.set(frameIdx, hit);
+      return hit;
+    }
+    const S = this.imageSize;
+    const pre = await state.source.resized?.(frameIdx, S);
+    const frame: Frame = pre ? { width: S, height: S, rgb: pre } : await state.source.get(frameIdx);
+    const x = preprocessVideoFrame(this.gpu, frame.rgb, frame.width, frame.height, S, { dtype: this.model.dtype });
+    const f = this.model.imageEncoder.encode(x);
+    x.release();
+    state.featureCache.set(frameIdx, f);
+    while (state.featureCache.size > state.opts.featureCacheFrames) {
+      const [k, v] = state.featureCache.entries().next().value as [number, ImageFeatures];
+      state.featureCache.delete(k);
+      v.release();
+    }
+    return f;
+  }
+
+  // ------------------------------------------------------------------ prompts
+
+  async addNewPointsOrBox(state: InferenceState, p: PointsOrBoxPrompt): Promise<FrameResult> {
+    this.checkFrame(state, p.frameIdx);
+    const clearOld = p.clearOldPoints ?? true;
+    const normalize = p.normalizeCoords ?? true;
+    if ((p.points === undefined) !== (p.labels === undefined)) throw new Sam2Error('points and labels must be provided together');
+    if (p.points === undefined && p.box === undefined) throw new Sam2Error('at least one of points or box must be provided');
+    const pts = p.points ?? [];
+    const labels = p.labels ?? [];
+    if (pts.length !== labels.length) throw new Sam2Error(`${pts.length} points but ${labels.length} labels`);
+    const W = state.videoWidth;
+    const H = state.videoHeight;
+    const inside = (x: number, y: number) => (normalize ? x >= 0 && y >= 0 && x <= W && y <= H : x >= 0 && y >= 0 && x <= this.imageSize && y <= this.imageSize);
+    pts.forEach(([x, y], i) => {
+      if (!Number.isFinite(x) || !Number.isFinite(y) || !inside(x, y)) {
+        throw new Sam2Error(`point ${i} (${x}, ${y}) is outside the frame (${normalize ? `${W}×${H} video pixels` : `${this.imageSize}×${this.imageSize}`})`);
+      }
+      if (![-1, 0, 1, 2, 3].includes(labels[i])) throw new Sam2Error(`label ${labels[i]} of point ${i} must be 1 (positive), 0 (negative), -1, 2 or 3`);
+    });
+    const coords: number[] = [];
+    const labs: number[] = [];
+    if (p.box) {
+      if (!clearOld) throw new Sam2Error('cannot add a box without clearing old points (use clearOldPoints: true): a box must come before any point');
+      const [x0, y0, x1, y1] = p.box;
+      if (!(x1 >= x0 && y1 >= y0)) throw new Sam2Error(`box [${p.box.join(', ')}] must have x1 >= x0 and y1 >= y0`);
+      if (!inside(x0, y0) || !inside(x1, y1)) throw new Sam2Error(`box [${p.box.join(', ')}] is outside the frame`);
+      coords.push(x0, y0, x1, y1);
+      labs.push(2, 3);
+    }
+    for (const [x, y] of pts) coords.push(x, y);
+    labs.push(...labels);
+    // As the official: normalize by the video size, then scale by the model's image size, in f32.
+    const f = Math.fround;
+    const S = this.imageSize;
+    const scaled = new Float32Array(coords.length);
+    for (let i = 0; i < coords.length; i += 2) {
+      const x = normalize ? f(coords[i] / W) : coords[i];
+      const y = normalize ? f(coords[i + 1] / H) : coords[i + 1];
+      scaled[i] = f(x * S);
+      scaled[i + 1] = f(y * S);
+    }
+    const objIdx = this.objIdToIdx(state, p.objId, true);
+    const obj = state.objects[objIdx];
+    const old = clearOld ? undefined : obj.pointInputs.get(p.frameIdx);
+    const pointInputs: PointInputs = old
+      ? { coords: concatF32(old.coords, scaled), labels: Int32Array.from([...old.labels, ...labs]) }
+      : { coords: scaled, labels: Int32Array.from(labs) };
+    obj.pointInputs.set(p.frameIdx, pointInputs);
+    const m = obj.maskInputs.get(p.frameIdx);
+    m?.release();
+    obj.maskInputs.delete(p.frameIdx);
+    return this.runPrompt(state, objIdx, p.frameIdx, pointInputs, undefined);
+  }
+
+  async addNewMask(state: InferenceState, p: MaskPrompt): Promise<FrameResult> {
+    this.checkFrame(state, p.frameIdx);
+    const H = p.height ?? state.videoHeight;
+    const W = p.width ?? state.videoWidth;
+    if (p.mask.length !== H * W) {
+      throw new Sam2Error(`mask has ${p.mask.length} values; expected ${H}×${W} (give height and width for another size)`);
+    }
+    const S = this.imageSize;
+    const m = new Float32Array(H * W);
+    for (let i = 0; i < m.length; i++) m[i] = p.mask[i] ? 1 : 0;
+    let t = this.gpu.upload(m, [1, 1, H, W], 'f32', 'mask input');
+    if (H !== S || W !== S) {
+      // Official: antialiased bilinear resize to image_size, then >= 0.5.
+      const r = resize(this.gpu, t, 'bilinear', { size: [S, S], antialias: true });
+      t.release();
+      const v = await this.gpu.read(r);
+      r.release();
+      for (let i = 0; i < v.length; i++) v[i] = v[i] >= 0.5 ? 1 : 0;
+      t = this.gpu.upload(v, [1, 1, S, S], 'f32', 'mask input');
+    }
+    const objIdx = this.objIdToIdx(state, p.objId, true);
+    const obj = state.objects[objIdx];
+    obj.maskInputs.get(p.frameIdx)?.release();
+    obj.maskInputs.set(p.frameIdx, t);
+    obj.pointInputs.delete(p.frameIdx);
+    return this.runPrompt(state, objIdx, p.frameIdx, undefined, t);
+  }
+
+  private async runPrompt(state: InferenceState, objIdx: number, frameIdx: number, pointInputs: PointInputs | undefined, maskInputs: Tensor | undefined): Promise<FrameResult> {
+    const obj = state.objects[objIdx];
+    const tracked = obj.framesTracked.get(frameIdx);
+    const isInitCondFrame = tracked === undefined;
+    const reverse = tracked?.reverse ?? false;
+    const isCond = isInitCondFrame; // add_all_frames_to_correct_as_cond = False (official default)
+    const temp = isCond ? obj.temp.cond : obj.temp.nonCond;
+    let prevLogits: Tensor | undefined;
+    if (pointInputs) {
+      const prev = temp.get(frameIdx) ?? obj.output.cond.get(frameIdx) ?? obj.output.nonCond.get(frameIdx);
+      if (prev) prevLogits = this.model.clampLogits(prev.predMasks, -32, 32);
+    }
+    const features = await this.imageFeatures(state, frameIdx);
+    const out = this.model.trackStep({
+      frameIdx,
+      isInitCondFrame,
+      features,
+      pointInputs,
+      maskInputs,
+      outputs: obj.output,
+      numFrames: state.numFrames,
+      reverse,
+      runMemEncoder: false,
+      prevSamMaskLogits: prevLogits,
+    });
+    prevLogits?.release();
+    out.predMasksHighRes.release();
+    const stored = await this.finishOutput(out);
+    releaseOutput(temp.get(frameIdx));
+    temp.set(frameIdx, stored);
+    return this.consolidatedResult(state, frameIdx, isCond);
+  }
+
+  /** Hole filling of the stored low-res logits (as _run_single_frame_inference). */
+  private async finishOutput(out: FrameOutput): Promise<FrameOutput> {
+    const area = this.config.fillHoleArea;
+    if (area > 0) {
+      const s = out.predMasks.shape;
+      const h = s[s.length - 2];
+      const w = s[s.length - 1];
+      const logits = await this.gpu.read(out.predMasks);
+      if (fillHolesInMaskScores(logits, h, w, area) > 0) {
+        const filled = this.gpu.upload(logits, out.predMasks.shape, 'f32', 'pred_masks');
+        out.predMasks.release();
+        return { ...out, predMasks: filled };
+      }
+    }
+    return out;
+  }
+
+  /** Every object's mask on a frame, from temporary outputs first, then stored ones (consolidation). */
+  private async consolidatedResult(state: InferenceState, frameIdx: number, isCond: boolean): Promise<FrameResult> {
+    const outs = state.objects.map(
+      (obj) => (isCond ? obj.temp.cond : obj.temp.nonCond).get(frameIdx) ?? obj.output.cond.get(frameIdx) ?? obj.output.nonCond.get(frameIdx),
+    );
+    return this.videoResResult(state, frameIdx, outs);
+  }
+
+  /** Upsamples each object's low-res logits to the video size (bilinear, as the official) and thresholds them. */
+  private async videoResResult(state: InferenceState, frameIdx: number, outs: Array<FrameOutput | undefined>): Promise<FrameResult> {
+    const H = state.videoHeight;
+    const W = state.videoWidth;
+    const logits: Float32Array[] = [];
+    const scores: number[] = [];
+    for (const out of outs) {
+      if (!out) {
+        logits.push(new Float32Array(H * W).fill(NO_OBJ_SCORE));
+        scores.push(NaN);
+        continue;
+      }
+      const up = resize(this.gpu, out.predMasks, 'bilinear', { size: [H, W] });
+      logits.push(await this.gpu.read(up));
+      up.release();
+      scores.push((await this.gpu.read(out.objectScoreLogits))[0]);
+    }
+    if (this.config.nonOverlapMasks) applyNonOverlappingConstraints(logits);
+    const masks = logits.map((l) => {
+      const b = new Uint8Array(l.length);
+      for (let i = 0; i < l.length; i++) b[i] = l[i] > 0 ? 1 : 0;
+      return b;
+    });
+    return { frameIdx, objIds: [...state.objIds], masks, logits: state.opts.returnLogits ? logits : undefined, objectScores: scores };
+  }
+
+  // ------------------------------------------------------------------ propagation
+
+  /** Runs the memory encoder on prompted frames and files their outputs (propagate_in_video_preflight). */
+  private async preflight(state: InferenceState): Promise<void> {
+    if (state.objects.length === 0) throw new Sam2Error('no points, boxes or masks were added for any object: add a prompt before propagating');
+    for (let objIdx = 0; objIdx < state.objects.length; objIdx++) {
+      const obj = state.objects[objIdx];
+      for (const isCond of [false, true]) {
+        const temp = isCond ? obj.temp.cond : obj.temp.nonCond;
+        const dest = isCond ? obj.output.cond : obj.output.nonCond;
+        for (const [frameIdx, out] of temp) {
+          if (!out.maskmemFeatures) {
+            const features = await this.imageFeatures(state, frameIdx);
+            out.maskmemFeatures = this.model.encodeMemoryFromLowRes(features, out.predMasks, out.objectScoreLogits, true);
+          }
+          if (dest.get(frameIdx) !== out) releaseOutput(dest.get(frameIdx));
+          dest.set(frameIdx, out);
+        }
+        temp.clear();
+      }
+      if (obj.output.cond.size === 0) {
+        throw new Sam2Error(`no points, boxes or masks were added for object id ${state.objIds[objIdx]}: add a prompt before propagating`);
+      }
+      for (const f of obj.output.cond.keys()) {
+        const o = obj.output.nonCond.get(f);
+        if (o) {
+          obj.output.nonCond.delete(f);
+          if (![...obj.output.cond.values()].includes(o)) releaseOutput(o);
+        }
+      }
+    }
+  }
+
+  async *propagateInVideo(state: InferenceState, opts: PropagateOptions = {}): AsyncGenerator<FrameResult> {
+    await this.preflight(state);
+    const numFrames = state.numFrames;
+    let start = opts.startFrameIdx;
+    if (start === undefined) {
+      start = Math.min(...state.objects.flatMap((o) => [...o.output.cond.keys()]));
+    } else {
+      this.checkFrame(state, start);
+    }
+    const maxN = opts.maxFrameNumToTrack ?? numFrames;
+    if (!Number.isInteger(maxN) || maxN < 0) throw new Sam2Error(`maxFrameNumToTrack must be a non-negative integer, got ${maxN}`);
+    const reverse = opts.reverse ?? false;
+    const order: number[] = [];
+    if (reverse) {
+      const end = Math.max(start - maxN, 0);
+      if (start > 0) for (let f = start; f >= end; f--) order.push(f);
+    } else {
+      const end = Math.min(start + maxN, numFrames - 1);
+      for (let f = start; f <= end; f++) order.push(f);
+    }
+    for (const frameIdx of order) {
+      const outs: FrameOutput[] = [];
+      for (const obj of state.objects) {
+        let out = obj.output.cond.get(frameIdx);
+        if (!out) {
+          const features = await this.imageFeatures(state, frameIdx);
+          const r = this.model.trackStep({
+            frameIdx,
+            isInitCondFrame: false,
+            features,
+            outputs: obj.output,
+            numFrames,
+            reverse,
+            runMemEncoder: true,
+          });
+          r.predMasksHighRes.release();
+          out = await this.finishOutput(r);
+          releaseOutput(obj.output.nonCond.get(frameIdx));
+          obj.output.nonCond.set(frameIdx, out);
+        }
+        obj.framesTracked.set(frameIdx, { reverse });
+        outs.push(out);
+      }
+      const result = await this.videoResResult(state, frameIdx, outs);
+      state.lastTracked = frameIdx;
+      this.evict(state, frameIdx);
+      yield result;
+    }
+  }
+
+  /** Drops non-conditioning outputs the memory selection can no longer reach from `frameIdx`. */
+  private evict(state: InferenceState, frameIdx: number): void {
+    const reach = Math.max(this.config.numMaskmem, this.config.maxObjPtrsInEncoder) * Math.max(1, this.config.memoryTemporalStrideForEval);
+    for (const obj of state.objects) {
+      for (const [f, out] of obj.output.nonCond) {
+        if (Math.abs(f - frameIdx) > reach) {
+          releaseOutput(out);
+          obj.output.nonCond.delete(f);
+        }
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ editing
+
+  /** Removes every prompt of an object on a frame (clear_all_prompts_in_frame). */
+  async clearAllPromptsInFrame(state: InferenceState, frameIdx: number, objId: number): Promise<FrameResult> {
+    this.checkFrame(state, frameIdx);
+    const objIdx = this.objIdToIdx(state, objId, false);
+    const obj = state.objects[objIdx];
+    obj.pointInputs.delete(frameIdx);
+    obj.maskInputs.get(frameIdx)?.release();
+    obj.maskInputs.delete(frameIdx);
+    releaseOutput(obj.temp.cond.get(frameIdx));
+    releaseOutput(obj.temp.nonCond.get(frameIdx));
+    obj.temp.cond.delete(frameIdx);
+    obj.temp.nonCond.delete(frameIdx);
+    const out = obj.output.cond.get(frameIdx);
+    if (out) {
+      obj.output.cond.delete(frameIdx);
+      releaseOutput(obj.output.nonCond.get(frameIdx));
+      obj.output.nonCond.set(frameIdx, out);
+      obj.framesTracked.delete(frameIdx);
+    }
+    const isCond = state.objects.some((o) => o.temp.cond.has(frameIdx));
+    return this.consolidatedResult(state, frameIdx, isCond);
+  }
+
+  /** Removes every prompt and result (reset_state). */
+  resetState(state: InferenceState): void {
+    for (const obj of state.objects) this.releaseObject(obj);
+    state.objIds.length = 0;
+    state.objects.length = 0;
+    state.lastTracked = -1;
+  }
+
+  private releaseObject(obj: ObjectState): void {
+    for (const t of obj.maskInputs.values()) t.release();
+    const seen = new Set<FrameOutput>();
+    for (const d of [obj.output, obj.temp]) {
+      for (const m of [d.cond, d.nonCond]) for (const o of m.values()) seen.add(o);
+    }
+    for (const o of seen) releaseOutput(o);
+  }
+
+  /**
+   * Removes an object (remove_object). Unknown ids are an error with strict (default), ignored otherwise.
+   * Returns the remaining object ids and the updated masks of frames where the object had prompts.
+   */
+  async removeObject(state: InferenceState, objId: number, opts: { strict?: boolean } = {}): Promise<{ objIds: number[]; updated: FrameResult[] }> {
+    const idx = state.objIds.indexOf(objId);
+    if (idx < 0) {
+      if (opts.strict ?? true) throw new Sam2Error(`cannot remove object id ${objId}: it does not exist (objects: ${state.objIds.join(', ') || 'none'})`);
+      return { objIds: [...state.objIds], updated: [] };
+    }
+    if (state.objIds.length === 1) {
+      this.resetState(state);
+      return { objIds: [], updated: [] };
+    }
+    const obj = state.objects[idx];
+    const inputFrames = new Set([...obj.pointInputs.keys(), ...obj.maskInputs.keys()]);
+    this.releaseObject(obj);
+    state.objIds.splice(idx, 1);
+    state.objects.splice(idx, 1);
+    const updated: FrameResult[] = [];
+    for (const f of [...inputFrames].sort((a, b) => a - b)) {
+      const isCond = state.objects.some((o) => o.temp.cond.has(f));
+      updated.push(await this.consolidatedResult(state, f, isCond));
+    }
+    return { objIds: [...state.objIds], updated };
+  }
+
+  /** Frees everything the state holds on the GPU. */
+  closeState(state: InferenceState): void {
+    this.resetState(state);
+    for (const f of state.featureCache.values()) f.release();
+    state.featureCache.clear();
+    state.source.close();
+  }
+}
+
+function* syntheticPairs(name: ConfigName): Generator<readonly [string, { shape: number[]; data: Float32Array }]> {
+  for (const t of syntheticTensors(getManifest(name))) yield [t.name, { shape: [...t.shape], data: t.data }] as const;
+}
+
+function concatF32(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
