@@ -14,7 +14,8 @@
  */
 import { attention, packedQKV, tokenMajor } from '../kernels/attention.js';
 import { add } from '../kernels/binary.js';
-import { cast, permute, slice, windowPartition, windowUnpartition } from '../kernels/layout.js';
+import { cast, concat, permute, slice, windowPartition, windowUnpartition } from '../kernels/layout.js';
+import { matmulStrided } from '../kernels/matmul.js';
 import { maxPool2d } from '../kernels/pool.js';
 import { resize } from '../kernels/resize.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -102,7 +103,14 @@ export class MultiScaleAttention {
   }
 }
 
-/** MultiScaleBlock: x + attn(norm1(x)) (windowed, maybe q-pooled), then x + mlp(norm2(x)). */
+/**
+ * MultiScaleBlock: x + attn(norm1(x)) (windowed, maybe q-pooled), then x + mlp(norm2(x)).
+ *
+ * Large intermediates are split so that no tensor exceeds `maxTensorBytes` (the adapter's storage-binding
+ * limit by default; 128 MiB on some adapters, which the qkv of a 1024-pixel frame's first stages exceeds):
+ * windowed attention runs over horizontal bands of whole window rows (windows are independent), and the
+ * MLP over runs of tokens. Below the limit each runs in one piece.
+ */
 export class MultiScaleBlock {
   readonly norm1: LayerNorm;
   readonly norm2: LayerNorm;
@@ -115,6 +123,7 @@ export class MultiScaleBlock {
     readonly prefix: string,
     readonly spec: BlockSpec,
     eps: number,
+    readonly maxTensorBytes = Infinity,
   ) {
     this.norm1 = new LayerNorm(ctx, `${prefix}.norm1`, eps);
     this.norm2 = new LayerNorm(ctx, `${prefix}.norm2`, eps);
@@ -142,14 +151,25 @@ export class MultiScaleBlock {
     let a: Tensor;
     const [Ho, Wo] = qPool ? [H / 2, W / 2] : [H, W];
     if (ws > 0) {
-      const { windows, padHW } = windowPartition(gpu, xn, ws);
+      // Whole window rows per band, as many as keep the band's qkv within the limit.
+      const elem = xn.byteLength / xn.size;
+      const Wp = Math.ceil(W / ws) * ws;
+      const rowBytes = B * ws * Wp * 3 * dimOut * elem;
+      const bandRows = ws * Math.max(1, Math.floor(this.maxTensorBytes / rowBytes));
+      if (bandRows >= H) {
+        a = this.windowAttention(xn, Ho, Wo);
+      } else {
+        const parts: Tensor[] = [];
+        for (let r = 0; r < H; r += bandRows) {
+          const band = slice(gpu, xn, 1, r, Math.min(bandRows, H - r));
+          const [, hb] = band.shape;
+          parts.push(this.windowAttention(band, qPool ? hb / 2 : hb, Wo));
+          band.release();
+        }
+        a = concat(gpu, parts, 1);
+        for (const t of parts) t.release();
+      }
       xn.release();
-      const aw = this.attn.attend(windows);
-      windows.release();
-      const wsOut = qPool ? ws / 2 : ws;
-      const pad: [number, number] = qPool ? [padHW[0] / 2, padHW[1] / 2] : padHW;
-      a = windowUnpartition(gpu, aw.reshape([aw.shape[0], wsOut, wsOut, dimOut]), wsOut, pad, [Ho, Wo]);
-      aw.release();
     } else {
       a = this.attn.attend(xn);
       xn.release();
@@ -160,12 +180,62 @@ export class MultiScaleBlock {
     a.release();
     if (shortcut !== x) shortcut.release();
     const h = this.norm2.forward(x1);
-    const y = this.mlp.forward(h, { residual: x1 });
+    const y = this.mlpForward(h, x1);
     h.release();
     x1.release();
     if (y.shape[0] !== B || y.shape[3] !== dimOut) throw new ShapeError(`${this.prefix}: produced ${y}, expected [${B}, ${Ho}, ${Wo}, ${dimOut}]`);
     return y;
   }
+
+  /** window_partition → attention (q-pooled at stage transitions) → window_unpartition: [B, h, w, dim] → [B, ho, wo, dimOut]. */
+  private windowAttention(xn: Tensor, ho: number, wo: number): Tensor {
+    const gpu = this.ctx.gpu;
+    const { dimOut, windowSize: ws, qPool } = this.spec;
+    const { windows, padHW } = windowPartition(gpu, xn, ws);
+    const aw = this.attn.attend(windows);
+    windows.release();
+    const wsOut = qPool ? ws / 2 : ws;
+    const pad: [number, number] = qPool ? [padHW[0] / 2, padHW[1] / 2] : padHW;
+    const a = windowUnpartition(gpu, aw.reshape([aw.shape[0], wsOut, wsOut, dimOut]), wsOut, pad, [ho, wo]);
+    aw.release();
+    return a;
+  }
+
+  /** x1 + mlp(h): fc1 with GELU, fc2 with the residual; over runs of tokens when the hidden layer is too large. */
+  private mlpForward(h: Tensor, x1: Tensor): Tensor {
+    const gpu = this.ctx.gpu;
+    const C = this.spec.dimOut;
+    const [fc1, fc2] = this.mlp.layers;
+    const hidden = fc1.outFeatures;
+    const tokens = h.size / C;
+    const elem = h.byteLength / h.size;
+    const run = Math.max(8, Math.floor(this.maxTensorBytes / (hidden * elem) / 8) * 8);
+    if (run >= tokens) return this.mlp.forward(h, { residual: x1 });
+    const parts: Tensor[] = [];
+    for (let t0 = 0; t0 < tokens; t0 += run) {
+      const m = Math.min(run, tokens - t0);
+      const mid = matmulStrided(
+        gpu,
+        { M: m, N: hidden, K: C, a: { tensor: h, offset: t0 * C, ld: C }, b: { tensor: fc1.weight, ld: C, trans: true } },
+        { bias: fc1.bias, act: 'gelu', label: fc1.prefix },
+      );
+      parts.push(fc2.forward(mid));
+      mid.release();
+    }
+    const cat = concat(gpu, parts, 0);
+    for (const t of parts) t.release();
+    const y = add(gpu, cat.reshape(x1.shape), x1, { out: gpu.empty(x1.shape, x1.dtype, this.prefix) });
+    cat.release();
+    return y;
+  }
+}
+
+export interface HieraOptions {
+  /**
+   * The largest intermediate tensor to create, in bytes (default: the adapter's maxStorageBufferBindingSize).
+   * Smaller values split the big blocks into more pieces and lower the peak memory.
+   */
+  maxTensorBytes?: number;
 }
 
 /**
@@ -188,6 +258,7 @@ export class Hiera {
     readonly cfg: HieraConfig,
     readonly imageSize: number,
     readonly prefix = 'image_encoder.trunk',
+    opts: HieraOptions = {},
   ) {
     if (imageSize % 32 !== 0) throw new ShapeError(`${prefix}: image size ${imageSize} must be a multiple of 32`);
     this.patchEmbed = new Conv2d(ctx, `${prefix}.patch_embed.proj`, { stride: 4, padding: 3 });
@@ -198,7 +269,9 @@ export class Hiera {
     const { blocks, stageEnds } = hieraBlocks(cfg);
     this.specs = blocks;
     this.stageEnds = stageEnds;
-    this.blocks = blocks.map((s, i) => new MultiScaleBlock(ctx, `${prefix}.blocks.${i}`, s, cfg.normEps));
+    const lim = ctx.gpu.info.limits;
+    const maxBytes = opts.maxTensorBytes ?? Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+    this.blocks = blocks.map((s, i) => new MultiScaleBlock(ctx, `${prefix}.blocks.${i}`, s, cfg.normEps, maxBytes));
     this.gridSize = imageSize / 4;
     this.channels = stageEnds.map((e) => blocks[e].dimOut);
   }

@@ -13,7 +13,7 @@ import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from './config.js';
 import { FpnNeck } from './fpn_neck.js';
-import { Hiera, type Tap } from './hiera.js';
+import { Hiera, type HieraOptions, type Tap } from './hiera.js';
 import { dtypeOf, type ModelContext } from './layers.js';
 import { preprocess, type PreprocessOptions, type PreprocessTransform } from './preprocess.js';
 
@@ -65,6 +65,8 @@ export interface EncodeOptions {
   tap?: Tap;
 }
 
+export type ImageEncoderOptions = HieraOptions;
+
 export class ImageEncoder {
   readonly trunk: Hiera;
   readonly neck: FpnNeck;
@@ -76,9 +78,10 @@ export class ImageEncoder {
   private constructor(
     private readonly ctx: ModelContext,
     readonly config: Sam2Config,
+    opts: ImageEncoderOptions,
   ) {
     this.imageSize = config.imageSize;
-    this.trunk = new Hiera(ctx, config.hiera, config.imageSize);
+    this.trunk = new Hiera(ctx, config.hiera, config.imageSize, 'image_encoder.trunk', opts);
     this.neck = new FpnNeck(ctx, config.neck);
     const trunkList = [...this.trunk.channels].reverse();
     if (trunkList.join() !== config.neck.backboneChannelList.join()) {
@@ -103,8 +106,8 @@ export class ImageEncoder {
   }
 
   /** The encoder for a config (weights in ctx.weights, activations in their dtype). Nothing runs yet. */
-  static create(ctx: ModelContext, config: Sam2Config): ImageEncoder {
-    return new ImageEncoder(ctx, config);
+  static create(ctx: ModelContext, config: Sam2Config, opts: ImageEncoderOptions = {}): ImageEncoder {
+    return new ImageEncoder(ctx, config, opts);
   }
 
   /** Runs what depends only on the weights and the image size (the trunk's position embedding, the neck's position encodings). */

@@ -136,6 +136,7 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
         const kept = new Map<string, Tensor>();
         const tap = (n: string, t: Tensor) => kept.set(n, cast(gpu, t, dtype));
         t0 = performance.now();
+        gpu.pool.resetPeak();
         let input: Tensor | null = null;
         let f;
         if (name === 'f32') {
@@ -146,7 +147,8 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
         }
         await gpu.sync();
         timings.push(
-          `${name}: weights + prepare ${tLoad.toFixed(0)} ms, first encode (pipelines compiled, with taps) ${(performance.now() - t0).toFixed(0)} ms`,
+          `${name}: weights + prepare ${tLoad.toFixed(0)} ms, first encode (pipelines compiled, with taps) ${(performance.now() - t0).toFixed(0)} ms, ` +
+            `peak live ${((gpu.pool.getStats().peakInUse - base) / 2 ** 20).toFixed(1)} MiB (taps included)`,
         );
 
         const check = async (label: string, got: Float32Array, ref: string) => {
@@ -195,6 +197,33 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
       }
     });
   }
+
+  it('split into window bands and token runs (a 512 KiB tensor limit): the same stages (f32)', async () => {
+    // Stage 1 runs its windows in 8 bands of one window row, stage 3 in a band of 14 rows and a padded one
+    // of 2; the MLPs run over 336 / 80 tokens at a time.
+    const gpu = vs.find((x) => x.name === 'f32')!.gpu;
+    const weights = await encoderWeights(gpu, 'f32');
+    const enc = ImageEncoder.create({ gpu, weights }, cfg, { maxTensorBytes: 512 * 1024 });
+    try {
+      const input = gpu.upload(await fx.f32('image_encoder.input'), [1, 3, S, S], 'f32', 'input');
+      const kept = new Map<string, Tensor>();
+      const t0 = performance.now();
+      gpu.pool.resetPeak();
+      const before = gpu.pool.getStats().inUse;
+      const f = enc.encode(input, { tap: (n, t) => n.includes('blocks') && kept.set(n, cast(gpu, t, 'f32')) });
+      await gpu.sync();
+      timings.push(`f32 split (512 KiB): encode ${(performance.now() - t0).toFixed(0)} ms, peak live ${((gpu.pool.getStats().peakInUse - before) / 2 ** 20).toFixed(1)} MiB`);
+      for (const [n, t] of kept) rows.push(expectParity(`${n.replace('image_encoder.', '')} (split)`, 'f32', await gpu.read(t), await fx.f32(n)));
+      rows.push(expectParity('conv_s0 (split)', 'f32', await gpu.read(f.highRes[0]), await fx.f32('sam_mask_decoder.conv_s0')));
+      rows.push(expectParity('visionFeatures (split)', 'f32', await gpu.read(f.visionFeatures), await fx.f32('image_encoder.neck.out.2')));
+      for (const t of kept.values()) t.release();
+      f.release();
+      input.release();
+    } finally {
+      enc.release();
+      weights.release();
+    }
+  });
 
   it('rejects wrong inputs with ShapeError naming the module', async () => {
     const v = vs.find((x) => x.name === 'f32')!;
