@@ -19,6 +19,7 @@
  */
 import { add } from '../kernels/binary.js';
 import { ShapeError, Sam2Error } from '../runtime/errors.js';
+import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from './config.js';
 import { Conv2d, dtypeOf, LayerNorm2d, type ModelContext } from './layers.js';
@@ -119,7 +120,7 @@ export class PromptEncoder {
     if (!this.densePe) {
       const [h, w] = this.imageEmbeddingSize;
       const data = randomFourierGrid(this.host.gaussian, h, w);
-      this.densePe = this.ctx.gpu.upload(data, [1, this.embedDim, h, w], dtypeOf(this.ctx), `${this.prefix}.dense_pe`);
+      this.densePe = uploadOrdered(this.ctx.gpu, data, [1, this.embedDim, h, w], dtypeOf(this.ctx), `${this.prefix}.dense_pe`);
     }
     return this.densePe;
   }
@@ -136,7 +137,7 @@ export class PromptEncoder {
         }
       }
       const data = randomFourierEncode(coords, this.host.gaussian);
-      this.densePeTokens = this.ctx.gpu.upload(data, [1, h * w, this.embedDim], dtypeOf(this.ctx), `${this.prefix}.dense_pe_tokens`);
+      this.densePeTokens = uploadOrdered(this.ctx.gpu, data, [1, h * w, this.embedDim], dtypeOf(this.ctx), `${this.prefix}.dense_pe_tokens`);
     }
     return this.densePeTokens;
   }
@@ -188,7 +189,7 @@ export class PromptEncoder {
       }
     }
     const dtype = dtypeOf(this.ctx);
-    const sparseT = this.ctx.gpu.upload(sparse, [B, perPrompt, C], dtype, `${this.prefix}.sparse`);
+    const sparseT = uploadOrdered(this.ctx.gpu, sparse, [B, perPrompt, C], dtype, `${this.prefix}.sparse`);
     const dense = input.masks ? this.embedMasks(input.masks) : this.noMaskDense(B);
     return { sparse: sparseT, dense };
   }
@@ -285,11 +286,21 @@ export class PromptEncoder {
   private noMaskDense(B: number): Tensor {
     const [h, w] = this.imageEmbeddingSize;
     const gpu = this.ctx.gpu;
-    const zeros = gpu.upload(new Float32Array(B * h * w), [B, 1, h, w], dtypeOf(this.ctx), `${this.prefix}.zeros`);
+    const zeros = uploadOrdered(gpu, new Float32Array(B * h * w), [B, 1, h, w], dtypeOf(this.ctx), `${this.prefix}.zeros`);
     const dense = add(gpu, this.noMaskEmbed.reshape([1, this.embedDim, 1, 1]), zeros);
     zeros.release();
     return dense;
   }
+}
+
+/**
+ * gpu.upload() after submitting the work recorded so far. writeBuffer runs on the queue at once, before
+ * dispatches that are recorded but not yet submitted, and a pooled buffer handed out here may be one such a
+ * dispatch still reads under its previous owner.
+ */
+function uploadOrdered(gpu: Gpu, data: ArrayLike<number>, shape: readonly number[], dtype: 'f32' | 'f16', label: string): Tensor {
+  gpu.flush();
+  return gpu.upload(data, shape, dtype, label);
 }
 
 function pointBatch(p: PointPrompts): number {
