@@ -137,6 +137,9 @@ export class Gpu {
 
   /** Overwrites a tensor's contents with bytes in its dtype. */
   writeBytes(t: Tensor, bytes: Uint8Array, byteOffset = 0): void {
+    // queue.writeBuffer runs before work that is recorded but not yet submitted; a pooled buffer may still be
+    // read by such work (released, then reused here), so submit it first to keep program order.
+    if (this.encoder) this.flush();
     // writeBuffer needs 4-byte multiples.
     const n = bytes.byteLength;
     if (n % 4 === 0 && bytes.byteOffset % 4 === 0) {

@@ -142,3 +142,17 @@ describe('memory planner', () => {
     expect(plan.totalBytes).toBeLessThan(plan.naiveBytes);
   });
 });
+
+describe('uploads and recorded work', () => {
+  it('an upload into a reused buffer does not overtake recorded reads of its old contents', async () => {
+    const { main } = await testGpus();
+    await main.sync();
+    const a = main.upload(new Float32Array([1, 2, 3, 4]), [4]);
+    const y = unary(main, a, 'identity', { scale: 10 }); // recorded, not submitted
+    a.release();
+    const b = main.upload(new Float32Array([7, 7, 7, 7]), [4]); // reuses a's buffer
+    expect(b.buffer).toBe(a.buffer);
+    expect(Array.from(await main.read(y))).toEqual([10, 20, 30, 40]);
+    expect(Array.from(await main.read(b))).toEqual([7, 7, 7, 7]);
+  });
+});
