@@ -14,8 +14,8 @@ const entry = join(root, 'src/index.ts');
 if (existsSync(entry)) {
   // Node: dependencies stay external (npm `webgpu` is a native module).
   await build({
-    entryPoints: [entry],
-    outfile: join(root, 'dist/node/index.js'),
+    entryPoints: [join(root, 'src/node.ts')],
+    outfile: join(root, 'dist/node/node.js'),
     bundle: true,
     platform: 'node',
     format: 'esm',

@@ -26,3 +26,17 @@ export {
 } from './runtime/safetensors.js';
 export { loadWeights, WeightStore, WeightError, type LoadOptions, type LoadProgress, type WeightSource } from './model/weights.js';
 export { sam2Config, configName, parseConfigName, MODEL_SIZES, type Sam2Config, type ModelSize, type ModelVersion } from './model/config.js';
+export {
+  SAM2VideoPredictor,
+  InferenceState,
+  type FrameResult,
+  type PredictorLoadOptions,
+  type InitStateOptions,
+  type PointsOrBoxPrompt,
+  type MaskPrompt,
+  type PropagateOptions,
+} from './model/video_predictor.js';
+export { ImagePredictor } from './model/image_predictor.js';
+export { SAM2Base, NO_OBJ_SCORE } from './model/sam2_base.js';
+export { ImageEncoder, ImageFeatures } from './model/image_encoder.js';
+export type { FrameSource, Frame } from './io/frames.js';
