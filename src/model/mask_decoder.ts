@@ -81,6 +81,12 @@ export interface MaskDecoderInput {
   /** With repeatImage, imageEmbeddings (and the high-res features) have batch 1 and serve every prompt. */
   repeatImage: boolean;
   highResFeatures?: readonly [Tensor, Tensor] | null;
+  /**
+   * Receives intermediates (copy what you keep; they are released after the call): 'transformer.hs'
+   * [B, Nt, C] and 'transformer.keys' [B, HW, C] (the transformer's outputs), 'upscaled_embedding'
+   * [B, C/8, 4h, 4w].
+   */
+  tap?: (name: string, t: Tensor) => void;
 }
 
 export interface MaskPrediction {
@@ -248,6 +254,8 @@ export class MaskDecoder {
     const pe = imagePe.shape.length === 3 ? imagePe : permute(gpu, imagePe, [0, 2, 3, 1]).reshape([1, HW, C]);
 
     const { queries: hs, keys: src } = this.transformer.forward(keys, pe, tokens);
+    input.tap?.('transformer.hs', hs);
+    input.tap?.('transformer.keys', src);
     keys.release();
     tokens.release();
     if (pe !== imagePe) pe.release();
@@ -257,6 +265,7 @@ export class MaskDecoder {
     src.release();
     const up = this.upscaleEmbedding(srcNchw, hr);
     srcNchw.release();
+    input.tap?.('upscaled_embedding', up);
 
     // Hypernetworks: one MLP per mask token, then masks = hyper_in @ upscaled.
     const s = this.opts.predObjScores ? 1 : 0;
@@ -272,7 +281,7 @@ export class MaskDecoder {
     let objectScoreLogits: Tensor;
     if (this.objScoreHead instanceof MLP) objectScoreLogits = mlpOnToken(gpu, this.objScoreHead, hs, 0);
     else if (this.objScoreHead) objectScoreLogits = linearOnToken(gpu, this.objScoreHead, hs, 0, 'none');
-    else objectScoreLogits = gpu.upload(new Float32Array(B).fill(10), [B, 1], dtype, `${what}.object_score_logits`);
+    else objectScoreLogits = uploadOrdered(gpu, new Float32Array(B).fill(10), [B, 1], dtype, `${what}.object_score_logits`);
     const tokensOut = slice(gpu, hs, 1, s + 1, this.numMaskTokens);
     hs.release();
     return { masks, iouPred, tokens: tokensOut, objectScoreLogits };
@@ -323,11 +332,21 @@ export class MaskDecoder {
   /** x [1, ...] broadcast to [B, ...] (one add onto zeros). */
   private expand(x: Tensor, B: number): Tensor {
     const gpu = this.ctx.gpu;
-    const zeros = gpu.upload(new Float32Array(B), [B, ...x.shape.slice(1).map(() => 1)], x.dtype, `${this.prefix}.zeros`);
+    const zeros = uploadOrdered(gpu, new Float32Array(B), [B, ...x.shape.slice(1).map(() => 1)], x.dtype as 'f32' | 'f16', `${this.prefix}.zeros`);
     const y = add(gpu, x, zeros);
     zeros.release();
     return y;
   }
+}
+
+/**
+ * gpu.upload() after submitting the work recorded so far. writeBuffer runs on the queue at once, before
+ * dispatches that are recorded but not yet submitted, and a pooled buffer handed out here may be one such a
+ * dispatch still reads under its previous owner.
+ */
+function uploadOrdered(gpu: Gpu, data: ArrayLike<number>, shape: readonly number[], dtype: 'f32' | 'f16', label: string): Tensor {
+  gpu.flush();
+  return gpu.upload(data, shape, dtype, label);
 }
 
 /** Linear on row `row` of every batch of x [B, N, in] (read in place, strided) → [B, out]. */
