@@ -10,7 +10,7 @@
 //              of 8 rows every lane loads one vec4 of A and the lanes share them with subgroupBroadcast, so a
 //              value of A is loaded once per subgroup instead of once per lane. With SG == 1 (no subgroups)
 //              each invocation loads its rows itself. B is loaded as vec4s, each lane its own 4 columns.
-//   main_tiled shared-memory tiles (64 x 64 per 16 x 16 workgroup, BK deep, 4 x 4 per invocation), for GPUs.
+//   main_tiled shared-memory tiles (64 x 64 per 16 x 16 workgroup, 16 deep, 4 x 4 per invocation), for GPUs.
 //
 // Defines:
 //   TRANS_A, TRANS_B   0 / 1
@@ -20,8 +20,7 @@
 //   BIAS, RESIDUAL     0 / 1 (bindings follow a and b in that order, y is last)
 //   STORE              4 when N % 4 == 0, 2 when N is even, else 1: how the epilogue writes a row's 4 values
 //   ACT                0 none, 1 GELU (exact erf), 2 ReLU
-//   main_reg:   SG (1 or 8), TM (8, 16, 24 or 32), WG (invocations per workgroup; == SG when SG > 1)
-//   main_tiled: BK (8 or 16)
+//   main_reg:   SG (1 or 8), TM (8, 16, 24, 32 or 64), WG (invocations per workgroup; == SG when SG > 1)
 #if SG > 1
 enable subgroups;
 #endif
@@ -39,13 +38,12 @@ struct Params {
 
 // ---------------------------------------------------------------- bindings and loads
 // lda4(i) / ldb4(i): the 4 values at element index i (i % 4 == 0 when VEC_ == 4); lda1 / ldb1: one value.
+// f16 data is read as pairs in u32 words in both f16 modes: lavapipe's loads cost per component, so two
+// halves per component halve the cost of a load.
 #if VEC_A == 4
 #if F32
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 fn lda4(i: u32) -> vec4<f32> { return a[i >> 2u]; }
-#elif F16_NATIVE
-@group(0) @binding(1) var<storage, read> a: array<vec4<f16>>;
-fn lda4(i: u32) -> vec4<f32> { return vec4<f32>(a[i >> 2u]); }
 #else
 @group(0) @binding(1) var<storage, read> a: array<vec2<u32>>;
 fn lda4(i: u32) -> vec4<f32> { let w = a[i >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
@@ -60,9 +58,6 @@ fn lda1(i: u32) -> f32 { return ld_a(i); }
 #if F32
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 fn ldb4(i: u32) -> vec4<f32> { return b[i >> 2u]; }
-#elif F16_NATIVE
-@group(0) @binding(2) var<storage, read> b: array<vec4<f16>>;
-fn ldb4(i: u32) -> vec4<f32> { return vec4<f32>(b[i >> 2u]); }
 #else
 @group(0) @binding(2) var<storage, read> b: array<vec2<u32>>;
 fn ldb4(i: u32) -> vec4<f32> { let w = b[i >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
@@ -321,6 +316,12 @@ fn main_reg(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid
 #if TM > 24
   var c3 = zero;
 #endif
+#if TM > 32
+  var c4 = zero;
+  var c5 = zero;
+  var c6 = zero;
+  var c7 = zero;
+#endif
   for (var k = 0u; k < P.K; k += 4u) {
     let kn = min(P.K - k, 4u);
     let bv = fetch_b(off.b, n, k);
@@ -333,6 +334,12 @@ fn main_reg(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid
 #endif
 #if TM > 24
     c3 = mad8(c3, fetch_a(off.a, m0 + 24u, k, kn, lane), bv);
+#endif
+#if TM > 32
+    c4 = mad8(c4, fetch_a(off.a, m0 + 32u, k, kn, lane), bv);
+    c5 = mad8(c5, fetch_a(off.a, m0 + 40u, k, kn, lane), bv);
+    c6 = mad8(c6, fetch_a(off.a, m0 + 48u, k, kn, lane), bv);
+    c7 = mad8(c7, fetch_a(off.a, m0 + 56u, k, kn, lane), bv);
 #endif
   }
   if (n >= P.N) { return; }
@@ -347,15 +354,21 @@ fn main_reg(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid
 #if TM > 24
   stash(24u, c3);
 #endif
+#if TM > 32
+  stash(32u, c4);
+  stash(40u, c5);
+  stash(48u, c6);
+  stash(56u, c7);
+#endif
   let rows = min(TM, P.M - min(m0, P.M));
   for (var r = 0u; r < rows; r++) { emit(off.y, m0 + r, n, acc[r]); }
 }
 
 // ---------------------------------------------------------------- shared-memory tiled kernel (GPUs)
 
-// Tiles of A (BK x 64, k-major) and B (BK x 64, k-major) in workgroup memory.
-var<workgroup> As: array<vec4<f32>, BK * 16>;
-var<workgroup> Bs: array<vec4<f32>, BK * 16>;
+// 16-deep tiles of A (k-major: As[k * 16 + m / 4][m % 4] = A[m0 + m, k0 + k]) and B (Bs[k * 16 + n / 4][n % 4]).
+var<workgroup> As: array<vec4<f32>, 256>;
+var<workgroup> Bs: array<vec4<f32>, 256>;
 
 fn a_elem(base: u32, m: u32, k: u32) -> f32 {
   if (m >= P.M || k >= P.K) { return 0.0; }
@@ -376,6 +389,8 @@ fn b_elem(base: u32, k: u32, n: u32) -> f32 {
 }
 
 // Workgroup (x, y, z): a 64 x 64 output tile; invocation (tx, ty) owns rows 4 ty .. +4, columns 4 tx .. +4.
+// Each invocation stages 4 values of each tile per step, 4 consecutive along the stored matrix's contiguous
+// dimension, so neighbouring invocations read neighbouring addresses.
 @compute @workgroup_size(16, 16)
 fn main_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32,
               @builtin(workgroup_id) wid: vec3<u32>) {
@@ -383,18 +398,33 @@ fn main_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invoc
   let m0 = P.mbase + wid.y * 64u;
   let n0 = wid.x * 64u;
   var c: array<vec4<f32>, 4>;
-  // Each invocation stages BK / 4 vec4s of each tile: 4 consecutive m (or n) at one k.
-  for (var k0 = 0u; k0 < P.K; k0 += BK) {
-    for (var t = li; t < BK * 16u; t += 256u) {
-      let kk = t / 16u;
-      let q = (t % 16u) * 4u;
-      As[t] = vec4<f32>(a_elem(off.a, m0 + q, k0 + kk), a_elem(off.a, m0 + q + 1u, k0 + kk),
-                        a_elem(off.a, m0 + q + 2u, k0 + kk), a_elem(off.a, m0 + q + 3u, k0 + kk));
-      Bs[t] = vec4<f32>(b_elem(off.b, k0 + kk, n0 + q), b_elem(off.b, k0 + kk, n0 + q + 1u),
-                        b_elem(off.b, k0 + kk, n0 + q + 2u), b_elem(off.b, k0 + kk, n0 + q + 3u));
-    }
+  for (var k0 = 0u; k0 < P.K; k0 += 16u) {
+#if TRANS_A
+    // A stored [K, M]: 4 consecutive m at one k.
+    let ka = li / 16u;
+    let ma = (li % 16u) * 4u;
+    As[li] = vec4<f32>(a_elem(off.a, m0 + ma, k0 + ka), a_elem(off.a, m0 + ma + 1u, k0 + ka),
+                       a_elem(off.a, m0 + ma + 2u, k0 + ka), a_elem(off.a, m0 + ma + 3u, k0 + ka));
+#else
+    // A stored [M, K]: 4 consecutive k of one row.
+    let ma = li / 4u;
+    let ka = (li % 4u) * 4u;
+    for (var i = 0u; i < 4u; i++) { As[(ka + i) * 16u + ma / 4u][ma % 4u] = a_elem(off.a, m0 + ma, k0 + ka + i); }
+#endif
+#if TRANS_B
+    // B stored [N, K]: 4 consecutive k of one column.
+    let nb = li / 4u;
+    let kb = (li % 4u) * 4u;
+    for (var i = 0u; i < 4u; i++) { Bs[(kb + i) * 16u + nb / 4u][nb % 4u] = b_elem(off.b, k0 + kb + i, n0 + nb); }
+#else
+    // B stored [K, N]: 4 consecutive n at one k.
+    let kb = li / 16u;
+    let nb = (li % 16u) * 4u;
+    Bs[li] = vec4<f32>(b_elem(off.b, k0 + kb, n0 + nb), b_elem(off.b, k0 + kb, n0 + nb + 1u),
+                       b_elem(off.b, k0 + kb, n0 + nb + 2u), b_elem(off.b, k0 + kb, n0 + nb + 3u));
+#endif
     workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk++) {
+    for (var kk = 0u; kk < 16u; kk++) {
       let av = As[kk * 16u + lid.y];
       let bv = Bs[kk * 16u + lid.x];
       c[0] = fma(vec4<f32>(av.x), bv, c[0]);

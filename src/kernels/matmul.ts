@@ -38,12 +38,10 @@ export interface MatmulConfig {
   kernel: 'reg' | 'tiled';
   /** 'reg': subgroup size the kernel shares rows of A over (8), or 1 without subgroups. */
   sg: 1 | 8;
-  /** 'reg': rows per invocation (a multiple of 8, at most 32). */
-  tm: 8 | 16 | 24 | 32;
+  /** 'reg': rows per invocation. */
+  tm: 8 | 16 | 24 | 32 | 64;
   /** 'reg': invocations per workgroup (== sg when sg > 1). */
   wg: number;
-  /** 'tiled': depth of the k tiles. */
-  bk: 8 | 16;
 }
 
 export interface EpilogueOptions {
@@ -114,12 +112,12 @@ export function isCpuAdapter(gpu: Gpu): boolean {
  * Other adapters get the shared-memory 'tiled' kernel (the usual choice on GPUs).
  */
 export function matmulConfig(gpu: Gpu, M: number): MatmulConfig {
-  if (!isCpuAdapter(gpu)) return { kernel: 'tiled', sg: 1, tm: 8, wg: 8, bk: 16 };
+  if (!isCpuAdapter(gpu)) return { kernel: 'tiled', sg: 1, tm: 8, wg: 8 };
   const i = gpu.info;
   const sg = i.features.subgroups && i.subgroupMinSize === 8 && i.subgroupMaxSize === 8 ? 8 : 1;
-  if (sg === 1) return { kernel: 'reg', sg: 1, tm: 8, wg: 16, bk: 16 };
+  if (sg === 1) return { kernel: 'reg', sg: 1, tm: 8, wg: 16 };
   const tm = M <= 8 ? 8 : M <= 16 ? 16 : 32;
-  return { kernel: 'reg', sg: 8, tm, wg: 8, bk: 16 };
+  return { kernel: 'reg', sg: 8, tm, wg: 8 };
 }
 
 function checkFloats(what: string, ts: Tensor[]): void {
@@ -331,7 +329,6 @@ function run(gpu: Gpu, spec: StridedMatmul, outShape: number[], opts: EpilogueOp
       SG: tiled ? 1 : cfg.sg,
       TM: cfg.tm,
       WG: cfg.wg,
-      BK: cfg.bk,
     },
   };
   const maxWg = gpu.info.limits.maxComputeWorkgroupsPerDimension;

@@ -8,7 +8,7 @@ import { asStored, expectClose, rand, variants, type Variant } from '../helpers.
 interface Case {
   a: number[];
   b: number[];
-  opts?: MatmulRefOptions & { bias?: boolean; residual?: boolean };
+  opts?: Omit<MatmulRefOptions, 'bias' | 'residual'> & { bias?: boolean; residual?: boolean };
   config?: Partial<MatmulConfig>;
 }
 
