@@ -6,7 +6,7 @@ import type { BenchCase } from '../harness.js';
 import { fmaPeak, noop, type FmaPeakOptions } from '../../src/kernels/baseline.js';
 
 /** The FMA-throughput configuration used for the peak estimate (the best measured on lavapipe). */
-export const FMA_PEAK: FmaPeakOptions = { groups: 256, wg: 64, chains: 6, iters: 256 };
+export const FMA_PEAK: FmaPeakOptions = { groups: 256, wg: 64, chains: 8, iters: 128 };
 
 function fmaCase(name: string, o: FmaPeakOptions): BenchCase {
   const g = o.groups ?? 1024;
@@ -36,6 +36,6 @@ export const cases: BenchCase[] = [
       return { run: () => noop(gpu, y), dispose: () => y.release() };
     },
   },
-  fmaCase('fma peak (256 x 64 invocations, 6 vec4 chains)', FMA_PEAK),
+  fmaCase('fma peak (256 x 64 invocations, 8 vec4 chains)', FMA_PEAK),
   fmaCase('fma peak (1024 x 64 invocations, 4 vec4 chains)', { groups: 1024, wg: 64, chains: 4, iters: 64 }),
 ];

@@ -95,28 +95,29 @@ export function isCpuAdapter(gpu: Gpu): boolean {
 /**
  * The kernel and tiles for a product on this device.
  *
- * CPU adapters get 'reg'. Measured on lavapipe (Mesa 25.0, LLVM 15, 2 Zen 4 cores, 8-lane subgroups, f32
- * 512³, CPU-time GFLOPS so other load on the machine does not count; the FMA-peak kernel reads 60-120):
- *   4 x 4 per invocation, 8 x 8 workgroup, no subgroups ........ 5-7
- *   8 x 8 per invocation, rows shared by the workgroup ......... 5
- *   subgroup broadcast of A, 8 rows x 4 columns ................ 22-24
- *   subgroup broadcast of A, 16 rows x 4 columns ............... 31-34
- *   subgroup broadcast of A, 32 rows x 4 columns ............... 34
- *   subgroup broadcast of A, 8 or 16 rows x 8 columns .......... 20-27
- *   shared-memory tiles ......................................... slower than 4 x 4 (barriers run as coroutines)
- * lavapipe loads storage buffers lane by lane (an address per lane, bounds checked), whether or not the
- * address is uniform, so a load costs about as much as 30 multiply-adds; a subgroupBroadcast is a register
- * shuffle. Sharing A through the subgroup divides A's loads by 8; B's loads are already one per lane and value.
- * Workgroups of 8 (one subgroup) and of 64 invocations run alike.
+ * CPU adapters get 'reg'. lavapipe (Mesa 25.0) loads storage buffers lane by lane with a bounds check per
+ * lane and component, whether or not the address is uniform: one component of a load costs about 2 cycles
+ * per lane (vec4 load of 8 lanes ≈ 60-120 cycles, scalar ≈ 25), a subgroupBroadcast of a vec4 about 4. Loads,
+ * not arithmetic, bound a product, so the kernel loads every value once per subgroup: lane l loads row l of
+ * each group of 8 rows of A and the lanes share them by broadcast; B is loaded per lane (each lane its own 4
+ * columns), and f16 operands are read as u32 pairs (half the components per value).
+ * Measured on lavapipe (Mesa 25.0.7, LLVM 15, 2 Zen 4 cores, 8-lane subgroups), 1024³, as a share of the FMA
+ * peak measured alongside (≈ 68 GFLOPS, bench/entries/baseline.ts):
+ *   shared-memory tiles ('tiled') ............................... 4%  (every barrier is a coroutine switch)
+ *   8 rows x 4 columns per invocation, no subgroups (sg 1) ..... 9-11% (64 invocations beat 16)
+ *   subgroup-shared A, tm 8 / 16 / 32 / 64, f32 ................ 20% / 29-35% / 25-29% / 17-19%
+ *   subgroup-shared A, tm 16 / 32 / 64, f16 .................... 41% / 43-47% / 23-25%
+ * 4 x 8 columns per lane and row-shared workgroups without broadcast measured lower still. Rows beyond 32
+ * spill accumulators. Fewer rows are used when M is small (a tile's rows cost the same whether used or not).
  *
  * Other adapters get the shared-memory 'tiled' kernel (the usual choice on GPUs).
  */
-export function matmulConfig(gpu: Gpu, M: number): MatmulConfig {
+export function matmulConfig(gpu: Gpu, M: number, dtype: 'f32' | 'f16' = 'f32'): MatmulConfig {
   if (!isCpuAdapter(gpu)) return { kernel: 'tiled', sg: 1, tm: 8, wg: 8 };
   const i = gpu.info;
   const sg = i.features.subgroups && i.subgroupMinSize === 8 && i.subgroupMaxSize === 8 ? 8 : 1;
-  if (sg === 1) return { kernel: 'reg', sg: 1, tm: 8, wg: 16 };
-  const tm = M <= 8 ? 8 : M <= 16 ? 16 : 32;
+  if (sg === 1) return { kernel: 'reg', sg: 1, tm: 8, wg: 64 };
+  const tm = M <= 8 ? 8 : M <= 16 || dtype === 'f32' ? 16 : 32;
   return { kernel: 'reg', sg: 8, tm, wg: 8 };
 }
 
@@ -302,7 +303,7 @@ function run(gpu: Gpu, spec: StridedMatmul, outShape: number[], opts: EpilogueOp
   const [d2, d1, d0] = dims;
   const nbatch = d0.size * d1.size * d2.size;
 
-  const cfg: MatmulConfig = { ...matmulConfig(gpu, M), ...opts.config };
+  const cfg: MatmulConfig = { ...matmulConfig(gpu, M, A.tensor.dtype as 'f32' | 'f16'), ...opts.config };
   if (cfg.sg > 1 && cfg.wg !== cfg.sg) throw new ShapeError(`${what}: a subgroup kernel needs wg == sg (${cfg.wg} != ${cfg.sg})`);
   const tiled = cfg.kernel === 'tiled';
   const vecA = !tiled && vec4Ok(A, A.trans ? M : K) ? 4 : 1;
