@@ -79,6 +79,23 @@ for (const dtype of ['f32', 'f16'] as const) {
       },
     });
   }
+  // Memory attention scores for 1024 of the 4096 queries: [1, 1, 1024, 256] @ [1, 1, 4096, 256]ᵀ.
+  cases.push({
+    kernel: 'matmul',
+    name: 'attention scores 1024x256 @ (4096x256)ᵀ',
+    dtype,
+    flops: 2 * 1024 * 4096 * 256,
+    bytes: (1024 * 256 + 4096 * 256 + 1024 * 4096) * BYTES[dtype],
+    setup(gpu) {
+      const q = randomTensor(gpu, [1, 1, 1024, 256], dtype, 8);
+      const k = randomTensor(gpu, [1, 1, 4096, 256], dtype, 9);
+      const y = gpu.empty([1, 1, 1024, 4096], dtype);
+      return {
+        run: () => void matmul(gpu, q, k, { transB: true, alpha: 1 / 16, out: y }),
+        dispose: () => [q, k, y].forEach((t) => t.release()),
+      };
+    },
+  });
   // Mask decoder: hyper_in [1, 4, 32] @ upscaled embedding [1, 32, 256 * 256].
   cases.push({
     kernel: 'matmul',

@@ -107,8 +107,9 @@ export function isCpuAdapter(gpu: Gpu): boolean {
  *   8 rows x 4 columns per invocation, no subgroups (sg 1) ..... 9-11% (64 invocations beat 16)
  *   subgroup-shared A, tm 8 / 16 / 32 / 64, f32 ................ 20% / 29-35% / 25-29% / 17-19%
  *   subgroup-shared A, tm 16 / 32 / 64, f16 .................... 41% / 43-47% / 23-25%
- * 4 x 8 columns per lane and row-shared workgroups without broadcast measured lower still. Rows beyond 32
- * spill accumulators. Fewer rows are used when M is small (a tile's rows cost the same whether used or not).
+ * 8 columns per lane, and workgroups sharing rows without broadcasts, measured lower still. More rows spill
+ * more accumulators to the stack. Fewer rows are used when M is small (a tile's rows cost the same whether
+ * used or not).
  *
  * Other adapters get the shared-memory 'tiled' kernel (the usual choice on GPUs).
  */
