@@ -4,7 +4,8 @@
 // fma_peak: CHAINS independent vec4 multiply-add chains per invocation (written out, no arrays, so they stay
 //   in registers), `iters` rounds of 4 steps each, so no step waits on the previous one's result;
 //   2 * 4 * 4 * CHAINS * iters flops per invocation. The chains' sum is stored so the compiler cannot drop
-//   them. Estimates the adapter's peak f32 FMA throughput, the ceiling for compute-bound kernels.
+//   them. Estimates the adapter's peak f32 FMA throughput, the ceiling for compute-bound kernels. (lavapipe
+//   lowers fma to a multiply and an add; the matmul kernels use fma as well, so the two compare like with like.)
 // Defines: WG (workgroup size), CHAINS (independent vec4 accumulators, 1..16).
 #include "common.wgsl"
 
