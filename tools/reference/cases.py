@@ -9,12 +9,10 @@ import os
 import time
 from typing import Callable, Dict, List, Optional
 
-import numpy as np
 import torch
 
 import harness
-import synthetic
-from fixture_io import FixtureWriter, pack_bits
+from fixture_io import FixtureWriter
 
 CONFIG = "sam2.1_hiera_t"
 SIZE = 256  # reduced image size of the committed fixtures
@@ -65,8 +63,8 @@ def _sam2_version() -> str:
     return version("sam2")
 
 
-def to_video_px(points, image_size: int) -> torch.Tensor:
-    """Video pixels -> model input pixels exactly as add_new_points_or_box does it (f32)."""
+def to_model_px(points, image_size: int) -> torch.Tensor:
+    """Video pixels -> model-input pixels, exactly as add_new_points_or_box computes them (f32)."""
     p = torch.tensor(points, dtype=torch.float32)
     return (p / torch.tensor([VIDEO_W, VIDEO_H])) * image_size
 
@@ -192,15 +190,15 @@ def prompt_cases(image_size: int) -> Dict[str, dict]:
     blob = (6.0 - ((xx - 0.23 * q) / (0.07 * q)) ** 2 - ((yy - 0.5 * q) / (0.25 * q)) ** 2).clamp(-32.0, 32.0)
     return {
         "points": {
-            "coords": to_video_px(BOY_POINT + NEG_POINT + [[600.0, 300.0]], image_size)[None],
+            "coords": to_model_px(BOY_POINT + NEG_POINT + [[600.0, 300.0]], image_size)[None],
             "labels": torch.tensor([[1, 0, -1]], dtype=torch.int32),
         },
         "box": {
-            "coords": to_video_px([BOY_BOX[:2], BOY_BOX[2:]], image_size)[None],
+            "coords": to_model_px([BOY_BOX[:2], BOY_BOX[2:]], image_size)[None],
             "labels": torch.tensor([[2, 3]], dtype=torch.int32),
         },
         "box_point": {
-            "coords": to_video_px([BOY_BOX[:2], BOY_BOX[2:]] + BOY_POINT, image_size)[None],
+            "coords": to_model_px([BOY_BOX[:2], BOY_BOX[2:]] + BOY_POINT, image_size)[None],
             "labels": torch.tensor([[2, 3, 1]], dtype=torch.int32),
         },
         "none": dict(pad),
@@ -246,9 +244,9 @@ def mask_decoder_fixture(root: str, image_size: int = SIZE, config: str = CONFIG
     pix, high_res = frame0_features(model, image_size)
     prompts = prompt_cases(image_size)
     cases = {
-        "point": {"coords": to_video_px(BOY_POINT, image_size)[None], "labels": torch.tensor([[1]], dtype=torch.int32)},
+        "point": {"coords": to_model_px(BOY_POINT, image_size)[None], "labels": torch.tensor([[1]], dtype=torch.int32)},
         "points_pos_neg": {
-            "coords": to_video_px(BOY_POINT + NEG_POINT, image_size)[None],
+            "coords": to_model_px(BOY_POINT + NEG_POINT, image_size)[None],
             "labels": torch.tensor([[1, 0]], dtype=torch.int32),
         },
         "box": prompts["box"],
@@ -443,12 +441,13 @@ def run_video_case(case: VideoCase, root: str, fill_holes: bool, image_size: int
     return path
 
 
-def video_fixtures(root: str) -> List[str]:
+def video_fixtures(root: str, image_size: int = SIZE) -> List[str]:
     paths = []
     for case in VIDEO_CASES:
         for fill in (False, True):
             t = time.time()
-            paths.append(run_video_case(case, root, fill, video_masks=case.video_masks and not fill))
+            paths.append(run_video_case(case, root, fill, image_size=image_size,
+                                        video_masks=case.video_masks and not fill))
             print(f"    {case.name} {'filled' if fill else 'nofill'}: {time.time() - t:.1f}s")
     return paths
 
@@ -542,8 +541,7 @@ def memory_fixtures(root: str, image_size: int = SIZE, config: str = CONFIG) -> 
 
     state_holder = {}
     point_case = next(c for c in VIDEO_CASES if c.name == "point")
-    scratch = FixtureWriter(os.path.join(root, "unused.safetensors"))
-    run_video_case_inline(point_case, model, scratch, state_holder)
+    run_video_case_inline(point_case, model, state_holder)
     for h in hooks:
         h.remove()
 
@@ -552,7 +550,7 @@ def memory_fixtures(root: str, image_size: int = SIZE, config: str = CONFIG) -> 
     model2 = harness.build_predictor(config, image_size, absent_case.overrides)
     # calls: 0, 1 = preflight of objects 1 and 2 on frame 0; 2 = frame 1 object 1
     hooks2 = capture_encoder(model2, {2: "absent_frame"}, detail="")
-    run_video_case_inline(absent_case, model2, FixtureWriter(os.path.join(root, "unused.safetensors")), {})
+    run_video_case_inline(absent_case, model2, {})
     for h in hooks2:
         h.remove()
     enc_meta["cases"]["absent_frame"]["overrides"] = absent_case.overrides
@@ -621,14 +619,14 @@ def memory_fixtures(root: str, image_size: int = SIZE, config: str = CONFIG) -> 
         wr.add(f"memory_attention.layers.{i}", layer_outs[i], dtype="f16")
     wr.add("output", att["output"])
     wr.save()
-    if os.path.exists(os.path.join(root, "unused.safetensors")):
-        os.remove(os.path.join(root, "unused.safetensors"))
     return [enc_path, att_path]
 
 
-def run_video_case_inline(case: VideoCase, model, writer: FixtureWriter, holder: dict) -> None:
+def run_video_case_inline(case: VideoCase, model, holder: dict) -> None:
+    """Runs a video case for its side effects (hooks); the recorded outputs are discarded, the predictor's
+    final inference state is left in holder["state"]."""
     with harness.FrameDir(case.num_frames) as d:
-        r = harness.VideoRecorder(model, writer, d, fill_holes=False, video_masks=False)
+        r = harness.VideoRecorder(model, FixtureWriter(os.devnull), d, fill_holes=False, video_masks=False)
         case.run(r)
     holder["state"] = r.state
 
@@ -663,16 +661,23 @@ def full_fixtures(root: str) -> List[str]:
 GROUPS = ["checksums", "frames", "image_encoder", "prompt_encoder", "mask_decoder", "memory", "video", "configs"]
 
 
-def run(root: str, only: Optional[List[str]], full: bool) -> None:
-    tiny = os.path.join(root, "tiny256")
+def output_dirs(root: str, image_size: int = SIZE) -> List[str]:
+    """The folders a complete run at `image_size` writes (and first deletes)."""
+    return [os.path.join(root, f"tiny{image_size}"), os.path.join(root, f"configs{image_size}")]
+
+
+def run(root: str, only: Optional[List[str]], full: bool, image_size: int = SIZE) -> None:
+    """Writes the fixture groups (all, or `only`) at `image_size` into <root>/tiny<size> and
+    <root>/configs<size>; the committed ones are the 256 ones."""
+    tiny, configs = output_dirs(root, image_size)
     steps = {
-        "frames": lambda: frames_fixture(tiny),
-        "image_encoder": lambda: image_encoder_fixture(tiny),
-        "prompt_encoder": lambda: prompt_encoder_fixture(tiny),
-        "mask_decoder": lambda: mask_decoder_fixture(tiny),
-        "memory": lambda: memory_fixtures(tiny),
-        "video": lambda: video_fixtures(os.path.join(tiny, "video")),
-        "configs": lambda: config_fixtures(os.path.join(root, "configs256")),
+        "frames": lambda: frames_fixture(tiny, image_size),
+        "image_encoder": lambda: image_encoder_fixture(tiny, image_size),
+        "prompt_encoder": lambda: prompt_encoder_fixture(tiny, image_size),
+        "mask_decoder": lambda: mask_decoder_fixture(tiny, image_size),
+        "memory": lambda: memory_fixtures(tiny, image_size),
+        "video": lambda: video_fixtures(os.path.join(tiny, "video"), image_size),
+        "configs": lambda: config_fixtures(configs, image_size),
     }
     for name, fn in steps.items():
         if only is not None and name not in only:

@@ -70,7 +70,10 @@ class FixtureWriter:
         meta = dict(self.meta)
         if self.shapes:
             meta["packed_shapes"] = self.shapes
-        metadata = {"format": FORMAT, "meta": json.dumps(meta, sort_keys=True, separators=(",", ":"))}
+        # A single metadata key: the safetensors writer emits __metadata__ entries in hash-map order, which
+        # varies from run to run; with one entry the file is byte-for-byte reproducible.
+        meta["format"] = FORMAT
+        metadata = {"meta": json.dumps(meta, sort_keys=True, separators=(",", ":"))}
         tmp = self.path + ".tmp"
         save_file(dict(self.tensors), tmp, metadata=metadata)
         os.replace(tmp, self.path)

@@ -300,15 +300,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     ap = argparse.ArgumentParser(description="Regenerate the sam2-webgpu reference fixtures from the official sam2.")
     ap.add_argument("--out", default=os.path.join(REPO, "test", "fixtures"), help="fixture root (default test/fixtures)")
-    ap.add_argument("--only", nargs="*", default=None, help=f"subset of: {' '.join(cases.GROUPS)}")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help=f"only these groups, without deleting anything first: {' '.join(cases.GROUPS)}")
+    ap.add_argument("--image-size", type=int, default=cases.SIZE,
+                    help="model input size of the tiny / configs fixtures (default 256, the committed one; "
+                    "other sizes go to tiny<size> / configs<size>, e.g. 512)")
     ap.add_argument("--full", action="store_true", help="also the 1024-pixel tiny case (slow, not committed)")
     ap.add_argument("--no-checksums", action="store_true", help="skip weights/checksums/*.json")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fixtures are generated with 1)")
     args = ap.parse_args(argv)
+    if args.image_size % 16 or args.image_size < 64:
+        ap.error("--image-size must be a multiple of 16, at least 64")
     set_determinism(args.threads)
+    if args.only is None:
+        # a complete run starts from scratch, so that no stale file survives
+        for d in cases.output_dirs(args.out, args.image_size):
+            shutil.rmtree(d, ignore_errors=True)
+        if args.full:
+            shutil.rmtree(os.path.join(args.out, "full", "tiny1024"), ignore_errors=True)
     if not args.no_checksums and (args.only is None or "checksums" in args.only):
         synthetic.write_checksums()
-    cases.run(args.out, args.only, args.full)
+    cases.run(args.out, args.only, args.full, args.image_size)
 
 
 if __name__ == "__main__":

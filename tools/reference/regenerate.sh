@@ -6,6 +6,7 @@
 #   bash tools/reference/regenerate.sh            # everything committed (about 5-10 minutes on 2 cores)
 #   bash tools/reference/regenerate.sh --full     # plus the 1024-pixel tiny case in test/fixtures/full (not committed)
 #   bash tools/reference/regenerate.sh --only video configs   # a subset (see harness.py --help)
+#   bash tools/reference/regenerate.sh --image-size 512       # the tiny / configs fixtures at 512 (not committed)
 #
 # Creates the Python environment first (setup.sh) when tools/reference/.venv is missing.
 set -euo pipefail
@@ -22,21 +23,8 @@ if [ ! -f "$repo/../shared/data/bedroom/00000.jpg" ]; then
   exit 1
 fi
 
-full=0
-only=0
-for arg in "$@"; do
-  case "$arg" in
-    --full) full=1 ;;
-    --only) only=1 ;;
-  esac
-done
-
-# From scratch: a full run first removes what it is about to write, so no stale file survives.
-if [ "$only" = 0 ]; then
-  rm -rf "$repo/test/fixtures/tiny256" "$repo/test/fixtures/configs256" "$repo/weights/checksums"
-  if [ "$full" = 1 ]; then rm -rf "$repo/test/fixtures/full/tiny1024"; fi
-fi
-
+# Without --only the harness starts from scratch: it deletes the folders it is about to write
+# (test/fixtures/tiny256, configs256, and full/tiny1024 with --full) and rewrites weights/checksums.
 # One thread everywhere: CPU kernels may reduce in a thread-count-dependent order.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0 TQDM_DISABLE=1
 cd "$repo"
