@@ -629,18 +629,41 @@ export class SAM2Base {
       return add(gpu, f.visionTokens, this.noMemEmbed);
     }
     const [h, w] = f.featSizes[f.featSizes.length - 1];
+    const m = this.assembleMemory(a.frameIdx, a.outputs, a.numFrames, a.reverse, [h, w]);
+    const out = this.memoryAttention.forward(f.visionTokens, f.visionPosTokens, m.memory, m.memoryPos, m.numObjPtrTokens);
+    m.memory.release();
+    m.memoryPos.release();
+    return out;
+  }
+
+  /**
+   * The memory a tracked frame attends to (batch-first, activation dtype): memory [1, M, mem_dim] = the
+   * selected frames' bank entries then the pointer tokens, memoryPos [1, M, mem_dim] = their spatial +
+   * temporal encodings then the pointers' temporal encodings, and the number of pointer tokens (the last
+   * ones). `featSize` is the top-level feature map's [h, w]. The caller owns memory and memoryPos.
+   */
+  assembleMemory(
+    frameIdx: number,
+    outputs: ObjectOutputDict,
+    numFrames: number,
+    reverse: boolean,
+    featSize: readonly [number, number],
+  ): { memory: Tensor; memoryPos: Tensor; numObjPtrTokens: number; selection: MemorySelection } {
+    const gpu = this.gpu;
+    const cfg = this.config;
+    const [h, w] = featSize;
     const HW = h * w;
     const C = cfg.hiddenDim;
     const D = cfg.memDim;
-    const sel = selectMemory(cfg, a.frameIdx, [...a.outputs.cond.keys()], (t) => a.outputs.nonCond.has(t), a.numFrames, a.reverse);
-    const stored = (e: { frame: number; source: OutputSource }): FrameOutput => (e.source === 'cond' ? a.outputs.cond : a.outputs.nonCond).get(e.frame)!;
+    const sel = selectMemory(cfg, frameIdx, [...outputs.cond.keys()], (t) => outputs.nonCond.has(t), numFrames, reverse);
+    const stored = (e: { frame: number; source: OutputSource }): FrameOutput => (e.source === 'cond' ? outputs.cond : outputs.nonCond).get(e.frame)!;
 
     const parts: Tensor[] = [];
     const posParts: Tensor[] = [];
     for (const m of sel.memories) {
       const bank = stored(m).maskmemFeatures;
-      if (!bank) throw new Sam2Error(`frame ${a.frameIdx}: the output of frame ${m.frame} has no memory yet (encode it before tracking)`);
-      if (bank.size !== HW * D) throw new ShapeError(`frame ${a.frameIdx}: memory of frame ${m.frame} ${bank} must be [1, ${HW}, ${D}]`);
+      if (!bank) throw new Sam2Error(`frame ${frameIdx}: the output of frame ${m.frame} has no memory yet (encode it before tracking)`);
+      if (bank.size !== HW * D) throw new ShapeError(`frame ${frameIdx}: memory of frame ${m.frame} ${bank} must be [1, ${HW}, ${D}]`);
       parts.push(bank.reshape([1, HW, D]));
       posParts.push(this.memoryPos(m.tPos, h, w));
     }
@@ -650,7 +673,7 @@ export class SAM2Base {
     if (P > 0) {
       for (const p of sel.pointers) {
         const ptr = stored(p).objPtr;
-        if (ptr.size !== C) throw new ShapeError(`frame ${a.frameIdx}: object pointer of frame ${p.frame} ${ptr} must be [1, ${C}]`);
+        if (ptr.size !== C) throw new ShapeError(`frame ${frameIdx}: object pointer of frame ${p.frame} ${ptr} must be [1, ${C}]`);
         parts.push(ptr.reshape([1, nTok, D]));
       }
       ptrPos = this.pointerPos(sel);
@@ -659,10 +682,7 @@ export class SAM2Base {
     const memory = concat(gpu, parts, 1, { dtype: this.dtype });
     const memoryPos = concat(gpu, posParts, 1, { dtype: this.dtype });
     ptrPos?.release();
-    const out = this.memoryAttention.forward(f.visionTokens, f.visionPosTokens, memory, memoryPos, P * nTok);
-    memory.release();
-    memoryPos.release();
-    return out;
+    return { memory, memoryPos, numObjPtrTokens: P * nTok, selection: sel };
   }
 
   /** The pointers' temporal encodings [1, P · C/mem_dim, mem_dim], each pointer's row repeated for its tokens. */
