@@ -539,16 +539,16 @@ export class SAM2Base {
     if (a.pointInputs && a.pointInputs.coords.length !== 2 * a.pointInputs.labels.length) {
       throw new ShapeError(`trackStep: ${a.pointInputs.coords.length} point coordinates for ${a.pointInputs.labels.length} labels`);
     }
+    if (a.prevSamMaskLogits && (!a.pointInputs || a.maskInputs)) {
+      throw new Sam2Error('trackStep: previous mask logits go with point inputs and no mask input');
+    }
     let heads: SamHeadsOutput;
     if (a.maskInputs && cfg.useMaskInputAsOutputWithoutSam) {
       heads = this.useMaskAsOutput(a.features, a.maskInputs);
     } else {
       const pix = this.memoryConditionedFeatures(a);
-      let maskInputs = a.maskInputs;
-      if (a.prevSamMaskLogits) {
-        if (!a.pointInputs || a.maskInputs) throw new Sam2Error('trackStep: previous mask logits go with point inputs and no mask input');
-        maskInputs = a.prevSamMaskLogits;
-      }
+      // A correction click feeds the previous logits as the mask prompt.
+      const maskInputs = a.prevSamMaskLogits ?? a.maskInputs;
       heads = this.forwardSamHeads(pix, a.features, a.pointInputs, maskInputs, this.useMultimask(a.isInitCondFrame, a.pointInputs));
       if (pix !== a.features.visionTokens) pix.release();
     }

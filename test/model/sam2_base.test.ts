@@ -11,6 +11,7 @@
  * - video cases replayed with the predictor's bookkeeping (test/model/sam2_replay.ts) on the engine's own
  *   image features of the stored frames: per frame pred_masks, object_score_logits, obj_ptr (and the bf16
  *   maskmem_features of `point`). f32 everywhere; the f16 variants on fewer frames;
+ * - SAM 2.0's memory options on configs256/sam2_hiera_t (a click and two tracked frames);
  * - the tracking step's small kernels, and typed errors.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +36,7 @@ import { bf16BitsToF32, f32ToBf16Bits } from '../../src/runtime/dtype.js';
 import { Sam2Error, ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import { syntheticWeights } from '../../weights/synthetic.js';
-import { normalizeFrames, openFixture, outputName, TINY256, type Fixture } from '../fixtures/reader.js';
+import { CONFIGS256, normalizeFrames, openFixture, outputName, TINY256, type Fixture } from '../fixtures/reader.js';
 import { asStored, rand, testGpus, variants, type Variant } from '../helpers.js';
 import { parity, parityTable, type ParityResult } from './parity.js';
 import { Replay, type ReplayReport } from './sam2_replay.js';
@@ -460,6 +461,47 @@ describe('video cases replayed through trackStep (f32)', () => {
 
   it('points_pos_neg, box, mask: single-mask output with the stability fallback, box corners, mask as output', async () => {
     for (const c of ['points_pos_neg', 'box', 'mask']) await replayCase(f32(), c, { maxFramesPerPass: 3 });
+  });
+});
+
+describe('SAM 2.0 memory options (configs256/sam2_hiera_t: no pointer temporal encoding, no no_obj_embed_spatial)', () => {
+  it('click on frame 0, then frames 1–2 tracked (f32)', async () => {
+    const v = vs.find((x) => x.name === 'f32')!;
+    const gpu = v.gpu;
+    const name = 'sam2_hiera_t';
+    const c20 = sam2Config('tiny', '2.0', { imageSize: S });
+    expect([c20.addTposEncToObjPtrs, c20.noObjEmbedSpatial, c20.useSignedTposEncToObjPtrs]).toEqual([false, false, false]);
+    const fx = await openFixture(`${CONFIGS256}/${name}.safetensors`);
+    const manifest = getManifest(name);
+    const weights = await loadWeights(syntheticWeights(manifest), { gpu, dtype: 'f32', manifest });
+    const model = await SAM2Base.create({ gpu, weights }, c20);
+    const u8 = await frames.bytes('frames_u8');
+    const feats = new Map<number, ImageFeatures>();
+    const replay = new Replay({
+      model,
+      fx,
+      features: async (f) => {
+        let x = feats.get(f);
+        if (!x) {
+          const t = gpu.upload(normalizeFrames(u8.subarray(f * S * S * 3, (f + 1) * S * S * 3), 1, S), [1, 3, S, S]);
+          x = model.imageEncoder.encode(t);
+          t.release();
+          feats.set(f, x);
+        }
+        return x;
+      },
+      report: (r) => compareOutput(name, v, fx, r),
+    });
+    try {
+      await replay.run();
+      expect(replay.passes.get(1)).toEqual([0, 1, 2]);
+    } finally {
+      replay.release();
+      for (const f of feats.values()) f.release();
+      model.release();
+      weights.release();
+      await fx.close();
+    }
   });
 });
 
