@@ -1,0 +1,289 @@
+// Flash-style scaled dot-product attention: out = softmax(scale · q kᵀ) v in one pass over the keys, with an
+// online softmax (running max and running sum per query, rescaled accumulator), all in f32.
+//
+// Each invocation owns QPI queries of one (batch, head): their rows of q (multiplied by scale · log2(e) when
+// loaded, so the softmax runs on exp2) and their output accumulators stay in registers. All invocations of a
+// workgroup walk the same keys in the same order. The accumulator is rescaled only when a query's running
+// max grows (the same result as rescaling at every key, with far fewer multiplies and exps).
+//
+// Key and value rows reach the invocations in one of two ways:
+//   SG == 0   every invocation loads each row itself (on GPUs, loads of one address across a workgroup are
+//             broadcasts);
+//   SG > 0    the SG invocations of a subgroup load a row together, one vec4 chunk each, and hand the chunks
+//             round with subgroupShuffle. Software adapters execute every storage load invocation by
+//             invocation, so this cuts their load work by SG (measured 10× faster on lavapipe).
+//
+// Tensors are addressed by strides, so one kernel reads every layout SAM 2 produces:
+//   element (b, h, l, d) of x is at x_off + b·x_sb + h·x_sh + l·x_sl + d   (d contiguous)
+// for q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv], out [B, H, Lq, Dv] and their token-major
+// ([B, L, H·D]) and packed-qkv ([B, L, 3, H, D]) equivalents.
+//
+// Grid: x = query blocks of WG·QPI queries, y (+ z·bh_per_y) = batch · heads.
+// Defines:
+//   WG       invocations per workgroup (a multiple of SG)
+//   QPI      queries per invocation
+//   DC       vec4 chunks of a q / k row held in registers (D <= 4·DC; a multiple of 4, at most 64)
+//   DVC      vec4 chunks of a v / out row (Dv <= 4·DVC; a multiple of 4, at most 64)
+//   SG       subgroup size of the shuffle path (4, 8, 16, 32 or 64), or 0
+//   DFULL    1 when D == 4·DC (no run-time guard on q / k chunks); DVFULL likewise for Dv and DVC
+//   ALIGNED  1 when D, Dv and every offset and stride are multiples of 4: rows are read as whole vec4s and
+//            out written as vec4s; 0: element loads with the rows' tails masked.
+//
+// Loops over a row's chunks run in banks of 16 with constant bounds (see qk_bank, pv_bank), so that shader
+// compilers unroll them and the q / accumulator arrays stay in registers.
+#if SG > 0
+enable subgroups;
+#endif
+#include "common.wgsl"
+
+struct Params {
+  lq: u32, lk: u32, d: u32, dv: u32,
+  heads: u32, nbh: u32, scale: f32, bh_per_y: u32,
+  q_off: u32, q_sb: u32, q_sh: u32, q_sl: u32,
+  k_off: u32, k_sb: u32, k_sh: u32, k_sl: u32,
+  v_off: u32, v_sb: u32, v_sh: u32, v_sl: u32,
+  o_off: u32, o_sb: u32, o_sh: u32, o_sl: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+#if ALIGNED
+#tensor q 1 read vec4
+#tensor k 2 read vec4
+#tensor v 3 read vec4
+#else
+#tensor q 1 read
+#tensor k 2 read
+#tensor v 3 read
+#endif
+#tensor o 4 write
+
+// Chunks per subgroup lane (shuffle path).
+#if SG > 0
+#define KR ((DC + SG - 1) / SG)
+#define VR ((DVC + SG - 1) / SG)
+#else
+#define KR 1
+#define VR 1
+#endif
+
+var<private> qr: array<vec4<f32>, QPI * DC>;
+var<private> acc: array<vec4<f32>, QPI * DVC>;
+var<private> s: array<f32, QPI>;
+var<private> kl: array<vec4<f32>, KR>;
+var<private> vl: array<vec4<f32>, VR>;
+var<private> lane: u32;
+
+// 4 elements of a row from element e (e < n, n the row length); elements past the row's end read 0. The
+// unaligned forms clamp the index to the row's last element, so no read leaves the row.
+fn ldq4(i: u32, e: u32, n: u32) -> vec4<f32> {
+#if ALIGNED
+  return ld4_q(i);
+#else
+  let last = i + (n - 1u - e);
+  return vec4<f32>(ld_q(i), select(0.0, ld_q(min(i + 1u, last)), e + 1u < n),
+                   select(0.0, ld_q(min(i + 2u, last)), e + 2u < n), select(0.0, ld_q(min(i + 3u, last)), e + 3u < n));
+#endif
+}
+
+fn ldk4(i: u32, e: u32, n: u32) -> vec4<f32> {
+#if ALIGNED
+  return ld4_k(i);
+#else
+  let last = i + (n - 1u - e);
+  return vec4<f32>(ld_k(i), select(0.0, ld_k(min(i + 1u, last)), e + 1u < n),
+                   select(0.0, ld_k(min(i + 2u, last)), e + 2u < n), select(0.0, ld_k(min(i + 3u, last)), e + 3u < n));
+#endif
+}
+
+fn ldv4(i: u32, e: u32, n: u32) -> vec4<f32> {
+#if ALIGNED
+  return ld4_v(i);
+#else
+  let last = i + (n - 1u - e);
+  return vec4<f32>(ld_v(i), select(0.0, ld_v(min(i + 1u, last)), e + 1u < n),
+                   select(0.0, ld_v(min(i + 2u, last)), e + 2u < n), select(0.0, ld_v(min(i + 3u, last)), e + 3u < n));
+#endif
+}
+
+// Chunk c (4 elements from 4c) of key row `row`.
+fn kchunk(row: u32, c: u32) -> vec4<f32> {
+#if SG > 0
+  return subgroupShuffle(kl[c / SG], c % SG);
+#else
+  return ldk4(row + 4u * c, 4u * c, P.d);
+#endif
+}
+
+fn vchunk(row: u32, c: u32) -> vec4<f32> {
+#if SG > 0
+  return subgroupShuffle(vl[c / SG], c % SG);
+#else
+  return ldv4(row + 4u * c, 4u * c, P.dv);
+#endif
+}
+
+// Shuffle path: lane l of the subgroup loads chunks l, l + SG, ... of the row (clamped to the row's last
+// chunk, so every lane loads something valid and no load leaves the row).
+fn load_rows(krow: u32, vrow: u32) {
+#if SG > 0
+  let kc = (P.d + 3u) / 4u - 1u;
+  for (var r = 0u; r < KR; r++) {
+    let c = min(r * SG + lane, kc);
+    kl[r] = ldk4(krow + 4u * c, 4u * c, P.d);
+  }
+  let vc = (P.dv + 3u) / 4u - 1u;
+  for (var r = 0u; r < VR; r++) {
+    let c = min(r * SG + lane, vc);
+    vl[r] = ldv4(vrow + 4u * c, 4u * c, P.dv);
+  }
+#endif
+}
+
+// s[i] += q_i · k over chunks c0 .. c0 + 15 of the row.
+fn qk_bank(krow: u32, c0: u32) {
+  for (var cc = 0u; cc < 16u; cc++) {
+    let c = c0 + cc;
+    if (c < DC && (DFULL == 1 || 4u * c < P.d)) {
+      let kv = kchunk(krow, c);
+      for (var i = 0u; i < QPI; i++) {
+        s[i] += dot(qr[i * DC + c], kv);
+      }
+    }
+  }
+}
+
+// acc_i += p_i v over chunks c0 .. c0 + 15 (p_i in s[i]).
+fn pv_bank(vrow: u32, c0: u32) {
+  for (var cc = 0u; cc < 16u; cc++) {
+    let c = c0 + cc;
+    if (c < DVC && (DVFULL == 1 || 4u * c < P.dv)) {
+      let vv = vchunk(vrow, c);
+      for (var i = 0u; i < QPI; i++) {
+        acc[i * DVC + c] = fma(vec4<f32>(s[i]), vv, acc[i * DVC + c]);
+      }
+    }
+  }
+}
+
+fn rescale_bank(i: u32, c0: u32, alpha: f32) {
+  for (var cc = 0u; cc < 16u; cc++) {
+    let c = c0 + cc;
+    if (c < DVC) {
+      acc[i * DVC + c] *= alpha;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>
+#if SG > 0
+        , @builtin(subgroup_invocation_id) sgi: u32
+#endif
+) {
+#if SG > 0
+  lane = sgi;
+#endif
+  // Workgroups past the last (batch, head) of a folded grid redo the last one and store nothing, and
+  // queries past lq work on the last row and are not stored, so that all invocations stay in step (an early
+  // return would put the whole kernel under control flow, which software adapters compile far worse).
+  let bh_raw = wid.y + wid.z * P.bh_per_y;
+  let bh = min(bh_raw, P.nbh - 1u);
+  let b = bh / P.heads;
+  let h = bh % P.heads;
+  let qb = P.q_off + b * P.q_sb + h * P.q_sh;
+  let kb = P.k_off + b * P.k_sb + h * P.k_sh;
+  let vb = P.v_off + b * P.v_sb + h * P.v_sh;
+  let ob = P.o_off + b * P.o_sb + h * P.o_sh;
+  let q0 = wid.x * (WG * QPI) + lid.x;
+  // log2(e): the softmax below uses exp2.
+  let qscale = P.scale * 1.4426950408889634;
+
+  var run_max: array<f32, QPI>;
+  var run_sum: array<f32, QPI>;
+  for (var i = 0u; i < QPI; i++) {
+    let row = qb + min(q0 + i * WG, P.lq - 1u) * P.q_sl;
+    for (var c = 0u; c < DC; c++) {
+      qr[i * DC + c] = vec4<f32>(0.0);
+    }
+    let nc = (P.d + 3u) / 4u;
+    for (var c = 0u; c < nc; c++) {
+      qr[i * DC + c] = ldq4(row + 4u * c, 4u * c, P.d) * qscale;
+    }
+    for (var c = 0u; c < DVC; c++) {
+      acc[i * DVC + c] = vec4<f32>(0.0);
+    }
+    run_max[i] = NEG_BIG;
+    run_sum[i] = 0.0;
+  }
+
+  for (var j = 0u; j < P.lk; j++) {
+    let krow = kb + j * P.k_sl;
+    let vrow = vb + j * P.v_sl;
+    load_rows(krow, vrow);
+    for (var i = 0u; i < QPI; i++) { s[i] = 0.0; }
+    qk_bank(krow, 0u);
+#if DC > 16
+    qk_bank(krow, 16u);
+#endif
+#if DC > 32
+    qk_bank(krow, 32u);
+#endif
+#if DC > 48
+    qk_bank(krow, 48u);
+#endif
+    for (var i = 0u; i < QPI; i++) {
+      if (s[i] > run_max[i]) {
+        let alpha = exp2(run_max[i] - s[i]);
+        run_sum[i] *= alpha;
+        run_max[i] = s[i];
+        rescale_bank(i, 0u, alpha);
+#if DVC > 16
+        rescale_bank(i, 16u, alpha);
+#endif
+#if DVC > 32
+        rescale_bank(i, 32u, alpha);
+#endif
+#if DVC > 48
+        rescale_bank(i, 48u, alpha);
+#endif
+      }
+      let p = exp2(s[i] - run_max[i]);
+      run_sum[i] += p;
+      s[i] = p;
+    }
+    pv_bank(vrow, 0u);
+#if DVC > 16
+    pv_bank(vrow, 16u);
+#endif
+#if DVC > 32
+    pv_bank(vrow, 32u);
+#endif
+#if DVC > 48
+    pv_bank(vrow, 48u);
+#endif
+  }
+
+  for (var i = 0u; i < QPI; i++) {
+    let qi = q0 + i * WG;
+    if (qi < P.lq && bh_raw < P.nbh) {
+      let inv = 1.0 / run_sum[i];
+      let orow = ob + qi * P.o_sl;
+      // A loop with a run-time bound: not unrolled, so the stores (costly code on software adapters) are
+      // emitted once.
+      let nc = (P.dv + 3u) / 4u;
+      for (var c = 0u; c < nc; c++) {
+        let e = 4u * c;
+        {
+          let r = acc[i * DVC + c] * inv;
+#if ALIGNED
+          st4_o(orow + e, r);
+#else
+          st_o(orow + e, r.x);
+          if (e + 1u < P.dv) { st_o(orow + e + 1u, r.y); }
+          if (e + 2u < P.dv) { st_o(orow + e + 2u, r.z); }
+          if (e + 3u < P.dv) { st_o(orow + e + 3u, r.w); }
+#endif
+        }
+      }
+    }
+  }
+}
