@@ -220,7 +220,7 @@ export class ImagePredictor {
     const prompts = this.prepPrompts(opts);
     const B = prompts.batch;
     const dtype = dtypeOf(this.ctx);
-    const masks = prompts.mask ? gpu.upload(prompts.mask, [B, 1, ...this.promptEncoder.maskInputSize], dtype, 'mask_input') : null;
+    const masks = prompts.mask ? uploadOrdered(gpu, prompts.mask, [B, 1, ...this.promptEncoder.maskInputSize], dtype, 'mask_input') : null;
     let emb;
     try {
       emb = this.promptEncoder.forward({ points: prompts.points, masks });
@@ -392,6 +392,16 @@ export class ImagePredictor {
     }
     return { batch, points, mask };
   }
+}
+
+/**
+ * gpu.upload() after submitting the work recorded so far. writeBuffer runs on the queue at once, before
+ * dispatches that are recorded but not yet submitted, and a pooled buffer handed out here may be one such a
+ * dispatch still reads under its previous owner.
+ */
+function uploadOrdered(gpu: Gpu, data: ArrayLike<number>, shape: readonly number[], dtype: 'f32' | 'f16', label: string): Tensor {
+  gpu.flush();
+  return gpu.upload(data, shape, dtype, label);
 }
 
 function checkSize(hw: readonly [number, number]): void {
