@@ -227,6 +227,38 @@ describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decod
   });
 });
 
+describe('MaskDecoder and PromptEncoder bind to the heads of every official config', () => {
+  it('sam2 / sam2.1, t / s / b+ / l: weights by official name, one forward with the fixture inputs (f32)', async () => {
+    const v = vs[0];
+    const io = await inputs(v);
+    try {
+      for (const version of ['2.1', '2.0'] as const) {
+        for (const size of ['tiny', 'small', 'base_plus', 'large'] as const) {
+          const c = sam2Config(size, version, { imageSize: 256 });
+          const full = getManifest(c.name as Parameters<typeof getManifest>[0]);
+          const m = { ...full, config: `${c.name} (SAM heads)`, tensors: full.tensors.filter((t) => /^sam_(prompt_encoder|mask_decoder)\./.test(t.name)) };
+          const weights = await loadWeights(syntheticWeights(m), { gpu: v.gpu, dtype: 'f32', manifest: m });
+          try {
+            const enc = await PromptEncoder.create({ gpu: v.gpu, weights }, c);
+            const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(c));
+            const { sparse, dense } = enc.forward({ points: { coords: [100, 120], labels: [1] } });
+            const out = dec.forward({ imageEmbeddings: io.img, imagePe: enc.getDensePeTokens(), sparse, dense, multimaskOutput: false, repeatImage: false, highResFeatures: io.hr });
+            expect(out.masks.shape).toEqual([1, 1, 64, 64]);
+            expect(out.samTokensOut.shape).toEqual([1, 1, 256]);
+            const iou = await v.gpu.read(out.iouPred);
+            expect(iou[0] >= 0 && iou[0] <= 1, `${c.name}: sigmoid IoU ${iou[0]}`).toBe(true);
+            for (const t of [...Object.values(out), sparse, dense]) t.release();
+          } finally {
+            weights.release();
+          }
+        }
+      }
+    } finally {
+      io.release();
+    }
+  });
+});
+
 describe('mask selection kernel', () => {
   it('stability threshold edges (49/50 = 0.98 is stable, 48/49 is not, no area is stable) and IoU argmax ties', async () => {
     for (const v of vs) {
