@@ -22,6 +22,7 @@
 // Defines:
 //   WG       invocations per workgroup (a multiple of SG)
 //   QPI      queries per invocation
+//   KT       keys per tile between workgroup barriers (0: one tile)
 //   DC       vec4 chunks of a q / k row held in registers (D <= 4·DC; a multiple of 4, at most 64)
 //   DVC      vec4 chunks of a v / out row (Dv <= 4·DVC; a multiple of 4, at most 64)
 //   SG       subgroup size of the shuffle path (4, 8, 16, 32 or 64), or 0
@@ -215,7 +216,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     run_sum[i] = 0.0;
   }
 
-  for (var j = 0u; j < P.lk; j++) {
+  // With KT > 0, all invocations finish a tile of KT keys before any starts the next, so that the
+  // workgroup's pass over k and v reads each tile from cache (software adapters run a workgroup's subgroups
+  // one after another, each over all keys, unless a barrier interleaves them).
+#if KT > 0
+  let tile = u32(KT);
+#else
+  let tile = P.lk;
+#endif
+  for (var j0 = 0u; j0 < P.lk; j0 += tile) {
+  workgroupBarrier();
+  let j1 = min(j0 + tile, P.lk);
+  for (var j = j0; j < j1; j++) {
     let krow = kb + j * P.k_sl;
     let vrow = vb + j * P.v_sl;
     load_rows(krow, vrow);
@@ -260,6 +272,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 #if DVC > 48
     pv_bank(vrow, 48u);
 #endif
+  }
   }
 
   for (var i = 0u; i < QPI; i++) {

@@ -82,6 +82,8 @@ export interface AttentionTuning {
   qpi?: number;
   /** Subgroup size of the shuffle path (needs the subgroups feature and that fixed size), 0 for none. */
   sg?: number;
+  /** Keys per tile between workgroup barriers, 0 for none. */
+  kt?: number;
 }
 
 export interface AttentionOptions {
@@ -137,7 +139,10 @@ export function attentionTuning(gpu: Gpu, lq: number, d: number, dv: number): Re
   // Two workgroup sizes only (each is a separate pipeline): small for a few queries per (batch, head), as in
   // Hiera's windows and the decoder's prompt tokens.
   const wg = Math.ceil(lq / qpi) <= 32 ? Math.max(16, sg) : 64;
-  return { wg, qpi, sg };
+  // Key tiles between barriers for long rows, whose k and v outgrow a CPU core's cache (helped D = 256 on
+  // lavapipe; no gain at D <= 96).
+  const kt = cpu && dmax > 128 ? 128 : 0;
+  return { wg, qpi, sg, kt };
 }
 
 export function attention(
@@ -186,6 +191,7 @@ export function attention(
   const wg = opts.tune?.wg ?? tuned.wg;
   const qpi = opts.tune?.qpi ?? tuned.qpi;
   const sg = opts.tune?.sg ?? tuned.sg;
+  const kt = opts.tune?.kt ?? tuned.kt;
   if (wg % Math.max(sg, 1) !== 0) throw new ShapeError(`attention: workgroup size ${wg} is not a multiple of subgroup size ${sg}`);
   const nbh = B * H;
   const maxWg = gpu.info.limits.maxComputeWorkgroupsPerDimension;
@@ -209,6 +215,7 @@ export function attention(
         DFULL: capacity(D) === D,
         DVFULL: capacity(Dv) === Dv,
         SG: sg,
+        KT: kt,
         ALIGNED: aligned,
       },
     },

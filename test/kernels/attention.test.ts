@@ -162,6 +162,7 @@ describe('attention', async () => {
         { wg: 64, qpi: 4, sg: 0 },
         { wg: 16, qpi: 1, sg: tuned.sg },
         { wg: 64, qpi: 2, sg: tuned.sg },
+        { wg: 16, qpi: 2, sg: tuned.sg, kt: 4 },
       ]) {
         const out = attention(g, tq, tk, tv, { tune });
         expectClose(await g.read(out), want, v.tol, `${JSON.stringify(tune)} ${dimsStr(c)}`);

@@ -1,0 +1,149 @@
+/**
+ * Attention and rotary-embedding benchmarks at SAM 2's shapes, with the FMA-peak baseline measured in the
+ * same run. Attention flops count 4·Lq·Lk·D per head (qkᵀ and pv, a multiply-add as 2), bytes one read of
+ * q, k, v and one write of out.
+ *
+ *   npx tsx bench/entries/attention.ts [filter]   prints the table (median ms, GFLOPS, GB/s, % of peak)
+ *
+ * The 4096 × 28,736 × 256 case (memory cross-attention over the full memory bank at 1024: 7 frames of
+ * 64×64 tokens and 64 object-pointer tokens) is 120 GFLOP per iteration: tens of seconds on a software adapter.
+ */
+import { pathToFileURL } from 'node:url';
+import type { BenchCase, BenchResult } from '../harness.js';
+import { attention, type AttentionTuning } from '../../src/kernels/attention.js';
+import { rope, ropeTable } from '../../src/kernels/rope.js';
+import type { Gpu } from '../../src/runtime/gpu.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { cases as baselineCases } from './baseline.js';
+
+const BYTES = { f32: 4, f16: 2 } as const;
+
+function randomTensor(gpu: Gpu, shape: number[], dtype: 'f32' | 'f16', seed: number): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    v[i] = s / 2 ** 32 - 0.5;
+  }
+  return gpu.upload(v, shape, dtype);
+}
+
+interface AttnCase {
+  name: string;
+  B: number;
+  H: number;
+  lq: number;
+  lk: number;
+  d: number;
+  dv?: number;
+  /** Token-major q, k, v and out ([B, L, H·D]), as the model holds them. */
+  tokens?: boolean;
+  tune?: AttentionTuning;
+  dtypes?: Array<'f32' | 'f16'>;
+}
+
+const attn: AttnCase[] = [
+  { name: '1024x1024x64', B: 1, H: 1, lq: 1024, lk: 1024, d: 64 },
+  // The same with the other kernel variants, to compare (see attentionTuning).
+  { name: '1024x1024x64 no subgroups, 4 q/inv', B: 1, H: 1, lq: 1024, lk: 1024, d: 64, tune: { sg: 0, qpi: 4 }, dtypes: ['f32'] },
+  { name: '1024x1024x64 no subgroups, 1 q/inv', B: 1, H: 1, lq: 1024, lk: 1024, d: 64, tune: { sg: 0, qpi: 1 }, dtypes: ['f32'] },
+  { name: '1024x1024x64 1 q/inv', B: 1, H: 1, lq: 1024, lk: 1024, d: 64, tune: { qpi: 1 }, dtypes: ['f32'] },
+  { name: '1024x1024x64 4 q/inv', B: 1, H: 1, lq: 1024, lk: 1024, d: 64, tune: { qpi: 4 }, dtypes: ['f32'] },
+  // Hiera-T/S global attention at 1024 (stage 3: 64×64 tokens, head dim 96), one of its 4 heads.
+  { name: 'Hiera global 4096x4096x96', B: 1, H: 1, lq: 4096, lk: 4096, d: 96, tokens: true },
+  // Hiera-T stage 1 window attention at 1024: 1024 windows of 8×8 tokens, head dim 96.
+  { name: 'Hiera windows 1024 x (64x64x96)', B: 1024, H: 1, lq: 64, lk: 64, d: 96, tokens: true },
+  // Mask decoder (8 heads): tokens → image cross-attention (head dim 16) and image → tokens.
+  { name: 'decoder tokens->image 8 x (7x4096x16)', B: 1, H: 8, lq: 7, lk: 4096, d: 16, tokens: true },
+  { name: 'decoder image->tokens 8 x (4096x7x16)', B: 1, H: 8, lq: 4096, lk: 7, d: 16, tokens: true },
+  // Memory attention at 1024 (one head of 256): self-attention, and cross-attention to the full memory bank.
+  { name: 'memory self 4096x4096x256', B: 1, H: 1, lq: 4096, lk: 4096, d: 256, tokens: true },
+  { name: 'memory cross 4096x28736x256', B: 1, H: 1, lq: 4096, lk: 28736, d: 256, tokens: true, dtypes: ['f32'] },
+  { name: 'memory cross 4096x28736x256 2 q/inv', B: 1, H: 1, lq: 4096, lk: 28736, d: 256, tokens: true, tune: { qpi: 2 }, dtypes: ['f32'] },
+];
+
+const noF16 = (dtype: 'f32' | 'f16') => (gpu: Gpu) =>
+  dtype === 'f16' && !gpu.info.features.f16 && gpu.f16Mode !== 'f16packed' ? 'no f16' : undefined;
+
+export const cases: BenchCase[] = [baselineCases[1]];
+
+for (const c of attn) {
+  for (const dtype of c.dtypes ?? (['f32', 'f16'] as const)) {
+    const dv = c.dv ?? c.d;
+    cases.push({
+      kernel: 'attention',
+      name: c.name,
+      dtype,
+      flops: 2 * c.B * c.H * c.lq * c.lk * (c.d + dv),
+      bytes: c.B * c.H * (c.lq * c.d + c.lk * (c.d + dv) + c.lq * dv) * BYTES[dtype],
+      skip: noF16(dtype),
+      setup(gpu) {
+        const shape = (l: number, d: number) => (c.tokens ? [c.B, l, c.H * d] : [c.B, c.H, l, d]);
+        const q = randomTensor(gpu, shape(c.lq, c.d), dtype, 1);
+        const k = randomTensor(gpu, shape(c.lk, c.d), dtype, 2);
+        const v = randomTensor(gpu, shape(c.lk, dv), dtype, 3);
+        const out = gpu.empty(shape(c.lq, dv), dtype);
+        return {
+          run: () => void attention(gpu, q, k, v, { heads: c.H, out, tune: c.tune }),
+          dispose: () => [q, k, v, out].forEach((t) => t.release()),
+        };
+      },
+    });
+  }
+}
+
+// RoPE on memory attention's q (4096 × 256) and on its keys over the full memory bank (7 frames of 4096
+// rotated tokens, 64 object-pointer tokens left as they are), in place.
+for (const [name, L, repeat, exclude] of [
+  ['q 4096x256', 4096, false, 0],
+  ['k 28736x256 (7 repeats, 64 excluded)', 7 * 4096 + 64, true, 64],
+] as const) {
+  for (const dtype of ['f32', 'f16'] as const) {
+    cases.push({
+      kernel: 'rope',
+      name,
+      dtype,
+      flops: 0,
+      bytes: 2 * (L - exclude) * 256 * BYTES[dtype],
+      skip: noF16(dtype),
+      setup(gpu) {
+        const table = ropeTable(gpu, 256, 64, 64);
+        const x = randomTensor(gpu, [1, L, 256], dtype, 4);
+        return {
+          run: () => void rope(gpu, x, table, { repeat, exclude, inPlace: true }),
+          dispose: () => [x, table.tensor].forEach((t) => t.release()),
+        };
+      },
+    });
+  }
+}
+
+/** The results as a table, with GFLOPS as a share of the FMA peak measured in the same run. */
+export function table(results: BenchResult[]): string {
+  const peak = Math.max(0, ...results.filter((r) => r.kernel === 'fma_peak').map((r) => r.gflops));
+  const rows = results.map((r) => {
+    const pct = r.gflops > 0 && r.kernel !== 'fma_peak' && peak > 0 ? `${((100 * r.gflops) / peak).toFixed(0)}%` : '';
+    return `${`${r.kernel} ${r.name}`.padEnd(58)} ${r.dtype.padEnd(4)} ${r.medianMs.toFixed(2).padStart(11)} ms ${r.gflops.toFixed(2).padStart(7)} GFLOPS ${r.gbps.toFixed(2).padStart(7)} GB/s ${pct.padStart(5)}`;
+  });
+  return [`${'case'.padEnd(58)} type ${'median'.padStart(14)} ${'GFLOPS'.padStart(14)} ${'GB/s'.padStart(12)} %peak`, ...rows].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { Gpu } = await import('../../src/runtime/gpu.js');
+  const { runCase } = await import('../harness.js');
+  const filter = process.argv[2];
+  const gpu = await Gpu.create();
+  console.log(`${gpu.info.adapter} (${gpu.info.backend})`);
+  const results: BenchResult[] = [];
+  for (const c of cases) {
+    if (filter && c.kernel !== 'fma_peak' && !`${c.kernel} ${c.name} ${c.dtype}`.includes(filter)) continue;
+    const r = await runCase(gpu, c, { minMs: 1000, samples: 3, warmup: 1 });
+    console.log(table([r]).split('\n')[1]);
+    results.push(r);
+  }
+  console.log(table(results));
+  gpu.destroy();
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
