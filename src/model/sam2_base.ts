@@ -73,6 +73,15 @@ export interface FrameOutput {
 }
 
 /** An object's outputs by frame: conditioning (prompted) frames and tracked frames, in insertion order. */
+/** Frees the tensors of a stored output (nothing for undefined). */
+export function releaseOutput(o: FrameOutput | undefined): void {
+  if (!o) return;
+  o.predMasks.release();
+  o.objPtr.release();
+  o.objectScoreLogits.release();
+  o.maskmemFeatures?.release();
+}
+
 export interface ObjectOutputDict {
   cond: Map<number, FrameOutput>;
   nonCond: Map<number, FrameOutput>;

@@ -22,7 +22,7 @@ import { loadWeights, type LoadProgress, type WeightSource } from './weights.js'
 import { syntheticTensors } from '../../weights/synthetic.js';
 import type { ImageFeatures } from './image_encoder.js';
 import { applyNonOverlappingConstraints, fillHolesInMaskScores } from './postprocess.js';
-import { NO_OBJ_SCORE, SAM2Base, type FrameOutput, type ObjectOutputDict, type PointInputs } from './sam2_base.js';
+import { NO_OBJ_SCORE, releaseOutput, SAM2Base, type FrameOutput, type ObjectOutputDict, type PointInputs } from './sam2_base.js';
 import { preprocessVideoFrame } from './preprocess.js';
 import { resize } from '../kernels/resize.js';
 
@@ -113,13 +113,6 @@ function emptyDict(): ObjectOutputDict {
   return { cond: new Map(), nonCond: new Map() };
 }
 
-function releaseOutput(o: FrameOutput | undefined): void {
-  if (!o) return;
-  o.predMasks.release();
-  o.objPtr.release();
-  o.objectScoreLogits.release();
-  o.maskmemFeatures?.release();
-}
 
 export interface PredictorLoadOptions {
   /** Model size (default 'tiny'). */

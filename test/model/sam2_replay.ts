@@ -9,7 +9,7 @@
  */
 import { resize } from '../../src/kernels/resize.js';
 import type { ImageFeatures } from '../../src/model/image_encoder.js';
-import type { FrameOutput, ObjectOutputDict, PointInputs, SAM2Base } from '../../src/model/sam2_base.js';
+import { releaseOutput, type FrameOutput, type ObjectOutputDict, type PointInputs, type SAM2Base } from '../../src/model/sam2_base.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import type { Fixture, VideoStep } from '../fixtures/reader.js';
 
@@ -40,14 +40,6 @@ interface ObjectState {
   output: ObjectOutputDict;
   temp: ObjectOutputDict;
   tracked: Map<number, boolean>;
-}
-
-function releaseOutput(o: FrameOutput | undefined): void {
-  if (!o) return;
-  o.predMasks.release();
-  o.objPtr.release();
-  o.objectScoreLogits.release();
-  o.maskmemFeatures?.release();
 }
 
 export class Replay {
