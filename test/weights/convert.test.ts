@@ -273,7 +273,7 @@ describe('command line', () => {
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.stdout).toContain('27 tensors, f16');
     expect(existsSync(out)).toBe(true);
-    expect(cli('--help').stdout).toMatch(/Commands:\n\s+convert .*\n\s+weights /);
+    expect(cli('--help').stdout).toMatch(/Commands:\n\s+track .*\n\s+convert .*\n\s+weights /);
     expect(cli('convert', '--help').stdout).toMatch(/--dtype f32\|f16/);
     expect(cli('convert', 'only-one').status).toBe(2);
     expect(cli('convert', `${FIX}/small.pt`, out, '--dtype', 'f64').stderr).toMatch(/--dtype must be f32 or f16/);
