@@ -205,6 +205,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var c = 0u; c < DC; c++) {
       qr[i * DC + c] = vec4<f32>(0.0);
     }
+    // A run-time bound keeps this loop rolled, so its loads are compiled once (each storage access is a
+    // lot of code on software adapters).
     let nc = (P.d + 3u) / 4u;
     for (var c = 0u; c < nc; c++) {
       qr[i * DC + c] = ldq4(row + 4u * c, 4u * c, P.d) * qscale;
@@ -225,54 +227,54 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let tile = P.lk;
 #endif
   for (var j0 = 0u; j0 < P.lk; j0 += tile) {
-  workgroupBarrier();
-  let j1 = min(j0 + tile, P.lk);
-  for (var j = j0; j < j1; j++) {
-    let krow = kb + j * P.k_sl;
-    let vrow = vb + j * P.v_sl;
-    load_rows(krow, vrow);
-    for (var i = 0u; i < QPI; i++) { s[i] = 0.0; }
-    qk_bank(krow, 0u);
+    workgroupBarrier();
+    let j1 = min(j0 + tile, P.lk);
+    for (var j = j0; j < j1; j++) {
+      let krow = kb + j * P.k_sl;
+      let vrow = vb + j * P.v_sl;
+      load_rows(krow, vrow);
+      for (var i = 0u; i < QPI; i++) { s[i] = 0.0; }
+      qk_bank(krow, 0u);
 #if DC > 16
-    qk_bank(krow, 16u);
+      qk_bank(krow, 16u);
 #endif
 #if DC > 32
-    qk_bank(krow, 32u);
+      qk_bank(krow, 32u);
 #endif
 #if DC > 48
-    qk_bank(krow, 48u);
+      qk_bank(krow, 48u);
 #endif
-    for (var i = 0u; i < QPI; i++) {
-      if (s[i] > run_max[i]) {
-        let alpha = exp2(run_max[i] - s[i]);
-        run_sum[i] *= alpha;
-        run_max[i] = s[i];
-        rescale_bank(i, 0u, alpha);
+      for (var i = 0u; i < QPI; i++) {
+        if (s[i] > run_max[i]) {
+          let alpha = exp2(run_max[i] - s[i]);
+          run_sum[i] *= alpha;
+          run_max[i] = s[i];
+          rescale_bank(i, 0u, alpha);
 #if DVC > 16
-        rescale_bank(i, 16u, alpha);
+          rescale_bank(i, 16u, alpha);
 #endif
 #if DVC > 32
-        rescale_bank(i, 32u, alpha);
+          rescale_bank(i, 32u, alpha);
 #endif
 #if DVC > 48
-        rescale_bank(i, 48u, alpha);
+          rescale_bank(i, 48u, alpha);
 #endif
+        }
+        let p = exp2(s[i] - run_max[i]);
+        run_sum[i] += p;
+        s[i] = p;
       }
-      let p = exp2(s[i] - run_max[i]);
-      run_sum[i] += p;
-      s[i] = p;
-    }
-    pv_bank(vrow, 0u);
+      pv_bank(vrow, 0u);
 #if DVC > 16
-    pv_bank(vrow, 16u);
+      pv_bank(vrow, 16u);
 #endif
 #if DVC > 32
-    pv_bank(vrow, 32u);
+      pv_bank(vrow, 32u);
 #endif
 #if DVC > 48
-    pv_bank(vrow, 48u);
+      pv_bank(vrow, 48u);
 #endif
-  }
+    }
   }
 
   for (var i = 0u; i < QPI; i++) {
@@ -280,22 +282,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if (qi < P.lq && bh_raw < P.nbh) {
       let inv = 1.0 / run_sum[i];
       let orow = ob + qi * P.o_sl;
-      // A loop with a run-time bound: not unrolled, so the stores (costly code on software adapters) are
-      // emitted once.
+      // Rolled, like the loads of q.
       let nc = (P.dv + 3u) / 4u;
       for (var c = 0u; c < nc; c++) {
         let e = 4u * c;
-        {
-          let r = acc[i * DVC + c] * inv;
+        let r = acc[i * DVC + c] * inv;
 #if ALIGNED
-          st4_o(orow + e, r);
+        st4_o(orow + e, r);
 #else
-          st_o(orow + e, r.x);
-          if (e + 1u < P.dv) { st_o(orow + e + 1u, r.y); }
-          if (e + 2u < P.dv) { st_o(orow + e + 2u, r.z); }
-          if (e + 3u < P.dv) { st_o(orow + e + 3u, r.w); }
+        st_o(orow + e, r.x);
+        if (e + 1u < P.dv) { st_o(orow + e + 1u, r.y); }
+        if (e + 2u < P.dv) { st_o(orow + e + 2u, r.z); }
+        if (e + 3u < P.dv) { st_o(orow + e + 3u, r.w); }
 #endif
-        }
       }
     }
   }
