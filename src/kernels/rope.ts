@@ -22,7 +22,6 @@ import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { headMajor, tokenMajor, type HeadsView } from './attention.js';
 import { checkFloat } from './elementwise.js';
-import { axialFrequencies } from './rope.ref.js';
 
 export interface RopeTable {
   /** f32 [endX + endY, dim / 4, 2]: (cos, sin) per position and frequency. */
@@ -38,12 +37,20 @@ export interface RopeTable {
  * position · frequency, then cos and sin in double rounded to f32. Angles are separable in x and y, so the
  * table has end_x + end_y rows instead of end_x · end_y.
  */
+/** compute_axial_cis's frequencies in PyTorch's f32 steps: 1.0 / (theta ** (arange(0, dim, 4)[: dim // 4].float() / dim)). */
+function frequencies(dim: number, theta: number): Float32Array {
+  const f = Math.fround;
+  const out = new Float32Array(dim / 4);
+  for (let i = 0; i < out.length; i++) out[i] = f(1 / f(theta ** f(f(4 * i) / dim)));
+  return out;
+}
+
 export function ropeTable(gpu: Gpu, dim: number, endX: number, endY: number, theta = 10000): RopeTable {
   if (!Number.isInteger(dim) || dim < 4 || dim % 4 !== 0) throw new ShapeError(`ropeTable: dim ${dim} must be a positive multiple of 4`);
   if (!Number.isInteger(endX) || !Number.isInteger(endY) || endX < 1 || endY < 1) {
     throw new ShapeError(`ropeTable: feature size ${endX}×${endY} must be positive integers`);
   }
-  const freqs = axialFrequencies(dim, theta);
+  const freqs = frequencies(dim, theta);
   const q = dim / 4;
   const data = new Float32Array((endX + endY) * q * 2);
   const fill = (row: number, pos: number) => {
