@@ -32,8 +32,8 @@ const f = Math.fround;
  * not be used or released afterwards. (Tensor.reshape makes a non-owning view.)
  */
 export function reshapeOwned(t: Tensor, shape: readonly number[]): Tensor {
-  const v = t.reshape(shape);
-  return new Tensor(t.gpu, t.buffer, v.shape, t.dtype, true, t.label);
+  // A view shares its base's ownership: releasing it frees the buffer.
+  return t.reshape(shape);
 }
 
 /**

@@ -12,13 +12,20 @@ export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
+/** Shared by a tensor and its reshaped views: whether the buffer went back to the pool. */
+interface Ownership {
+  released: boolean;
+}
+
 /**
  * A dense, row-major tensor in a GPU buffer. Tensors made by the Gpu own their buffer and give it back to
- * the pool on release(); reshape() makes a view that shares it.
+ * the pool on release(). reshape() makes a view that shares the buffer and its ownership: releasing either
+ * the tensor or any of its views frees the buffer once, and every one of them then counts as released (a
+ * later dispatch that reads one fails loudly). Tensors made from foreign buffers (owner false) never free.
  */
 export class Tensor {
   readonly size: number;
-  private released = false;
+  private readonly ownership: Ownership;
 
   constructor(
     readonly gpu: Gpu,
@@ -27,7 +34,9 @@ export class Tensor {
     readonly dtype: DType,
     private readonly owner: boolean,
     readonly label = 'tensor',
+    ownership?: Ownership,
   ) {
+    this.ownership = ownership ?? { released: false };
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new ShapeError(`${label}: bad shape ${shapeStr(shape)}`);
     }
@@ -44,7 +53,7 @@ export class Tensor {
   }
 
   get isReleased(): boolean {
-    return this.released;
+    return this.ownership.released;
   }
 
   /** A view with another shape of the same number of elements. -1 infers one dimension. */
@@ -56,13 +65,13 @@ export class Tensor {
     if (numel(s) !== this.size || s.some((d) => !Number.isInteger(d))) {
       throw new ShapeError(`${this.label}: cannot reshape ${shapeStr(this.shape)} to ${shapeStr(shape)}`);
     }
-    return new Tensor(this.gpu, this.buffer, s, this.dtype, false, this.label);
+    return new Tensor(this.gpu, this.buffer, s, this.dtype, this.owner, this.label, this.ownership);
   }
 
-  /** Gives the buffer back to the pool. Views do nothing. */
+  /** Gives the buffer back to the pool (once, whichever of the tensor and its views is released first). */
   release(): void {
-    if (!this.owner || this.released) return;
-    this.released = true;
+    if (!this.owner || this.ownership.released) return;
+    this.ownership.released = true;
     this.gpu.pool.release(this.buffer);
   }
 
