@@ -25,7 +25,7 @@ for (let k = 0; k < objects; k++) {
   await predictor.addNewPointsOrBox(state, { frameIdx: 0, objId: k + 1, points: [prompts[k % 3]], labels: [1] });
 }
 console.log(`tiny, image size ${imageSize}, ${objects} object(s), ${src.description}, adapter ${predictor.gpu.info.adapter}`);
-console.log('frames tracked | GPU bytes in use | GPU bytes held (in use + pooled) | Node heap MB | ms/frame');
+console.log('frames tracked | memory bank bytes | GPU bytes in use | GPU bytes held (in use + pooled) | Node heap MB | ms/frame');
 let n = 0;
 let t = performance.now();
 for await (const r of predictor.propagateInVideo(state, { maxFrameNumToTrack: frames - 1 })) {
@@ -35,7 +35,7 @@ for await (const r of predictor.propagateInVideo(state, { maxFrameNumToTrack: fr
     await predictor.gpu.sync();
     const s = predictor.gpu.pool.getStats();
     const now = performance.now();
-    console.log(`${String(n).padStart(14)} | ${String(s.inUse).padStart(16)} | ${String(s.inUse + s.cached).padStart(31)} | ${(process.memoryUsage().heapUsed / 1e6).toFixed(1).padStart(12)} | ${((now - t) / n).toFixed(0)}`);
+    console.log(`${String(n).padStart(14)} | ${String(predictor.bankBytes(state)).padStart(17)} | ${String(s.inUse).padStart(16)} | ${String(s.inUse + s.cached).padStart(31)} | ${(process.memoryUsage().heapUsed / 1e6).toFixed(1).padStart(12)} | ${((now - t) / n).toFixed(0)}`);
   }
 }
 predictor.closeState(state);

@@ -671,7 +671,11 @@ export class SAM2Base {
     const posParts: Tensor[] = [];
     for (const m of sel.memories) {
       const bank = stored(m).maskmemFeatures;
-      if (!bank) throw new Sam2Error(`frame ${frameIdx}: the output of frame ${m.frame} has no memory yet (encode it before tracking)`);
+      if (!bank) {
+        // A non-conditioning frame whose memory a bounded store already dropped counts as absent (padding).
+        if (m.source === 'nonCond') continue;
+        throw new Sam2Error(`frame ${frameIdx}: the output of conditioning frame ${m.frame} has no memory yet (encode it before tracking)`);
+      }
       if (bank.size !== HW * D) throw new ShapeError(`frame ${frameIdx}: memory of frame ${m.frame} ${bank} must be [1, ${HW}, ${D}]`);
       parts.push(bank.reshape([1, HW, D]));
       posParts.push(this.memoryPos(m.tPos, h, w));

@@ -7,10 +7,11 @@
  * the non-overlapping constraint and the video-resolution output masks.
  *
  * Memory stays bounded: per object, conditioning frames are kept; of the non-conditioning frames only those
- * the memory selection can still reach from the most recently tracked frame (the last `numMaskmem` memories
- * and `maxObjPtrsInEncoder` pointers, in either direction) keep their GPU tensors and low-res logits. A
- * correction click on a frame outside that window therefore starts from no previous logits (the official
- * code, which keeps every frame, would feed them to the decoder).
+ * the memory selection can still reach from the most recently tracked frame keep their GPU tensors: memory
+ * features within `numMaskmem` frames, pointers and low-res logits within `maxObjPtrsInEncoder` frames (in
+ * either direction). A correction click on a frame outside that window starts from no previous logits, and
+ * tracking restarted far from the last tracked frame finds fewer past memories there (the official code,
+ * which keeps every frame, would use them).
  */
 import type { Frame, FrameSource } from '../io/frames.js';
 import { Sam2Error } from '../runtime/errors.js';
@@ -491,17 +492,37 @@ export class SAM2VideoPredictor {
     }
   }
 
-  /** Drops non-conditioning outputs the memory selection can no longer reach from `frameIdx`. */
+  /**
+   * Drops what the memory selection can no longer reach from `frameIdx`: the memory features (the bank) of
+   * non-conditioning frames more than numMaskmem frames away, and whole outputs (pointer, logits) more than
+   * maxObjPtrsInEncoder frames away. The bank therefore holds the conditioning frames plus at most numMaskmem
+   * + 1 frames per object, however long the video.
+   */
   private evict(state: InferenceState, frameIdx: number): void {
-    const reach = Math.max(this.config.numMaskmem, this.config.maxObjPtrsInEncoder) * Math.max(1, this.config.memoryTemporalStrideForEval);
+    const stride = Math.max(1, this.config.memoryTemporalStrideForEval);
+    const memReach = this.config.numMaskmem * stride;
+    const ptrReach = Math.max(memReach, this.config.maxObjPtrsInEncoder);
     for (const obj of state.objects) {
       for (const [f, out] of obj.output.nonCond) {
-        if (Math.abs(f - frameIdx) > reach) {
+        const d = Math.abs(f - frameIdx);
+        if (d > ptrReach) {
           releaseOutput(out);
           obj.output.nonCond.delete(f);
+        } else if (d > memReach && out.maskmemFeatures) {
+          out.maskmemFeatures.release();
+          out.maskmemFeatures = null;
         }
       }
     }
+  }
+
+  /** GPU bytes of the memory bank (every stored memory feature of every object). */
+  bankBytes(state: InferenceState): number {
+    let n = 0;
+    for (const obj of state.objects) {
+      for (const d of [obj.output.cond, obj.output.nonCond]) for (const o of d.values()) n += o.maskmemFeatures?.byteLength ?? 0;
+    }
+    return n;
   }
 
   // ------------------------------------------------------------------ editing
