@@ -494,13 +494,15 @@ export class SAM2VideoPredictor {
 
   /**
    * Drops what the memory selection can no longer reach from `frameIdx`: the memory features (the bank) of
-   * non-conditioning frames more than numMaskmem frames away, and whole outputs (pointer, logits) more than
+   * non-conditioning frames more than numMaskmem - 1 frames away, and whole outputs (pointer, logits) more than
    * maxObjPtrsInEncoder frames away. The bank therefore holds the conditioning frames plus at most numMaskmem
-   * + 1 frames per object, however long the video.
+   * frames per object, however long the video.
    */
   private evict(state: InferenceState, frameIdx: number): void {
     const stride = Math.max(1, this.config.memoryTemporalStrideForEval);
-    const memReach = this.config.numMaskmem * stride;
+    // The next frame attends to the numMaskmem - 1 frames before it: from the frame just tracked, those are
+    // within numMaskmem - 2 frames; keep one more for a re-track of the same frame.
+    const memReach = (this.config.numMaskmem - 1) * stride;
     const ptrReach = Math.max(memReach, this.config.maxObjPtrsInEncoder);
     for (const obj of state.objects) {
       for (const [f, out] of obj.output.nonCond) {
