@@ -40,3 +40,5 @@ export { ImagePredictor } from './model/image_predictor.js';
 export { SAM2Base, NO_OBJ_SCORE } from './model/sam2_base.js';
 export { ImageEncoder, ImageFeatures } from './model/image_encoder.js';
 export type { FrameSource, Frame } from './io/frames.js';
+export { framesFromImages, framesFromCallback, browserImageSize, rgbaToRgb, RgbConverter, type BrowserImage, type RgbaImage, type ImageFramesOptions, type CallbackFramesOptions } from './io/browser_frames.js';
+export { fetchWeights, weightsFromFile, hasCachedWeights, clearCachedWeights, WEIGHTS_CACHE, type WeightsProgress, type FetchWeightsOptions, type FetchedWeights } from './io/browser_weights.js';

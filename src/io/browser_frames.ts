@@ -1,0 +1,226 @@
+/**
+ * Frame sources in browsers: the frames of a video as ImageBitmap / VideoFrame / ImageData / canvas / <img> /
+ * <video> objects, either all given up front or fetched one at a time through a callback (index → image), so a
+ * long video need not be held whole. Images are converted to RGB through one reused OffscreenCanvas (ImageData
+ * is read directly, without a canvas).
+ *
+ * Nothing here imports a Node module; ImageData-like objects ({width, height, data}) work in Node too.
+ */
+import { Sam2Error } from '../runtime/errors.js';
+import type { Frame, FrameSource } from './frames.js';
+
+/** Anything a browser can draw into a 2-D canvas, or raw RGBA pixels. */
+export type BrowserImage =
+  | ImageBitmap
+  | VideoFrame
+  | ImageData
+  | HTMLCanvasElement
+  | OffscreenCanvas
+  | HTMLImageElement
+  | HTMLVideoElement
+  | RgbaImage;
+
+/** Raw RGBA pixels (the shape of ImageData, without needing the DOM class). */
+export interface RgbaImage {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8ClampedArray | Uint8Array;
+}
+
+function isRgba(img: unknown): img is RgbaImage {
+  const d = (img as { data?: unknown }).data;
+  return (d instanceof Uint8ClampedArray || d instanceof Uint8Array) && typeof (img as RgbaImage).width === 'number';
+}
+
+/** The displayed size of an image in pixels (a VideoFrame's display size, a <video>'s intrinsic size, ...). */
+export function browserImageSize(img: BrowserImage): { width: number; height: number } {
+  if (img === null || typeof img !== 'object') throw new Sam2Error(`not an image: ${String(img)}`);
+  if (isRgba(img)) return { width: img.width, height: img.height };
+  const o = img as unknown as Record<string, unknown>;
+  if (typeof o.displayWidth === 'number') return { width: o.displayWidth as number, height: o.displayHeight as number }; // VideoFrame
+  if (typeof o.videoWidth === 'number') return { width: o.videoWidth as number, height: o.videoHeight as number }; // <video>
+  if (typeof o.naturalWidth === 'number') return { width: o.naturalWidth as number, height: o.naturalHeight as number }; // <img>
+  if (typeof o.width === 'number' && typeof o.height === 'number') return { width: o.width as number, height: o.height as number };
+  throw new Sam2Error('not an image: expected an ImageBitmap, VideoFrame, ImageData, canvas, <img> or <video>');
+}
+
+/** RGBA bytes (width × height × 4) → RGB bytes (width × height × 3); alpha is dropped. */
+export function rgbaToRgb(rgba: ArrayLike<number>, width: number, height: number): Uint8Array {
+  const n = width * height;
+  if (rgba.length !== n * 4) throw new Sam2Error(`${rgba.length} RGBA bytes for a ${width}×${height} image (expected ${n * 4})`);
+  const rgb = new Uint8Array(n * 3);
+  for (let p = 0, i = 0, o = 0; p < n; p++, i += 4, o += 3) {
+    rgb[o] = rgba[i];
+    rgb[o + 1] = rgba[i + 1];
+    rgb[o + 2] = rgba[i + 2];
+  }
+  return rgb;
+}
+
+/** Converts images to RGB frames, drawing through one reused OffscreenCanvas. */
+export class RgbConverter {
+  private canvas: OffscreenCanvas | null = null;
+  private ctx: OffscreenCanvasRenderingContext2D | null = null;
+
+  async toFrame(img: BrowserImage): Promise<Frame> {
+    const { width, height } = browserImageSize(img);
+    if (!(width > 0 && height > 0)) throw new Sam2Error(`image of size ${width}×${height} (is the video or image loaded?)`);
+    if (isRgba(img)) return { width, height, rgb: rgbaToRgb(img.data, width, height) };
+    if (typeof OffscreenCanvas === 'undefined') {
+      throw new Sam2Error('this environment has no OffscreenCanvas: give frames as ImageData-like {width, height, data} objects');
+    }
+    if (!this.canvas || this.canvas.width !== width || this.canvas.height !== height) {
+      this.canvas = new OffscreenCanvas(width, height);
+      this.ctx = this.canvas.getContext('2d', { willReadFrequently: true, alpha: false }) as OffscreenCanvasRenderingContext2D | null;
+      if (!this.ctx) throw new Sam2Error('could not create a 2-D OffscreenCanvas context to read frame pixels');
+    }
+    const ctx = this.ctx!;
+    ctx.drawImage(img as CanvasImageSource, 0, 0, width, height);
+    return { width, height, rgb: rgbaToRgb(ctx.getImageData(0, 0, width, height).data, width, height) };
+  }
+}
+
+/** A bounded least-recently-used cache of converted frames. */
+class LruFrames {
+  private map = new Map<number, Frame>();
+  constructor(private readonly capacity: number) {}
+  get(i: number): Frame | undefined {
+    const f = this.map.get(i);
+    if (f) {
+      this.map.delete(i);
+      this.map.set(i, f);
+    }
+    return f;
+  }
+  set(i: number, f: Frame): void {
+    if (this.capacity <= 0) return;
+    this.map.delete(i);
+    this.map.set(i, f);
+    while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as number);
+  }
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+function checkIndex(count: number, description: string, index: number): void {
+  if (!Number.isInteger(index) || index < 0 || index >= count) {
+    throw new Sam2Error(`frame index ${index} is out of range for ${description} (0..${count - 1})`);
+  }
+}
+
+function checkSize(i: number, got: { width: number; height: number }, width: number, height: number): void {
+  if (got.width !== width || got.height !== height) {
+    throw new Sam2Error(`frames of mixed sizes: frame ${i} is ${got.width}×${got.height}, frame 0 is ${width}×${height}`);
+  }
+}
+
+export interface ImageFramesOptions {
+  fps?: number;
+  description?: string;
+  /** Converted RGB frames kept (default 4). */
+  cacheFrames?: number;
+}
+
+/**
+ * A FrameSource over images held by the caller (all one size; checked up front). The images stay the caller's:
+ * close() does not close them.
+ */
+export function framesFromImages(images: readonly BrowserImage[], opts: ImageFramesOptions = {}): FrameSource {
+  if (images.length === 0) throw new Sam2Error('no frames were given');
+  const { width, height } = browserImageSize(images[0]);
+  if (!(width > 0 && height > 0)) throw new Sam2Error(`frame 0 has size ${width}×${height}`);
+  images.forEach((img, i) => checkSize(i, browserImageSize(img), width, height));
+  const converter = new RgbConverter();
+  const cache = new LruFrames(opts.cacheFrames ?? 4);
+  const description = opts.description ?? `${images.length} frames of ${width}×${height}`;
+  return {
+    count: images.length,
+    width,
+    height,
+    fps: opts.fps,
+    description,
+    async get(index: number): Promise<Frame> {
+      checkIndex(images.length, description, index);
+      const hit = cache.get(index);
+      if (hit) return hit;
+      const f = await converter.toFrame(images[index]);
+      checkSize(index, f, width, height);
+      cache.set(index, f);
+      return f;
+    },
+    close() {
+      cache.clear();
+    },
+  };
+}
+
+export interface CallbackFramesOptions extends ImageFramesOptions {
+  /** Number of frames. */
+  count: number;
+  /** Returns frame `index`; called again for frames that have left the cache. */
+  frame: (index: number) => BrowserImage | Promise<BrowserImage>;
+  /** Frame size; when absent, frame 0 is fetched once to learn it. */
+  width?: number;
+  height?: number;
+  /** Close each image (VideoFrame / ImageBitmap) once it has been converted (default false). */
+  closeImages?: boolean;
+  /** Called by close(), after the cache is dropped. */
+  onClose?: () => void;
+}
+
+/**
+ * A FrameSource that asks a callback for each frame as the engine needs it and keeps only a few converted
+ * frames, so host memory stays flat however long the video is.
+ */
+export async function framesFromCallback(opts: CallbackFramesOptions): Promise<FrameSource> {
+  const { count } = opts;
+  if (!Number.isInteger(count) || count < 1) throw new Sam2Error(`a video needs at least one frame (count: ${count})`);
+  const converter = new RgbConverter();
+  const cache = new LruFrames(opts.cacheFrames ?? 4);
+  const release = (img: BrowserImage) => {
+    if (opts.closeImages) (img as { close?: () => void }).close?.();
+  };
+  let width = opts.width;
+  let height = opts.height;
+  if (width === undefined || height === undefined) {
+    const img = await opts.frame(0);
+    try {
+      const f = await converter.toFrame(img);
+      ({ width, height } = f);
+      cache.set(0, f);
+    } finally {
+      release(img);
+    }
+  }
+  if (!(width! > 0 && height! > 0)) throw new Sam2Error(`frame size ${width}×${height}`);
+  const W = width!;
+  const H = height!;
+  const description = opts.description ?? `${count} frames of ${W}×${H}`;
+  return {
+    count,
+    width: W,
+    height: H,
+    fps: opts.fps,
+    description,
+    async get(index: number): Promise<Frame> {
+      checkIndex(count, description, index);
+      const hit = cache.get(index);
+      if (hit) return hit;
+      const img = await opts.frame(index);
+      if (img === null || img === undefined) throw new Sam2Error(`${description}: no image for frame ${index}`);
+      try {
+        checkSize(index, browserImageSize(img), W, H);
+        const f = await converter.toFrame(img);
+        cache.set(index, f);
+        return f;
+      } finally {
+        release(img);
+      }
+    },
+    close() {
+      cache.clear();
+      opts.onClose?.();
+    },
+  };
+}
