@@ -1,4 +1,5 @@
-// Build: embed WGSL, type-check, and bundle the engine for Node and browsers with esbuild.
+// Build: embed WGSL, type-check and write type declarations (dist/types), bundle the engine for Node and
+// browsers with esbuild, and build the web page (dist/web).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -8,7 +9,10 @@ import { embedWgsl } from './embed-wgsl.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 embedWgsl(root);
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', root, '--noEmit'], { stdio: 'inherit' });
+const tsc = join(root, 'node_modules/typescript/bin/tsc');
+// One pass type-checks and emits the declarations (tsconfig.json: declaration, outDir dist/types).
+execFileSync(process.execPath, [tsc, '-p', root, '--emitDeclarationOnly'], { stdio: 'inherit' });
+if (existsSync(join(root, 'web/tsconfig.json'))) execFileSync(process.execPath, [tsc, '-p', join(root, 'web'), '--noEmit'], { stdio: 'inherit' });
 
 const entry = join(root, 'src/index.ts');
 if (existsSync(entry)) {
@@ -61,4 +65,9 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+// The web page (web/ → dist/web).
+if (existsSync(join(root, 'web/main.ts'))) {
+  const { buildWeb } = await import('./web.mjs');
+  await buildWeb(root);
+}
 console.log('build ok');
