@@ -18,7 +18,7 @@
  *   imagePe            [1, C, h, w] or [1, h·w, C] (PromptEncoder.getDensePeTokens(): no permute needed)
  *   sparse             [B, N, C]     PromptEncoder.forward().sparse
  *   dense              [B, C, h, w]  PromptEncoder.forward().dense
- *   highResFeatures    [feat_s0 [Bi, C/8, 4h, 4w], feat_s1 [Bi, C/4, 2h, 2w]]
+ *   highResFeatures    [feat_s0 [Bi, C/8, 4h, 4w], feat_s1 [Bi, C/4, 2h, 2w]] (or batch 1, broadcast)
  * Bi is B, or 1 with repeatImage (every prompt reads the same image features, broadcast, never copied).
  * Outputs: masks [B, M, 4h, 4w] (low-res logits), iouPred [B, M], samTokensOut [B, M', C],
  * objectScoreLogits [B, 1]; M = 3 with multimask output, else 1.
@@ -227,8 +227,8 @@ export class MaskDecoder {
         [hr[1], C / 4, 2],
       ];
       for (const [i, [t, c, s]] of want.entries()) {
-        if (t.dtype !== dtype || t.shape.length !== 4 || t.shape[0] !== Bi || t.shape[1] !== c || t.shape[2] !== s * h || t.shape[3] !== s * w) {
-          throw new ShapeError(`${what}: highResFeatures[${i}] ${t} must be [${Bi}, ${c}, ${s * h}, ${s * w}]:${dtype}`);
+        if (t.dtype !== dtype || t.shape.length !== 4 || (t.shape[0] !== Bi && t.shape[0] !== 1) || t.shape[1] !== c || t.shape[2] !== s * h || t.shape[3] !== s * w) {
+          throw new ShapeError(`${what}: highResFeatures[${i}] ${t} must be [${Bi} or 1, ${c}, ${s * h}, ${s * w}]:${dtype}`);
         }
       }
     }

@@ -209,7 +209,7 @@ export class MemoryEncoder {
   }
 
   /**
-   * pixFeat [B, 256, h, w] and masks [B, 1, 16h, 16w] (both the activation dtype) → features [B, 64, h, w]
+   * pixFeat [B or 1, 256, h, w] and masks [B, 1, 16h, 16w] (both the activation dtype) → features [B, 64, h, w]
    * and pos. The masks go through a sigmoid unless skipMaskSigmoid (SAM2Base passes prepared masks, see
    * maskForMemory). The inputs are not released. `tap` sees "mask_downsampler", "pix_feat_proj", "fuser".
    */
@@ -220,10 +220,12 @@ export class MemoryEncoder {
     if (pixFeat.dtype !== dt) throw new ShapeError(`${P}: pixFeat ${pixFeat} must be ${dt}`);
     if (masks.dtype !== dt) throw new ShapeError(`${P}: masks ${masks} must be ${dt}`);
     if (pixFeat.shape.length !== 4 || pixFeat.shape[1] !== this.inDim) throw new ShapeError(`${P}: pixFeat ${pixFeat} must be [B, ${this.inDim}, h, w]`);
-    const [B, , h, w] = pixFeat.shape;
+    const [Bp, , h, w] = pixFeat.shape;
     const s = this.maskDownsampler.totalStride;
-    if (masks.shape.length !== 4 || masks.shape[0] !== B || masks.shape[1] !== 1 || masks.shape[2] !== h * s || masks.shape[3] !== w * s) {
-      throw new ShapeError(`${P}: masks ${masks} must be [${B}, 1, ${h * s}, ${w * s}] for pixFeat ${pixFeat}`);
+    // Several masks of one frame: pixFeat may have batch 1 (projected once, broadcast over the masks).
+    const B = masks.shape[0];
+    if (masks.shape.length !== 4 || (Bp !== B && Bp !== 1) || masks.shape[1] !== 1 || masks.shape[2] !== h * s || masks.shape[3] !== w * s) {
+      throw new ShapeError(`${P}: masks ${masks} must be [${Bp === 1 ? 'B' : Bp}, 1, ${h * s}, ${w * s}] for pixFeat ${pixFeat}`);
     }
 
     const m = opts.skipMaskSigmoid ? masks : unary(gpu, masks, 'sigmoid');

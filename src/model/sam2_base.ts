@@ -102,6 +102,17 @@ export interface TrackStepArgs {
   prevSamMaskLogits?: Tensor;
 }
 
+/** A tracked frame without prompts for several objects at once (trackObjects). */
+export interface TrackObjectsArgs {
+  frameIdx: number;
+  features: ImageFeatures;
+  /** Each object's stored outputs (its memory). */
+  outputs: readonly ObjectOutputDict[];
+  numFrames: number;
+  reverse: boolean;
+  runMemEncoder: boolean;
+}
+
 export interface TrackStepResult extends FrameOutput {
   /** [1, 1, S, S] f32. */
   predMasksHighRes: Tensor;
@@ -567,6 +578,70 @@ export class SAM2Base {
   }
 
   /**
+   * track_step on a tracked frame (no prompts, not a conditioning frame) for several objects at once: the
+   * objects whose memories have the same length go through memory attention, the SAM heads and the memory
+   * encoder as one batch (the image features are shared, never copied per object where a broadcast does), so
+   * the per-frame cost grows far less than linearly with the number of objects. Every object's result is
+   * what trackStep gives it alone. Returns one FrameOutput per entry of `outputs` (the caller owns them).
+   */
+  trackObjects(a: TrackObjectsArgs): FrameOutput[] {
+    const gpu = this.gpu;
+    const cfg = this.config;
+    const f = a.features;
+    this.checkFeatures(f);
+    const single = (outputs: ObjectOutputDict): FrameOutput => {
+      const r = this.trackStep({ ...a, outputs, isInitCondFrame: false });
+      r.predMasksHighRes.release();
+      return r;
+    };
+    if (a.outputs.length < 2 || cfg.numMaskmem === 0) return a.outputs.map(single);
+
+    const [h, w] = f.featSizes[f.featSizes.length - 1];
+    const mems = a.outputs.map((o) => this.assembleMemory(a.frameIdx, o, a.numFrames, a.reverse, [h, w]));
+    // Objects batch together when their memories have the same length and pointer count.
+    const groups = new Map<string, number[]>();
+    mems.forEach((m, i) => {
+      const key = `${m.memory.shape[1]} ${m.numObjPtrTokens}`;
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    });
+    const results: FrameOutput[] = new Array(a.outputs.length);
+    for (const idx of groups.values()) {
+      const B = idx.length;
+      const batch = (ts: Tensor[]): Tensor => (ts.length === 1 ? ts[0] : concat(gpu, ts, 0));
+      const memory = batch(idx.map((i) => mems[i].memory));
+      const memoryPos = batch(idx.map((i) => mems[i].memoryPos));
+      const curr = batch(Array(B).fill(f.visionTokens));
+      const currPos = batch(Array(B).fill(f.visionPosTokens));
+      const pix = this.memoryAttention.forward(curr, currPos, memory, memoryPos, mems[idx[0]].numObjPtrTokens);
+      for (const t of [memory, memoryPos]) t.release();
+      if (B > 1) {
+        for (const i of idx) {
+          mems[i].memory.release();
+          mems[i].memoryPos.release();
+        }
+      }
+      if (curr !== f.visionTokens) curr.release();
+      if (currPos !== f.visionPosTokens) currPos.release();
+
+      const heads = this.forwardSamHeads(pix, f, undefined, undefined, this.useMultimask(false, undefined));
+      pix.release();
+      const banks = a.runMemEncoder ? this.encodeNewMemories(f, heads.highRes, heads.score, false) : null;
+      heads.highRes.release();
+      const part = (t: Tensor, b: number): Tensor => (B === 1 ? t : slice(gpu, t, 0, b, 1));
+      idx.forEach((i, b) => {
+        results[i] = {
+          predMasks: part(heads.lowRes, b),
+          objPtr: part(heads.objPtr, b),
+          objectScoreLogits: part(heads.score, b),
+          maskmemFeatures: banks ? banks[b] : null,
+        };
+      });
+      if (B > 1) for (const t of [heads.lowRes, heads.objPtr, heads.score]) t.release();
+    }
+    return results;
+  }
+
+  /**
    * The preflight path of the video predictor: stored low-res logits [1, 1, S/4, S/4] (f32) upsampled
    * bilinearly to S×S, then _encode_new_memory → the bf16 bank entry [1, (S/16)², mem_dim].
    */
@@ -716,11 +791,16 @@ export class SAM2Base {
     return y;
   }
 
-  /** _forward_sam_heads for one object on pixel tokens [1, h·w, C]; masks come out gated, selected and f32. */
+  /**
+   * _forward_sam_heads on pixel tokens [B, h·w, C] (B objects on one frame; prompts only with B = 1); masks
+   * come out gated, selected and f32, every output with batch B.
+   */
   private forwardSamHeads(pix: Tensor, f: ImageFeatures, points: PointInputs | undefined, maskInputs: Tensor | undefined, multimask: boolean): SamHeadsOutput {
     const gpu = this.gpu;
     const cfg = this.config;
     const S = this.imageSize;
+    const B = pix.shape[0];
+    if (B > 1 && (points || maskInputs)) throw new Sam2Error('trackStep: prompts go with one object at a time');
     const [mh, mw] = this.promptEncoder.maskInputSize;
     let maskPrompt: Tensor | null = null;
     if (maskInputs) {
@@ -741,8 +821,17 @@ export class SAM2Base {
     }
     // No points: one padding point (label −1), as the official.
     const pts = points ? { coords: points.coords, labels: points.labels } : { coords: [0, 0], labels: [-1] };
-    const { sparse, dense } = this.promptEncoder.forward({ points: pts, masks: maskPrompt });
+    const prompt = this.promptEncoder.forward({ points: pts, masks: maskPrompt });
     if (maskPrompt && maskPrompt !== maskInputs) maskPrompt.release();
+    // The same (empty) prompt for every object of a batch.
+    const repeat = (t: Tensor): Tensor => {
+      if (B === 1) return t;
+      const r = concat(gpu, Array(B).fill(t), 0);
+      t.release();
+      return r;
+    };
+    const sparse = repeat(prompt.sparse);
+    const dense = repeat(prompt.dense);
     const hr = cfg.useHighResFeaturesInSam ? ([f.highRes[0], f.highRes[1]] as const) : null;
     const dec = this.maskDecoder.forward({
       imageEmbeddings: pix,
@@ -780,10 +869,10 @@ export class SAM2Base {
     const C = cfg.hiddenDim;
     let objPtr: Tensor;
     if (this.objPtrProj) {
-      objPtr = this.objPtrProj.forward(token.reshape([1, C]));
+      objPtr = this.objPtrProj.forward(token.reshape([B, C]));
       token.release();
     } else {
-      objPtr = token.reshape([1, C]);
+      objPtr = token.reshape([B, C]);
     }
     if (this.noObjPtr) {
       const g = gatePointer(gpu, objPtr, score, this.noObjPtr, { soft: cfg.softNoObjPtr, fixed: cfg.fixedNoObjPtr });
@@ -837,16 +926,39 @@ export class SAM2Base {
    * features → + no_obj_embed_spatial when absent → bf16 bank entry [1, (S/16)², mem_dim].
    */
   private encodeNewMemory(f: ImageFeatures, highRes: Tensor, score: Tensor, isMaskFromPts: boolean): Tensor {
+    return this.encodeNewMemories(f, highRes, score, isMaskFromPts)[0];
+  }
+
+  /**
+   * encodeNewMemory for B objects of one frame: high-res logits [B, 1, S, S] and scores [B, 1] → one bank
+   * entry per object (the frame's features are projected once and broadcast over the batch).
+   */
+  private encodeNewMemories(f: ImageFeatures, highRes: Tensor, score: Tensor, isMaskFromPts: boolean): Tensor[] {
     const cfg = this.config;
-    const mask = memoryMask(this.gpu, highRes, this.dtype, {
+    const gpu = this.gpu;
+    const B = highRes.shape[0];
+    const mask = memoryMask(gpu, highRes, this.dtype, {
       binarize: cfg.binarizeMaskFromPtsForMemEnc && isMaskFromPts,
       scale: cfg.sigmoidScaleForMemEnc,
       bias: cfg.sigmoidBiasForMemEnc,
     });
     const out = this.memoryEncoder.forward(f.visionFeatures, mask, { skipMaskSigmoid: true });
     mask.release();
-    const bank = memoryBankEntry(this.gpu, out.features, score, this.noObjEmbedSpatial);
+    if (B === 1) {
+      const bank = memoryBankEntry(gpu, out.features, score, this.noObjEmbedSpatial);
+      out.features.release();
+      return [bank];
+    }
+    const banks: Tensor[] = [];
+    for (let b = 0; b < B; b++) {
+      const fb = slice(gpu, out.features, 0, b, 1);
+      const sb = slice(gpu, score, 0, b, 1);
+      banks.push(memoryBankEntry(gpu, fb, sb, this.noObjEmbedSpatial));
+      fb.release();
+      sb.release();
+    }
     out.features.release();
-    return bank;
+    return banks;
   }
+
 }

@@ -135,6 +135,11 @@ export interface PredictorLoadOptions {
   fillHoleArea?: number;
   /** Apply the non-overlapping constraint across objects to the output masks. */
   nonOverlapMasks?: boolean;
+  /**
+   * Track the objects of a frame together, one batch through memory attention, the heads and the memory
+   * encoder (default true; false runs them one by one as the official predictor, with the same results).
+   */
+  batchObjects?: boolean;
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -143,6 +148,8 @@ export class SAM2VideoPredictor {
   readonly gpu: Gpu;
   /** True when the model runs on synthetic weights (no checkpoint was given). */
   syntheticWeights = false;
+  /** Objects of a frame are tracked in one batch (PredictorLoadOptions.batchObjects). */
+  batchObjects = true;
   private ownsGpu = false;
 
   constructor(readonly model: SAM2Base) {
@@ -178,6 +185,7 @@ export class SAM2VideoPredictor {
       const model = await SAM2Base.create({ gpu, weights }, config);
       const p = new SAM2VideoPredictor(model);
       p.syntheticWeights = synthetic;
+      p.batchObjects = opts.batchObjects ?? true;
       p.ownsGpu = !opts.gpu;
       return p;
     } catch (e) {
@@ -463,28 +471,24 @@ export class SAM2VideoPredictor {
       for (let f = start; f <= end; f++) order.push(f);
     }
     for (const frameIdx of order) {
-      const outs: FrameOutput[] = [];
-      for (const obj of state.objects) {
-        let out = obj.output.cond.get(frameIdx);
-        if (!out) {
-          const features = await this.imageFeatures(state, frameIdx);
-          const r = this.model.trackStep({
-            frameIdx,
-            isInitCondFrame: false,
-            features,
-            outputs: obj.output,
-            numFrames,
-            reverse,
-            runMemEncoder: true,
-          });
-          r.predMasksHighRes.release();
-          out = await this.finishOutput(r);
+      // Objects without a prompt on this frame are tracked together, in one batch.
+      const toTrack = state.objects.filter((obj) => !obj.output.cond.has(frameIdx));
+      if (toTrack.length > 0) {
+        const features = await this.imageFeatures(state, frameIdx);
+        const args = { frameIdx, features, numFrames, reverse, runMemEncoder: true };
+        const tracked = this.batchObjects
+          ? this.model.trackObjects({ ...args, outputs: toTrack.map((obj) => obj.output) })
+          : toTrack.map((obj) => this.model.trackObjects({ ...args, outputs: [obj.output] })[0]);
+        for (const [i, obj] of toTrack.entries()) {
+          const out = await this.finishOutput(tracked[i]);
           releaseOutput(obj.output.nonCond.get(frameIdx));
           obj.output.nonCond.set(frameIdx, out);
         }
-        obj.framesTracked.set(frameIdx, { reverse });
-        outs.push(out);
       }
+      const outs = state.objects.map((obj) => {
+        obj.framesTracked.set(frameIdx, { reverse });
+        return (obj.output.cond.get(frameIdx) ?? obj.output.nonCond.get(frameIdx))!;
+      });
       const result = await this.videoResResult(state, frameIdx, outs);
       state.lastTracked = frameIdx;
       this.evict(state, frameIdx);
