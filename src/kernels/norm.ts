@@ -129,7 +129,8 @@ export function layerNorm2d(gpu: Gpu, x: Tensor, weight: Tensor | null, bias: Te
   const inner = h * w;
   const vec = inner % 4 === 0 ? 4 : 1;
   const groups = (n * inner) / vec;
-  const cs = pow2(opts.channelSplit ?? layerNorm2dChannelSplit(gpu, groups, c), 'layerNorm2d: channelSplit');
+  // The split (and so the summation order) is chosen per image: an image gives the same bits in any batch.
+  const cs = pow2(opts.channelSplit ?? layerNorm2dChannelSplit(gpu, inner / vec, c), 'layerNorm2d: channelSplit');
   if (cs > 64) throw new ShapeError(`layerNorm2d: channelSplit ${cs} > 64`);
   const pxt = 64 / cs;
   gpu.dispatch({

@@ -7,7 +7,7 @@
 import { conv2d, conv2dPath, convTranspose2d, packConv2dWeight, type Conv2dOptions } from '../kernels/conv2d.js';
 import { unary } from '../kernels/elementwise.js';
 import { linear, type EpilogueOptions, type MatmulAct } from '../kernels/matmul.js';
-import { layerNorm, layerNorm2d } from '../kernels/norm.js';
+import { layerNorm, layerNorm2d, layerNormThreadsPerRow } from '../kernels/norm.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { WeightStore } from './weights.js';
@@ -65,8 +65,15 @@ export class LayerNorm {
     this.bias = ctx.weights.get(`${prefix}.bias`);
   }
 
+  /**
+   * x [..., C]; with three or more dims the first is a batch, and the reduction's split (and so its
+   * summation order) is chosen per batch item, so an item gives the same bits in any batch.
+   */
   forward(x: Tensor, opts: { act?: 'identity' | 'gelu'; out?: Tensor } = {}): Tensor {
-    return layerNorm(this.ctx.gpu, x, this.weight, this.bias, { eps: this.eps, ...opts });
+    const c = x.shape[x.shape.length - 1];
+    const rows = x.shape.length >= 3 ? x.size / c / x.shape[0] : x.size / c;
+    const threadsPerRow = layerNormThreadsPerRow(this.ctx.gpu, rows, c);
+    return layerNorm(this.ctx.gpu, x, this.weight, this.bias, { eps: this.eps, threadsPerRow, ...opts });
   }
 }
 
