@@ -1,0 +1,95 @@
+/**
+ * The engine's tests inside Chromium (`npm run test:browser`): headless Debian chromium with WebGPU on its
+ * SwiftShader adapter (no shader-f16, so the variants are f32 and f16packed), driven by Playwright. The same
+ * test files as in Node run in the page, unchanged: every kernel test, the image encoder and mask decoder
+ * parity fixtures, and one video case; test/browser adds the browser-vs-Node agreement check.
+ *
+ * The page reads files from the test server: the fixture reader fetches safetensors, and `node:fs` /
+ * `Buffer` are small shims (test/browser/node_fs.ts, setup.ts). Nothing is downloaded: the browser is the
+ * system's (CHROMIUM_PATH overrides /usr/bin/chromium).
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { playwright } from '@vitest/browser-playwright';
+import { defineConfig } from 'vitest/config';
+import type { BrowserCommand } from 'vitest/node';
+// @ts-expect-error plain ESM script without types
+import { embedWgsl } from './scripts/embed-wgsl.mjs';
+
+embedWgsl();
+
+const VIDEO_FILE = 'test/video/video_predictor.test.ts';
+/** The video cases run in the page (SwiftShader is slow): one single-object case, its first 8 propagated frames. */
+const VIDEO_CASES = ['point.nofill (f32)'];
+
+const ROOT = fileURLToPath(new URL('.', import.meta.url));
+const ARTIFACTS = join(ROOT, 'test/browser/artifacts');
+
+/** The agreement computation in Node (test/browser/node_outputs.ts): its output file and adapter. */
+const nodeOutputs: BrowserCommand<[driver: string]> = async (_ctx, driver) => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const file = `node-${driver}.safetensors`;
+  const env = { ...process.env };
+  if (driver !== 'default') env.SAM2_WEBGPU_DRIVER = driver;
+  const t0 = performance.now();
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'test/browser/node_outputs.ts', join(ARTIFACTS, file)],
+      { cwd: ROOT, env, maxBuffer: 16 << 20 },
+      (err, out, errOut) => (err ? reject(new Error(`node_outputs.ts (${driver}): ${err.message}\n${errOut}`)) : resolve(out)),
+    );
+  });
+  const adapter = stdout.trim().split('\n').pop()!;
+  return { file, adapter, seconds: (performance.now() - t0) / 1000 };
+};
+
+const writeArtifact: BrowserCommand<[name: string, text: string]> = (_ctx, name, text) => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(join(ARTIFACTS, name), text);
+};
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+export default defineConfig({
+  resolve: {
+    alias: [{ find: /^node:fs$/, replacement: new URL('./test/browser/node_fs.ts', import.meta.url).pathname }],
+  },
+  test: {
+    include: [
+      'test/kernels/*.test.ts',
+      'test/model/image_encoder.test.ts',
+      'test/model/mask_decoder.test.ts',
+      VIDEO_FILE,
+      'test/browser/*.test.ts',
+    ],
+    // A test's full name starts with its file: in the video file only the listed cases run.
+    testNamePattern: new RegExp(`^(?!${esc(VIDEO_FILE)} (?!.* (?:${VIDEO_CASES.map(esc).join('|')})$))`),
+    setupFiles: ['test/browser/setup.ts'],
+    fileParallelism: false,
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
+    browser: {
+      enabled: true,
+      commands: { nodeOutputs, writeArtifact },
+      headless: true,
+      screenshotFailures: false,
+      provider: playwright({
+        launchOptions: {
+          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+          args: [
+            '--enable-unsafe-webgpu',
+            '--no-sandbox',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+            '--no-first-run',
+          ],
+        },
+      }),
+      instances: [{ browser: 'chromium' }],
+    },
+  },
+});
