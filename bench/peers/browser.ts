@@ -107,6 +107,18 @@ async function main(): Promise<void> {
     const page = await browser.newPage();
     page.on('console', (m) => console.error(`  [page] ${m.text()}`));
     page.on('pageerror', (e) => console.error(`  [page error] ${e.message}`));
+    const file = args.get('out') ?? join(root, 'bench', 'results', `peers-chromium-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    mkdirSync(dirname(file), { recursive: true });
+    const save = (doc: object) => {
+      writeFileSync(file + '.tmp', JSON.stringify(doc, null, 1));
+      renameSync(file + '.tmp', file);
+    };
+    const partial: CaseResult[] = [];
+    await page.exposeFunction('peerCaseDone', (r: CaseResult) => {
+      partial.push(r);
+      save({ date: new Date().toISOString(), target: 'chromium', partial: true, options: { warmup: args.warmup, reps: args.reps, quick: args.quick }, results: partial });
+      console.error(formatTable([r]));
+    });
     await page.goto(server.url);
     await page.waitForFunction(() => typeof (globalThis as { runPeers?: unknown }).runPeers === 'function');
     const chromiumVersion = browser.version();
@@ -118,8 +130,6 @@ async function main(): Promise<void> {
     console.log(`  onnxruntime-web WebGPU EP adapter: ${JSON.stringify(out.adapters.ortWeb ?? null)}; crossOriginIsolated ${out.adapters.crossOriginIsolated}`);
     console.log(`\nChromium (median ms of ${args.reps} after ${args.warmup} warm-up; ratio = peer ms ÷ ours; max|Δ| vs PyTorch, largest over the outputs)\n`);
     console.log(formatTable(out.results));
-    const file = args.get('out') ?? join(root, 'bench', 'results', `peers-chromium-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    mkdirSync(dirname(file), { recursive: true });
     const doc = {
       date: new Date().toISOString(),
       target: 'chromium',
@@ -129,8 +139,7 @@ async function main(): Promise<void> {
       options: { warmup: args.warmup, reps: args.reps, quick: args.quick },
       results: out.results,
     };
-    writeFileSync(file + '.tmp', JSON.stringify(doc, null, 1));
-    renameSync(file + '.tmp', file);
+    save(doc);
     console.log(`\nresults written to ${file}`);
   } finally {
     await browser.close();

@@ -104,7 +104,24 @@ async function main(): Promise<void> {
     return all[w];
   });
 
+  const out = args.get('out') ?? join(root, 'bench', 'results', `peers-node-${driver.replace(/\W+/g, '_')}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(dirname(out), { recursive: true });
   const results: CaseResult[] = [];
+  const save = (partial: boolean) => {
+    const doc = {
+      date: new Date().toISOString(),
+      target: 'node',
+      driver,
+      partial,
+      adapters,
+      versions: { node: process.version, onnxruntimeNode: ortVersion, webgpu: packageVersion('webgpu') },
+      options: { warmup: args.warmup, reps: args.reps, quick: args.quick },
+      runtimes: runtimes.map((r) => ({ id: r.id, label: r.label, context: !!r.context })),
+      results,
+    };
+    writeFileSync(out + '.tmp', JSON.stringify(doc, null, 1));
+    renameSync(out + '.tmp', out);
+  };
   for (const size of args.sizes) {
     for (const module of args.modules) {
       const c = await loadCase(manifest, module, size, async (f) => {
@@ -113,6 +130,8 @@ async function main(): Promise<void> {
       });
       log(`${c.name}: ${args.warmup} warm-up + ${args.reps} runs of ${runtimes.map((r) => r.id).join(', ')}`);
       results.push(await runCase(c, runtimes, { warmup: args.warmup, reps: args.reps, log }));
+      save(true);
+      log(formatTable(results.slice(-1)));
     }
   }
   weights.release();
@@ -120,20 +139,7 @@ async function main(): Promise<void> {
 
   console.log(`\nNode, ${driver} (median ms of ${args.reps} after ${args.warmup} warm-up; ratio = peer ms ÷ ours; max|Δ| vs PyTorch, largest over the outputs)\n`);
   console.log(formatTable(results));
-  const out = args.get('out') ?? join(root, 'bench', 'results', `peers-node-${driver.replace(/\W+/g, '_')}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  mkdirSync(dirname(out), { recursive: true });
-  const doc = {
-    date: new Date().toISOString(),
-    target: 'node',
-    driver,
-    adapters,
-    versions: { node: process.version, onnxruntimeNode: ortVersion, webgpu: packageVersion('webgpu') },
-    options: { warmup: args.warmup, reps: args.reps, quick: args.quick },
-    runtimes: runtimes.map((r) => ({ id: r.id, label: r.label, context: !!r.context })),
-    results,
-  };
-  writeFileSync(out + '.tmp', JSON.stringify(doc, null, 1));
-  renameSync(out + '.tmp', out);
+  save(false);
   console.log(`\nresults written to ${out}`);
 }
 

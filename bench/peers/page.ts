@@ -66,7 +66,10 @@ async function runPeers(opts: PageOptions): Promise<{ results: CaseResult[]; ada
     for (const module of opts.modules) {
       const c = await loadCase(manifest, module, size, read);
       log(`${c.name}: ${opts.warmup} warm-up + ${opts.reps} runs of ${runtimes.map((r) => r.id).join(', ')}`);
-      results.push(await runCase(c, runtimes, { warmup: opts.warmup, reps: opts.reps, log }));
+      const r = await runCase(c, runtimes, { warmup: opts.warmup, reps: opts.reps, log });
+      results.push(r);
+      // Partial results reach the driver script as each case ends (bench/peers/browser.ts saves them).
+      await (globalThis as unknown as { peerCaseDone?: (r: CaseResult) => Promise<void> }).peerCaseDone?.(r);
       if (!adapters.ortWeb && runtimes.some((r) => r.id === 'ortweb-webgpu')) {
         adapters.ortWeb = await ortAdapter();
         log(`onnxruntime-web WebGPU EP adapter: ${JSON.stringify(adapters.ortWeb)}`);
