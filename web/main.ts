@@ -22,7 +22,7 @@ import {
   type WeightSource,
 } from '../src/index.js';
 import { objectColor, renderOverlay, type OverlayPrompt } from '../src/io/render.js';
-import { isCpuAdapter } from '../src/runtime/device.js';
+import { acquireDevice, isCpuAdapter } from '../src/runtime/device.js';
 import { encodeMaskPng, indexMask } from './png.js';
 import { decodeVideo, encodeMp4, type DecodedVideo } from './video.js';
 
@@ -285,7 +285,11 @@ async function initDevice(): Promise<void> {
     return;
   }
   try {
-    gpu = await Gpu.create();
+    // Browsers may hide the adapter's description (Chromium does); name it by vendor and architecture then, so
+    // the kernels recognise CPU adapters such as SwiftShader and pick their CPU-tuned variants.
+    const { device, info } = await acquireDevice();
+    const named = info.adapter === 'unknown adapter' && (info.vendor || info.architecture) ? [info.vendor, info.architecture].filter(Boolean).join(' ') : info.adapter;
+    gpu = new Gpu(device, { ...info, adapter: named });
   } catch (e) {
     hook.state = 'failed';
     el.device.textContent = 'No WebGPU adapter';
@@ -297,7 +301,7 @@ async function initDevice(): Promise<void> {
   const info = gpu.info;
   hook.software = isCpuAdapter(info) || /swiftshader|software/i.test(`${info.architecture} ${info.vendor}`);
   hook.f16 = info.features.f16;
-  hook.adapter = [info.vendor, info.architecture, info.adapter !== 'unknown adapter' ? info.adapter : ''].filter(Boolean).join(' · ') || 'unknown adapter';
+  hook.adapter = info.adapter;
   el.device.textContent =
     `Adapter: ${hook.adapter}${hook.software ? ' (software, runs on the CPU: slow)' : ''} · shader-f16: ${hook.f16 ? 'yes' : 'no'}` +
     ` · max buffer ${fmtBytes(info.limits.maxBufferSize)}`;
