@@ -321,6 +321,7 @@ def main() -> None:
     p.add_argument("--sizes", default="256,512")
     p.add_argument("--only", default="encoder,memory_attention,mask_decoder,memory_encoder")
     p.add_argument("--config", default="sam2.1_hiera_t")
+    p.add_argument("--plain-pos-embed", action="store_true", help="export Hiera's position embedding as is (onnxruntime-web refuses that model)")
     args = p.parse_args()
     harness.set_determinism(threads=max(1, os.cpu_count() or 1))
     import warnings
@@ -341,7 +342,8 @@ def main() -> None:
     for S in [int(s) for s in args.sizes.split(",")]:
         model = harness.build_predictor(args.config, image_size=S)
         patch_rope(model)
-        freeze_hiera_pos_embed(model)
+        if not args.plain_pos_embed:
+            freeze_hiera_pos_embed(model)
         for name, wrapper, inputs, outs, extra in module_cases(model, S, only):
             entry = export_one(args.out, model, name, wrapper, inputs, outs, extra)
             entry["imageSize"] = S
