@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { objectColor } from '../../src/io/render.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const ARTIFACTS = join(ROOT, 'test/web/artifacts');
@@ -18,7 +19,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const IMAGE_SIZE = 128;
 // The sample clip is 480×270; the click is on the bed.
 const CLICK: [number, number] = [105, 175];
-const TAB10_0 = [31, 119, 180]; // object 1's colour
+const OBJ1 = [...objectColor(1)]; // object 1's colour (tab10 by object id, as the Node renderer)
 
 /** Starts `node scripts/web.mjs --port 0` and resolves with the URL it prints. */
 function startServer(): Promise<{ proc: ChildProcess; url: string }> {
@@ -166,11 +167,12 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     expect(h.lastPrompt!.frameIdx).toBe(0);
     expect(h.lastPrompt!.areas[1]).toBeGreaterThan(0);
     expect(h.encoderMs.length).toBe(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'prompt.png'), fullPage: true });
     let on = await canvasPixels(page, true);
     let off = await canvasPixels(page, false);
     await canvasPixels(page, true);
-    expect(blended(on, off, 480, 270, TAB10_0, CLICK[0], CLICK[1], 40)).toBeGreaterThan(0);
-    await page.screenshot({ path: join(ARTIFACTS, 'prompt.png') });
+    const all = blended(on, off, 480, 270, OBJ1, 240, 135, Infinity);
+    expect(blended(on, off, 480, 270, OBJ1, CLICK[0], CLICK[1], 40), `blended pixels near the click (${all} in the frame)`).toBeGreaterThan(0);
 
     // Propagate 3 frames after the prompted one.
     await page.fill('#maxFrames', '3');
@@ -188,13 +190,16 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
       on = await canvasPixels(page, true);
       off = await canvasPixels(page, false);
       await canvasPixels(page, true);
-      expect(blended(on, off, 480, 270, TAB10_0, 240, 135, Infinity), `frame ${f}`).toBeGreaterThan(0);
+      expect(blended(on, off, 480, 270, OBJ1, 240, 135, Infinity), `frame ${f}`).toBeGreaterThan(0);
     }
     // A frame beyond the tracked ones has no overlay.
     await showFrame(page, 10);
-    expect(blended(await canvasPixels(page, true), await canvasPixels(page, false), 480, 270, TAB10_0, 240, 135, Infinity)).toBeLessThan(50);
+    on = await canvasPixels(page, true);
+    off = await canvasPixels(page, false);
+    await canvasPixels(page, true);
+    expect(blended(on, off, 480, 270, OBJ1, 240, 135, Infinity)).toBeLessThan(50);
     await showFrame(page, 3);
-    await page.screenshot({ path: join(ARTIFACTS, 'tracked.png') });
+    await page.screenshot({ path: join(ARTIFACTS, 'tracked.png'), fullPage: true });
 
     // Exports: the overlay MP4 (WebCodecs + mediabunny) and a palette PNG mask.
     await page.click('#exportPng');
