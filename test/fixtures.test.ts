@@ -299,7 +299,7 @@ describe('video fixtures (tiny256/video)', () => {
         const f = await load(join(TINY256, 'video', `${name}.${variant}.safetensors`));
         checkMeta(f.meta);
         expect(f.meta.case).toBe(name);
-        const videoMasks = variant === 'nofill' && ['point', 'two_objects', 'late_object', 'midtrack'].includes(name);
+        const videoMasks = variant === 'nofill' && ['point', 'two_objects', 'late_object', 'midtrack', 'midtrack_clear'].includes(name);
         const logitsAt = name === 'point' && variant === 'nofill' ? [outputName(1, 8, 1, 'video_res_masks')] : [];
         checkTensors(f, videoExpect(f.meta, videoMasks, name === 'point', logitsAt));
         seen[`${name}.${variant}`] = { fixture: f, ...(await checkGating(f)) };
@@ -320,6 +320,22 @@ describe('video fixtures (tiny256/video)', () => {
     for (const c of VIDEO_CASES.filter((c) => c !== 'absent')) {
       expect(seen[`${c}.nofill`].absent, `${c}: absent frames without an override`).toBe(0);
     }
+  });
+
+  it('clear_non_cond_mem_around_input changes the tracking after the correction (midtrack vs midtrack_clear)', async () => {
+    const a = seen['midtrack.nofill'].fixture;
+    const b = seen['midtrack_clear.nofill'].fixture;
+    expect(b.meta.predictor_options).toEqual(['++model.clear_non_cond_mem_around_input=true']);
+    const n = outputName(5, 7, 1, 'pred_masks');
+    const x = await a.f32(n);
+    const y = await b.f32(n);
+    let d = 0;
+    let m = 0;
+    for (let i = 0; i < x.length; i++) {
+      d = Math.max(d, Math.abs(x[i] - y[i]));
+      m = Math.max(m, Math.abs(x[i]));
+    }
+    expect(d).toBeGreaterThan(1e-2 * m);
   });
 
   it('filled holes: the official fill only turns former background into 0.1', async () => {

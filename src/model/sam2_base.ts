@@ -1,5 +1,8 @@
 /**
- * SAM 2's per-frame tracking step: SAM2Base (sam2/modeling/sam2_base.py) for inference, one object at a time.
+ * SAM 2's per-frame tracking step: SAM2Base (sam2/modeling/sam2_base.py) for inference. trackStep runs one
+ * object (prompted frames); trackObjects runs the tracked objects of a frame as batches (objects whose
+ * memories have the same length go through memory attention, the heads and the memory encoder together,
+ * with the same bits as one by one; the official predictor loops over objects).
  *
  *   trackStep(frame f, prompts, the object's stored outputs)
  *     ├─ mask prompt (use_mask_input_as_output_without_sam): the mask itself is the output (±10 logits,

@@ -140,6 +140,14 @@ export interface PredictorLoadOptions {
    * encoder (default true; false runs them one by one as the official predictor, with the same results).
    */
   batchObjects?: boolean;
+  /**
+   * clear_non_cond_mem_around_input (default false, as the official): when a prompt is filed (before
+   * propagating) and when tracking reaches an object's prompted frame, drop that object's tracked
+   * (non-conditioning) outputs within memory_temporal_stride × num_maskmem frames of it, so stale memories
+   * do not contradict the new prompt. (sam2 1.1.0 calls a per-object helper it does not define; this is that
+   * helper's evident meaning, the per-object form of its _clear_non_cond_mem_around_input.)
+   */
+  clearNonCondMemAroundInput?: boolean;
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -150,6 +158,8 @@ export class SAM2VideoPredictor {
   syntheticWeights = false;
   /** Objects of a frame are tracked in one batch (PredictorLoadOptions.batchObjects). */
   batchObjects = true;
+  /** PredictorLoadOptions.clearNonCondMemAroundInput. */
+  clearNonCondMemAroundInput = false;
   private ownsGpu = false;
 
   constructor(readonly model: SAM2Base) {
@@ -186,6 +196,7 @@ export class SAM2VideoPredictor {
       const p = new SAM2VideoPredictor(model);
       p.syntheticWeights = synthetic;
       p.batchObjects = opts.batchObjects ?? true;
+      p.clearNonCondMemAroundInput = opts.clearNonCondMemAroundInput ?? false;
       p.ownsGpu = !opts.gpu;
       return p;
     } catch (e) {
@@ -434,6 +445,7 @@ export class SAM2VideoPredictor {
           }
           if (dest.get(frameIdx) !== out) releaseOutput(dest.get(frameIdx));
           dest.set(frameIdx, out);
+          if (this.clearNonCondMemAroundInput) this.clearNonCondAround(obj, frameIdx);
         }
         temp.clear();
       }
@@ -471,6 +483,9 @@ export class SAM2VideoPredictor {
       for (let f = start; f <= end; f++) order.push(f);
     }
     for (const frameIdx of order) {
+      if (this.clearNonCondMemAroundInput) {
+        for (const obj of state.objects) if (obj.output.cond.has(frameIdx)) this.clearNonCondAround(obj, frameIdx);
+      }
       // Objects without a prompt on this frame are tracked together, in one batch.
       const toTrack = state.objects.filter((obj) => !obj.output.cond.has(frameIdx));
       if (toTrack.length > 0) {
@@ -493,6 +508,18 @@ export class SAM2VideoPredictor {
       state.lastTracked = frameIdx;
       this.evict(state, frameIdx);
       yield result;
+    }
+  }
+
+  /** Drops an object's tracked outputs within stride × num_maskmem frames of a prompted frame (both sides). */
+  private clearNonCondAround(obj: ObjectState, frameIdx: number): void {
+    const r = Math.max(1, this.config.memoryTemporalStrideForEval) * this.config.numMaskmem;
+    const cond = new Set(obj.output.cond.values());
+    for (const [f, out] of obj.output.nonCond) {
+      if (Math.abs(f - frameIdx) <= r) {
+        if (!cond.has(out)) releaseOutput(out);
+        obj.output.nonCond.delete(f);
+      }
     }
   }
 

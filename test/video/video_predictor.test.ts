@@ -157,9 +157,16 @@ async function compareFrame(
 /** Replays a recorded case; `maxPropagated` stops long propagations early (forward tracking is causal). */
 async function replay(gpu: Gpu, variant: 'f32' | 'f16', file: string, u8: Uint8Array, maxPropagated = Infinity): Promise<Row[]> {
   const fx = await openFixture(`${TINY256}/video/${file}.safetensors`);
-  const meta = fx.meta as unknown as { steps: VideoStep[]; num_frames: number; fill_holes: string; overrides: Record<string, number[]> };
+  const meta = fx.meta as unknown as {
+    steps: VideoStep[];
+    num_frames: number;
+    fill_holes: string;
+    overrides: Record<string, number[]>;
+    predictor_options?: string[];
+  };
   // meta.fill_holes describes the run: 'filled: ...' or 'nofill: ...'.
   const predictor = await makePredictor(gpu, variant, meta.fill_holes.startsWith('filled'), meta.overrides ?? {});
+  predictor.clearNonCondMemAroundInput = (meta.predictor_options ?? []).includes('++model.clear_non_cond_mem_around_input=true');
   const state = await predictor.initState(fixtureSource(u8, meta.num_frames));
   const rows: Row[] = [];
   let firstPrompt = true;
@@ -230,6 +237,7 @@ describe('SAM2VideoPredictor against the official predictor', async () => {
     ['late_object.nofill', 8],
     ['midtrack.nofill', 8],
     ['midtrack.filled', 8],
+    ['midtrack_clear.nofill', 8],
     ['reverse.nofill', 8],
     ['absent.nofill', 8],
   ];

@@ -324,8 +324,9 @@ class VideoCase:
     stored (F16); `keep_maskmem`: store every frame's bf16 maskmem_features."""
 
     def __init__(self, name: str, run: Callable, num_frames: int = VIDEO_FRAMES, overrides=None, note: str = "",
-                 keep_maskmem=False, video_logits_at=(), video_masks=False):
+                 keep_maskmem=False, video_logits_at=(), video_masks=False, hydra_extra=()):
         self.name, self.run, self.num_frames = name, run, num_frames
+        self.hydra_extra = tuple(hydra_extra)
         self.overrides, self.note = overrides or {}, note
         self.keep_maskmem, self.video_logits_at = keep_maskmem, video_logits_at
         self.video_masks = video_masks
@@ -398,6 +399,10 @@ VIDEO_CASES: List[VideoCase] = [
               "memories without object pointers (the f32 cast of harness.install_memory_f32_cast)"),
     VideoCase("midtrack", _case_midtrack, video_masks=True, note="track 0-3, add a conditioning click on frame 5, re-track all, "
               "correct tracked frame 6 (previous logits as mask input), re-track from 6"),
+    VideoCase("midtrack_clear", _case_midtrack, video_masks=True,
+              hydra_extra=("++model.clear_non_cond_mem_around_input=true",),
+              note="the midtrack session with clear_non_cond_mem_around_input=True: filing a prompt and tracking "
+              "through a prompted frame drop that object's tracked outputs within num_maskmem frames"),
     VideoCase("reverse", _case_reverse, note="click on frame 4, track forward 4-7, then in reverse 4-0"),
     VideoCase("absent", _case_absent, overrides=ABSENT_OVERRIDES,
               note="object-score bias override -3: object 1 (mask prompt) is present on frame 0 (+10) and absent "
@@ -408,7 +413,7 @@ VIDEO_CASES: List[VideoCase] = [
 def run_video_case(case: VideoCase, root: str, fill_holes: bool, image_size: int = SIZE, config: str = CONFIG,
                    video_masks: bool = True, model=None, path: Optional[str] = None) -> str:
     if model is None:
-        model = harness.build_predictor(config, image_size, case.overrides)
+        model = harness.build_predictor(config, image_size, case.overrides, case.hydra_extra)
     variant = "filled" if fill_holes else "nofill"
     path = path or os.path.join(root, f"{case.name}.{variant}.safetensors")
     meta = base_meta(
@@ -417,6 +422,7 @@ def run_video_case(case: VideoCase, root: str, fill_holes: bool, image_size: int
         case.overrides,
         case=case.name,
         note=case.note,
+        predictor_options=list(case.hydra_extra),
         num_frames=case.num_frames,
         frames_file="frames.safetensors (first num_frames frames)",
         video_height=VIDEO_H,

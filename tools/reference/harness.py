@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+import types
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -89,17 +90,39 @@ def build_predictor(
     config: str,
     image_size: Optional[int] = None,
     overrides: Optional[synthetic.Overrides] = None,
+    hydra_extra: Sequence[str] = (),
 ):
-    """The official SAM2VideoPredictor for `config`, synthetic weights loaded (strict), in eval mode on CPU."""
+    """The official SAM2VideoPredictor for `config`, synthetic weights loaded (strict), in eval mode on CPU.
+    `hydra_extra`: further predictor options, e.g. "++model.clear_non_cond_mem_around_input=true"."""
     from sam2.build_sam import build_sam2_video_predictor
 
     extra = [f"++model.image_size={int(image_size)}"] if image_size else []
+    extra += list(hydra_extra)
     model = build_sam2_video_predictor(CONFIG_FILES[config], ckpt_path=None, device="cpu", hydra_overrides_extra=extra)
+    install_clear_obj_non_cond_mem(model)
     missing, unexpected = model.load_state_dict(synthetic.torch_state_dict(config, overrides), strict=True)
     assert not missing and not unexpected
     model.eval()
     install_memory_f32_cast(model)
     return model
+
+
+def install_clear_obj_non_cond_mem(model) -> None:
+    """sam2 1.1.0's predictor calls `_clear_obj_non_cond_mem_around_input(state, frame_idx, obj_idx)` when
+    `clear_non_cond_mem_around_input` is on, but defines only the all-objects `_clear_non_cond_mem_around_input`,
+    so the option raises AttributeError. Where the method is missing, this adds its per-object form: drop that
+    object's non-conditioning outputs within memory_temporal_stride_for_eval * num_maskmem frames of frame_idx
+    (inclusive), exactly the official all-objects helper restricted to one object."""
+    if hasattr(model, "_clear_obj_non_cond_mem_around_input"):
+        return
+
+    def clear(self, inference_state, frame_idx, obj_idx):
+        r = self.memory_temporal_stride_for_eval
+        outputs = inference_state["output_dict_per_obj"][obj_idx]["non_cond_frame_outputs"]
+        for t in range(frame_idx - r * self.num_maskmem, frame_idx + r * self.num_maskmem + 1):
+            outputs.pop(t, None)
+
+    model._clear_obj_non_cond_mem_around_input = types.MethodType(clear, model)
 
 
 def frame_paths(num_frames: int, start: int = 0) -> List[str]:
