@@ -99,6 +99,8 @@ const hook = {
   videoLoaded: false,
   video: null as null | { frames: number; width: number; height: number; fps: number; name: string },
   frame: 0,
+  /** Times the view has been redrawn. */
+  draws: 0,
   objects: [1] as number[],
   activeObject: 1,
   /** The last prompt's result: per object id, the mask area in pixels on the prompted frame. */
@@ -235,6 +237,7 @@ async function showFrame(i: number): Promise<void> {
   const rgb = await overlayRgb(i, el.showOverlay.checked);
   if (token !== drawToken) return;
   view.putImageData(rgbToImageData(rgb, video.width, video.height), 0, 0);
+  hook.draws++;
   const r = results.get(i);
   const parts: string[] = [];
   if (r) {

@@ -70,40 +70,52 @@ type Hook = {
 const hook = (page: Page) => page.evaluate(() => JSON.parse(JSON.stringify({ ...(window as any).__sam2, engine: undefined })) as Hook);
 
 /** Waits until `pred(hook)` holds; a page error fails at once with its message. */
+const phases: string[] = [];
+let phaseStart = Date.now();
+
 async function waitFor(page: Page, what: string, pred: string, timeout: number): Promise<Hook> {
   await page.waitForFunction(`(() => { const h = window.__sam2; return !!h && (!!h.error || (${pred})); })()`, null, { timeout, polling: 250 });
   const h = await hook(page);
   if (h.error) throw new Error(`page error while waiting for ${what}: ${h.error}`);
+  phases.push(`${what} ${((Date.now() - phaseStart) / 1000).toFixed(1)} s`);
+  phaseStart = Date.now();
   return h;
 }
 
-/** The canvas pixels (RGBA) with the overlay on and off. */
-async function canvasPixels(page: Page, overlay: boolean): Promise<number[]> {
-  return page.evaluate(async (on) => {
-    const box = document.getElementById('showOverlay') as HTMLInputElement;
-    if (box.checked !== on) box.click();
-    // showFrame is async; wait until the canvas has been redrawn.
-    await new Promise((r) => setTimeout(r, 300));
-    const c = document.getElementById('view') as HTMLCanvasElement;
-    return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
-  }, overlay);
-}
-
 /**
- * Pixels in the window around (cx, cy) (radius r; the whole frame when r is Infinity) whose overlay value is
- * the frame's blended with `color` at alpha 0.6, as the Node renderer blends.
+ * Counts, in the page, the canvas pixels in the window around (cx, cy) (radius r; Infinity: the whole frame)
+ * whose value with the overlay on is the value with it off blended with `color` at alpha 0.6, as the Node
+ * renderer blends. Leaves the overlay on.
  */
-function blended(on: number[], off: number[], width: number, height: number, color: number[], cx: number, cy: number, r: number): number {
-  let n = 0;
-  for (let y = Math.max(0, Math.floor(cy - r)); y < Math.min(height, cy + r); y++) {
-    for (let x = Math.max(0, Math.floor(cx - r)); x < Math.min(width, cx + r); x++) {
-      const o = (y * width + x) * 4;
-      let ok = true;
-      for (let c = 0; c < 3; c++) if (Math.abs(on[o + c] - Math.round(off[o + c] * 0.4 + color[c] * 0.6)) > 1) ok = false;
-      if (ok) n++;
-    }
-  }
-  return n;
+async function blendedPixels(page: Page, color: number[], cx: number, cy: number, r: number): Promise<number> {
+  return page.evaluate(
+    async ({ color, cx, cy, r }) => {
+      const hook = (window as any).__sam2;
+      const box = document.getElementById('showOverlay') as HTMLInputElement;
+      const c = document.getElementById('view') as HTMLCanvasElement;
+      const grab = async (on: boolean) => {
+        if (box.checked !== on) {
+          const before = hook.draws;
+          box.click();
+          while (hook.draws === before) await new Promise((res) => setTimeout(res, 20));
+        }
+        return c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      };
+      const off = await grab(false);
+      const on = await grab(true);
+      let n = 0;
+      for (let y = Math.max(0, Math.floor(cy - r)); y < Math.min(c.height, cy + r); y++) {
+        for (let x = Math.max(0, Math.floor(cx - r)); x < Math.min(c.width, cx + r); x++) {
+          const o = (y * c.width + x) * 4;
+          let ok = true;
+          for (let k = 0; k < 3; k++) if (Math.abs(on[o + k] - Math.round(off[o + k] * 0.4 + color[k] * 0.6)) > 1) ok = false;
+          if (ok) n++;
+        }
+      }
+      return n;
+    },
+    { color, cx, cy, r },
+  );
 }
 
 async function showFrame(page: Page, i: number): Promise<void> {
@@ -144,6 +156,7 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
 
   it('loads, segments a click, tracks 3 frames and exports', async () => {
     const t0 = Date.now();
+    phaseStart = t0;
     await page.goto(`${server.url}?size=${IMAGE_SIZE}`);
     let h = await waitFor(page, 'the device and the sample clip', 'h.videoLoaded && h.state === "running" && h.busy === ""', 60_000);
     expect(h.video).toMatchObject({ frames: 48, width: 480, height: 270 });
@@ -168,11 +181,8 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     expect(h.lastPrompt!.areas[1]).toBeGreaterThan(0);
     expect(h.encoderMs.length).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'prompt.png'), fullPage: true });
-    let on = await canvasPixels(page, true);
-    let off = await canvasPixels(page, false);
-    await canvasPixels(page, true);
-    const all = blended(on, off, 480, 270, OBJ1, 240, 135, Infinity);
-    expect(blended(on, off, 480, 270, OBJ1, CLICK[0], CLICK[1], 40), `blended pixels near the click (${all} in the frame)`).toBeGreaterThan(0);
+    const all = await blendedPixels(page, OBJ1, 0, 0, Infinity);
+    expect(await blendedPixels(page, OBJ1, CLICK[0], CLICK[1], 40), `blended pixels near the click (${all} in the frame)`).toBeGreaterThan(0);
 
     // Propagate 3 frames after the prompted one.
     await page.fill('#maxFrames', '3');
@@ -187,17 +197,11 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     expect(await page.locator('#trackStatus').textContent()).toMatch(/tracked 4 frames .* per frame/);
     for (const f of [1, 3]) {
       await showFrame(page, f);
-      on = await canvasPixels(page, true);
-      off = await canvasPixels(page, false);
-      await canvasPixels(page, true);
-      expect(blended(on, off, 480, 270, OBJ1, 240, 135, Infinity), `frame ${f}`).toBeGreaterThan(0);
+      expect(await blendedPixels(page, OBJ1, 0, 0, Infinity), `frame ${f}`).toBeGreaterThan(0);
     }
     // A frame beyond the tracked ones has no overlay.
     await showFrame(page, 10);
-    on = await canvasPixels(page, true);
-    off = await canvasPixels(page, false);
-    await canvasPixels(page, true);
-    expect(blended(on, off, 480, 270, OBJ1, 240, 135, Infinity)).toBeLessThan(50);
+    expect(await blendedPixels(page, OBJ1, 0, 0, Infinity)).toBeLessThan(50);
     await showFrame(page, 3);
     await page.screenshot({ path: join(ARTIFACTS, 'tracked.png'), fullPage: true });
 
@@ -212,7 +216,7 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     console.log(
       `web page (Chromium, ${h.adapter}, ${h.model} f32 @${IMAGE_SIZE}): image encoder ${h.encoderMs.map(Math.round).join(', ')} ms, ` +
         `prompt ${Math.round(h.lastPrompt!.ms)} ms, ${Math.round(h.msPerFrame!)} ms per tracked frame, ` +
-        `MP4 (${h.exports.mp4!.codec}) ${Math.round(h.exports.mp4!.ms)} ms; ${((Date.now() - t0) / 1000).toFixed(0)} s in all`,
+        `MP4 (${h.exports.mp4!.codec}) ${Math.round(h.exports.mp4!.ms)} ms; ${((Date.now() - t0) / 1000).toFixed(0)} s in all (${phases.join(', ')})`,
     );
     expect(pageErrors).toEqual([]);
   });
