@@ -35,6 +35,7 @@ const $ = <T extends HTMLElement>(id: string) => {
 };
 const el = {
   device: $('device'),
+  model_: $('modelInUse'),
   nogpu: $('nogpu'),
   synthetic: $('synthetic'),
   error: $('error'),
@@ -377,6 +378,7 @@ async function loadModel(): Promise<void> {
     hook.imageSize = predictor.imageSize;
     hook.syntheticWeights = predictor.syntheticWeights;
     el.synthetic.hidden = !predictor.syntheticWeights;
+    el.model_.textContent = `Model: ${predictor.config.name} · ${dtype} · image size ${predictor.imageSize} · ${predictor.syntheticWeights ? 'synthetic weights (meaningless masks)' : 'weights ' + what}`;
     el.loadProgress.value = 1;
     el.loadStatus.textContent = `${predictor.config.name}, ${dtype}, image size ${predictor.imageSize}, ${what} · loaded in ${fmtMs(performance.now() - t0)}`;
     await newInference();
@@ -389,6 +391,7 @@ async function loadModel(): Promise<void> {
 }
 
 function disposeModel(): void {
+  el.model_.textContent = 'Model: none loaded';
   if (inference && predictor) predictor.closeState(inference);
   inference = null;
   predictor?.dispose();
