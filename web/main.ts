@@ -298,7 +298,8 @@ async function initDevice(): Promise<void> {
     hook.state = 'failed';
     el.device.textContent = 'No WebGPU adapter';
     el.nogpu.hidden = false;
-    el.nogpu.textContent = `WebGPU is present but no device could be created: ${(e as Error).message}`;
+    el.nogpu.textContent =
+      `WebGPU is present but gave no usable device, so the model cannot run here (videos still open and play).\n${(e as Error).message}`;
     refreshButtons();
     return;
   }

@@ -228,6 +228,17 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('says so when the browser has no WebGPU', async () => {
+    const p = await browser.newPage();
+    await p.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);
+    await p.goto(server.url);
+    await p.waitForFunction(() => (window as any).__sam2?.state === 'no-webgpu');
+    expect(await p.locator('#nogpu').isVisible()).toBe(true);
+    expect(await p.locator('#nogpu').textContent()).toMatch(/no WebGPU.*Chrome/s);
+    expect(await p.locator('#load').isDisabled()).toBe(true);
+    await p.close();
+  });
+
   it('browser frame sources and the weights cache work in the page', async () => {
     const r = await page.evaluate(async () => {
       const e = (window as any).__sam2.engine;
