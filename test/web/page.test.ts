@@ -118,6 +118,14 @@ async function blendedPixels(page: Page, color: number[], cx: number, cy: number
   );
 }
 
+/** Clicks the view at video pixel (x, y) (scrolling it into view first). */
+async function clickVideo(page: Page, x: number, y: number): Promise<void> {
+  const view = page.locator('#view');
+  await view.scrollIntoViewIfNeeded();
+  const box = (await view.boundingBox())!;
+  await view.click({ position: { x: (box.width * x) / 480, y: (box.height * y) / 270 } });
+}
+
 async function showFrame(page: Page, i: number): Promise<void> {
   await page.evaluate((f) => {
     const s = document.getElementById('scrub') as HTMLInputElement;
@@ -174,8 +182,7 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     expect(await page.locator('#synthetic').isVisible()).toBe(true);
 
     // A click on frame 0: the mask appears on the prompted frame.
-    const box = (await page.locator('#view').boundingBox())!;
-    await page.mouse.click(box.x + (box.width * CLICK[0]) / 480, box.y + (box.height * CLICK[1]) / 270);
+    await clickVideo(page, CLICK[0], CLICK[1]);
     h = await waitFor(page, 'the prompt', 'h.lastPrompt && h.busy === ""', 600_000);
     expect(h.lastPrompt!.frameIdx).toBe(0);
     expect(h.lastPrompt!.areas[1]).toBeGreaterThan(0);
@@ -216,7 +223,7 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
 
     // A click on a frame not tracked yet (a second prompted frame): the encoder runs again, now warm.
     await showFrame(page, 10);
-    await page.mouse.click(box.x + (box.width * 240) / 480, box.y + (box.height * 200) / 270);
+    await clickVideo(page, 240, 200);
     h = await waitFor(page, 'a prompt on frame 10', 'h.lastPrompt.frameIdx === 10 && h.busy === ""', 300_000);
     expect(h.lastPrompt!.areas[1]).toBeGreaterThan(0);
     expect(h.encoderMs.length).toBe(2);
