@@ -12,20 +12,19 @@
  * The rotation pairs channels (2i, 2i + 1) of each head as a complex number and multiplies it by
  * e^{iθ}: for the Dh/2 pairs of a head, the first Dh/4 take θ = x · f_k and the last Dh/4 θ = y · f_k, with
  * f_k = theta^(-4k / Dh), the token at index t of a w × h map (w = h = √Lq, as the official code assumes)
- * sitting at x = t mod w, y = ⌊t / w⌋.
+ * sitting at x = t mod w, y = ⌊t / w⌋. The rope kernel (wgsl/rope.wgsl) does it in one pass on the
+ * token-major projections, in place, with f32 cos / sin tables and f32 arithmetic in every storage mode.
  */
 import { attention } from '../kernels/attention.js';
-import { add, mul } from '../kernels/binary.js';
-import { cast, concat, permute, slice } from '../kernels/layout.js';
+import { cast, concat, permute } from '../kernels/layout.js';
 import { matmulStrided } from '../kernels/matmul.js';
+import { rope, ropeTable, type RopeTable } from '../kernels/rope.js';
 import { softmax } from '../kernels/softmax.js';
 import { isCpuAdapter } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { Tensor } from '../runtime/tensor.js';
 import { dtypeOf, Linear, type ModelContext } from './layers.js';
-
-const f = Math.fround;
 
 /**
  * `t` under another shape, taking over its buffer: the result owns it (release() gives it back) and `t` must
@@ -37,49 +36,16 @@ export function reshapeOwned(t: Tensor, shape: readonly number[]): Tensor {
 }
 
 /**
- * compute_axial_cis(dim, endX, endY, theta) as cos / sin tables [endX·endY, dim/2], each step rounded to f32
- * where PyTorch computes in f32.
+ * compute_axial_cis(dim, endX, endY, theta) as f32 cos / sin arrays [endX·endY, dim/2], each step rounded to
+ * f32 where PyTorch computes in f32 (the rope kernel's CPU reference).
  */
-export function axialRopeTables(dim: number, endX: number, endY: number, theta = 10000): { cos: Float32Array; sin: Float32Array } {
-  if (dim % 4 !== 0) throw new ShapeError(`RoPEAttention: head dim ${dim} must be a multiple of 4`);
-  const nf = dim / 4;
-  const freqs = new Float32Array(nf);
-  for (let k = 0; k < nf; k++) freqs[k] = f(1 / f(Math.pow(theta, f(f(4 * k) / dim))));
-  const n = endX * endY;
-  const half = dim / 2;
-  const cos = new Float32Array(n * half);
-  const sin = new Float32Array(n * half);
-  for (let t = 0; t < n; t++) {
-    const tx = t % endX;
-    const ty = Math.floor(t / endX);
-    for (let k = 0; k < nf; k++) {
-      const ax = f(tx * freqs[k]);
-      const ay = f(ty * freqs[k]);
-      cos[t * half + k] = f(Math.cos(ax));
-      sin[t * half + k] = f(Math.sin(ax));
-      cos[t * half + nf + k] = f(Math.cos(ay));
-      sin[t * half + nf + k] = f(Math.sin(ay));
-    }
-  }
-  return { cos, sin };
-}
+export { axialCis as axialRopeTables } from '../kernels/rope.ref.js';
 
 /**
- * The rotation tables of one feature-map size on the GPU, in the activation dtype, expanded to the channels
- * they multiply: cosT[t, 2i] = cosT[t, 2i + 1] = cos θ_i, sinT[t, 2i] = −sin θ_i, sinT[t, 2i + 1] = sin θ_i,
- * so that rot(x) = x · cosT + swap(x) · sinT with swap exchanging the channels of each pair. Shapes [L, 1, Dh]
- * (one row per token, broadcast over the heads).
- */
-export interface RopeTable {
-  length: number;
-  headDim: number;
-  cos: Tensor;
-  sin: Tensor;
-}
-
-/**
- * Rotation tables per (feature size, head dim), made on first use and kept: one per resolution, shared by
- * every RoPEAttention of a model.
+ * Rotation tables of the rope kernel (src/kernels/rope.ts) per (feature size, head dim), made on first use
+ * and kept: one per resolution, shared by every RoPEAttention of a model. The tables are f32 in every
+ * storage mode (the kernel rotates in f32 and rounds once on store); `dtype` is the activation dtype of the
+ * model they serve.
  */
 export class RopeTables {
   private tables = new Map<string, RopeTable>();
@@ -99,82 +65,26 @@ export class RopeTables {
       if (side * side !== length) {
         throw new ShapeError(`RoPEAttention: ${length} query tokens are not a square feature map (RoPE assumes w = h = √L)`);
       }
-      const { cos, sin } = axialRopeTables(headDim, side, side, this.theta);
-      const half = headDim / 2;
-      const c = new Float32Array(length * headDim);
-      const s = new Float32Array(length * headDim);
-      for (let i = 0; i < length * half; i++) {
-        c[2 * i] = cos[i];
-        c[2 * i + 1] = cos[i];
-        s[2 * i] = -sin[i];
-        s[2 * i + 1] = sin[i];
-      }
-      t = {
-        length,
-        headDim,
-        cos: this.gpu.upload(c, [length, 1, headDim], this.dtype, 'rope.cos'),
-        sin: this.gpu.upload(s, [length, 1, headDim], this.dtype, 'rope.sin'),
-      };
+      if (headDim % 4 !== 0) throw new ShapeError(`RoPEAttention: head dim ${headDim} must be a multiple of 4`);
+      t = ropeTable(this.gpu, headDim, side, side, this.theta);
       this.tables.set(key, t);
     }
     return t;
   }
 
   release(): void {
-    for (const t of this.tables.values()) {
-      t.cos.release();
-      t.sin.release();
-    }
+    for (const t of this.tables.values()) t.tensor.release();
     this.tables.clear();
   }
 }
 
 /**
- * x [B, r·L, H·Dh] rotated in place of a new tensor: token j takes the rotation of position j mod L.
- * Composed from layout and binary kernels (x · cosT + swap(x) · sinT).
- */
-function rotate(gpu: Gpu, x: Tensor, table: RopeTable, heads: number): Tensor {
-  const [B, Lx, C] = x.shape;
-  const L = table.length;
-  const Dh = table.headDim;
-  const r = Lx / L;
-  const pairs = x.reshape([B, Lx, C / 2, 2]);
-  const even = slice(gpu, pairs, 3, 0, 1);
-  const odd = slice(gpu, pairs, 3, 1, 1);
-  const swapped = concat(gpu, [odd, even], 3);
-  even.release();
-  odd.release();
-  const view = [B, r, L, heads, Dh];
-  const a = mul(gpu, x.reshape(view), table.cos);
-  const b = mul(gpu, swapped.reshape(view), table.sin);
-  swapped.release();
-  const y = add(gpu, a, b);
-  a.release();
-  b.release();
-  return reshapeOwned(y, [B, Lx, C]);
-}
-
-/**
- * apply_rotary_enc on token-major x [B, Lx, H·Dh]: the first Lx − exclude tokens (a multiple of the table's
- * L) rotated, the rest copied. Returns a new tensor; x is not released.
+ * apply_rotary_enc on token-major x [B, Lx, H·Dh] (rope kernel): the first Lx − exclude tokens (a multiple of
+ * the table's endX·endY positions, token j taking the rotation of position j mod endX·endY) rotated, the rest
+ * copied. Returns a new tensor; x is not released.
  */
 export function applyRope(gpu: Gpu, x: Tensor, table: RopeTable, heads: number, exclude = 0): Tensor {
-  const [, Lx, C] = x.shape;
-  const n = Lx - exclude;
-  if (C !== heads * table.headDim) throw new ShapeError(`RoPEAttention: ${x} does not hold ${heads} heads of ${table.headDim}`);
-  if (exclude < 0 || n < 0 || n % table.length !== 0) {
-    throw new ShapeError(`RoPEAttention: ${x} minus ${exclude} unrotated tokens is not a multiple of the ${table.length} query tokens`);
-  }
-  if (n === 0) return slice(gpu, x, 1, 0, Lx);
-  if (exclude === 0) return rotate(gpu, x, table, heads);
-  const head = slice(gpu, x, 1, 0, n);
-  const tail = slice(gpu, x, 1, n, exclude);
-  const rot = rotate(gpu, head, table, heads);
-  head.release();
-  const y = concat(gpu, [rot, tail], 1);
-  rot.release();
-  tail.release();
-  return y;
+  return rope(gpu, x, table, { heads, repeat: true, exclude });
 }
 
 /**
@@ -351,14 +261,14 @@ export class RoPEAttention {
     }
     const table = this.tables.get(Lq, this.headDim);
 
-    const qp = this.qProj.forward(q);
-    const qr = applyRope(gpu, qp, table, this.numHeads);
-    qp.release();
+    const H = this.numHeads;
+    // The projections' outputs are rotated in place; keys projected by the caller into a new tensor.
+    const qr = rope(gpu, this.qProj.forward(q), table, { heads: H, inPlace: true });
+    const kOwned = !opts.kProjected;
     const kp = opts.kProjected ?? this.kProj.forward(k!);
-    const kr = applyRope(gpu, kp, table, this.numHeads, exclude);
-    if (kp !== opts.kProjected) kp.release();
+    const kr = rope(gpu, kp, table, { heads: H, repeat: this.ropeKRepeat, exclude, inPlace: kOwned });
     const vp = opts.vProjected ?? this.vProj.forward(v!);
-    const o = sdpa(gpu, qr, kr, vp, this.numHeads, this.sdpaImpl);
+    const o = sdpa(gpu, qr, kr, vp, H, this.sdpaImpl);
     qr.release();
     kr.release();
     if (vp !== opts.vProjected) vp.release();
