@@ -155,7 +155,7 @@ function refreshButtons(): void {
   const b = hook.busy;
   const ready = !!predictor && !!inference;
   const hasPrompt = ready && inference!.objIds.length > 0;
-  el.load.disabled = !gpu || (b !== '' && b !== 'prompt');
+  el.load.disabled = !gpu || b !== '';
   el.videoFile.disabled = b === 'track' || b === 'video' || b === 'export';
   el.propagate.disabled = !hasPrompt || b !== '';
   el.stop.disabled = b !== 'track';
