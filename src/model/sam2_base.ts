@@ -29,7 +29,7 @@
  *
  * Everything data-dependent stays on the GPU: the best-IoU choice (mask decoder's selection kernel), the
  * object-score gating of masks, pointers and memories, and the presence test of a mask prompt are small
- * kernels below (SAM2_WGSL). Low-res and high-res masks and object scores are f32 (as the official code's
+ * kernels (src/kernels/tracking.ts, mask_select.ts). Low-res and high-res masks and object scores are f32 (as the official code's
  * `.float()`), pointers are in the activation dtype, memories bf16 (the official video predictor's storage).
  *
  * Weights: the whole official state dict (image_encoder.*, sam_prompt_encoder.*, sam_mask_decoder.*,
@@ -55,7 +55,7 @@ import { sine1d } from './position_encoding.js';
 import { PromptEncoder } from './prompt_encoder.js';
 
 /** The mask logit of a missing object (the official NO_OBJ_SCORE). */
-export const NO_OBJ_SCORE = -1024;
+export { NO_OBJ_SCORE } from '../kernels/tracking.ref.js';
 
 /** Prompt points in the model's input pixels (0..imageSize): coords [P*2] (x, y pairs), labels [P] (−1, 0, 1, 2, 3). */
 export interface PointInputs {
