@@ -9,7 +9,7 @@
  * system's (CHROMIUM_PATH overrides /usr/bin/chromium).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
@@ -33,6 +33,11 @@ const NODE_ONLY = [
   // page's f16packed box case flips (the f32 cases all pass); Node's adapters happen not to.
   'test/model/mask_decoder\\.test\\.ts .*every variant: predict_masks, multimask and single-mask outputs of each case',
 ];
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+if (!existsSync(CHROMIUM)) {
+  throw new Error(`browser tests: no Chromium at ${CHROMIUM} (bash scripts/setup-webgpu.sh installs it; CHROMIUM_PATH picks another)`);
+}
 
 const ROOT = fileURLToPath(new URL('.', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test/browser/artifacts');
@@ -89,7 +94,7 @@ export default defineConfig({
       screenshotFailures: false,
       provider: playwright({
         launchOptions: {
-          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+          executablePath: CHROMIUM,
           args: [
             '--enable-unsafe-webgpu',
             '--no-sandbox',
