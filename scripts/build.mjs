@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { embedWgsl } from './embed-wgsl.mjs';
+import { nodeOnlyStub } from './node_only_stub.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 embedWgsl(root);
@@ -28,20 +29,9 @@ if (existsSync(entry)) {
     sourcemap: true,
     logLevel: 'warning',
   });
-  // Browser: the Node-only device module (Dawn, node:fs) is replaced by a stub that is never reached there
-  // (device.ts only imports it when navigator.gpu is absent).
-  const nodeOnly = {
-    name: 'node-only-stub',
-    setup(b) {
-      b.onResolve({ filter: /(node_gpu|safetensors_node)\.js$/ }, (args) => ({ path: args.path, namespace: 'node-only' }));
-      b.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => ({
-        contents: `throw new Error(${JSON.stringify('sam2-webgpu: ' + args.path + ' is Node-only')});`,
-        loader: 'js',
-      }));
-    },
-  };
+  // Browser: Node-only modules become stubs (scripts/node_only_stub.mjs).
   await build({
-    plugins: [nodeOnly],
+    plugins: [nodeOnlyStub],
     entryPoints: [entry],
     outfile: join(root, 'dist/browser/index.js'),
     bundle: true,

@@ -17,24 +17,9 @@ export async function buildWeb(root = ROOT) {
   embedWgsl(root);
   const out = join(root, 'dist/web');
   mkdirSync(out, { recursive: true });
-  // Node-only modules the engine imports behind runtime checks (device.ts loads node_gpu only without
-  // navigator.gpu; png.ts's deflate is not used by the page) are replaced by stubs that throw if reached.
-  const nodeOnly = {
-    name: 'node-only-stub',
-    setup(b) {
-      b.onResolve({ filter: /(node_gpu|safetensors_node)\.js$/ }, (args) => ({ path: args.path, namespace: 'node-only' }));
-      b.onResolve({ filter: /^node:zlib$/ }, (args) => ({ path: args.path, namespace: 'node-only' }));
-      b.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => {
-        const msg = JSON.stringify(`sam2-webgpu: ${args.path} is Node-only`);
-        const contents = args.path === 'node:zlib'
-          ? `export function deflateSync() { throw new Error(${msg}); }`
-          : `throw new Error(${msg});`;
-        return { contents, loader: 'js' };
-      });
-    },
-  };
+  const { nodeOnlyStub } = await import('./node_only_stub.mjs');
   await build({
-    plugins: [nodeOnly],
+    plugins: [nodeOnlyStub],
     entryPoints: [join(root, 'web/main.ts')],
     outfile: join(out, 'main.js'),
     bundle: true,

@@ -10,6 +10,7 @@ import { Mp4Writer } from './io/ffmpeg.js';
 import { writeFileAtomic } from './io/files.js';
 import { openFrames } from './io/frames.js';
 import { davisPalette, encodeIndexedPng } from './io/png.js';
+import { davisIndexMask } from './io/png_format.js';
 import { renderOverlay, type OverlayPrompt } from './io/render.js';
 import type { ModelSize, ModelVersion } from './model/config.js';
 import { SAM2VideoPredictor, type FrameResult } from './model/video_predictor.js';
@@ -187,11 +188,7 @@ export async function trackVideo(opts: TrackJobOptions): Promise<TrackSummary> {
           await mp4.write(renderOverlay(W, H, frame.rgb, masks, drawn.get(f) ?? []));
         }
         if (masksTmp) {
-          const idx = new Uint8Array(W * H);
-          for (const m of masks) {
-            const v = Math.min(255, Math.max(0, m.objId));
-            for (let p = 0; p < idx.length; p++) if (m.mask[p]) idx[p] = v;
-          }
+          const idx = davisIndexMask(W, H, masks.map((m) => m.objId), masks.map((m) => m.mask));
           writeFileAtomic(join(masksTmp, `${String(f).padStart(5, '0')}.png`), encodeIndexedPng(W, H, idx, palette));
         }
       }

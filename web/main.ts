@@ -289,11 +289,8 @@ async function initDevice(): Promise<void> {
     return;
   }
   try {
-    // Browsers may hide the adapter's description (Chromium does); name it by vendor and architecture then, so
-    // the kernels recognise CPU adapters such as SwiftShader and pick their CPU-tuned variants.
     const { device, info } = await acquireDevice();
-    const named = info.adapter === 'unknown adapter' && (info.vendor || info.architecture) ? [info.vendor, info.architecture].filter(Boolean).join(' ') : info.adapter;
-    gpu = new Gpu(device, { ...info, adapter: named });
+    gpu = new Gpu(device, info);
   } catch (e) {
     hook.state = 'failed';
     el.device.textContent = 'No WebGPU adapter';
@@ -304,7 +301,7 @@ async function initDevice(): Promise<void> {
     return;
   }
   const info = gpu.info;
-  hook.software = isCpuAdapter(info) || /swiftshader|software/i.test(`${info.architecture} ${info.vendor}`);
+  hook.software = isCpuAdapter(info);
   hook.f16 = info.features.f16;
   hook.adapter = info.adapter;
   el.device.textContent =

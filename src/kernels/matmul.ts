@@ -30,6 +30,7 @@ import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import { numel, shapeStr, type Tensor } from '../runtime/tensor.js';
+import { isCpuAdapter as isCpuDevice } from '../runtime/device.js';
 
 export type MatmulAct = 'none' | 'gelu' | 'relu';
 export const MATMUL_ACT: Record<MatmulAct, number> = { none: 0, gelu: 1, relu: 2 };
@@ -88,8 +89,7 @@ export interface StridedMatmul {
 
 /** True for CPU adapters (lavapipe / llvmpipe, SwiftShader, WARP). */
 export function isCpuAdapter(gpu: Gpu): boolean {
-  const i = gpu.info;
-  return i.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|basic render/i.test(`${i.adapter} ${i.backend}`);
+  return isCpuDevice(gpu.info);
 }
 
 /**

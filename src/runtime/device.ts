@@ -120,8 +120,11 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const l = device.limits;
   const ai = adapter.info ?? ({} as GPUAdapterInfo);
+  // Browsers may hide the description (Chromium does): the vendor and architecture name the adapter then
+  // ("google swiftshader"), which is enough to recognise CPU adapters.
+  const named = [ai.vendor, ai.architecture].filter(Boolean).join(' ');
   const info: DeviceInfo = {
-    adapter: ai.description || ai.device || 'unknown adapter',
+    adapter: ai.description || ai.device || named || 'unknown adapter',
     vendor: ai.vendor ?? '',
     architecture: ai.architecture ?? '',
     backend,
@@ -149,5 +152,5 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
  * long loops per invocation over wide parallel reductions.
  */
 export function isCpuAdapter(info: DeviceInfo): boolean {
-  return info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|basic render/i.test(`${info.adapter} ${info.backend}`);
+  return /llvmpipe|lavapipe|swiftshader|basic render|^software$/i.test(`${info.adapter} ${info.backend}`) || /^(software|swiftshader)$/i.test(info.architecture);
 }
