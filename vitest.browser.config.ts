@@ -85,8 +85,9 @@ export default defineConfig({
     testNamePattern: new RegExp(`^(?!${esc(VIDEO_FILE)} (?!.* (?:${VIDEO_CASES.map(esc).join('|')})$))(?!${NODE_ONLY.join('|')})`),
     setupFiles: ['test/browser/setup.ts'],
     fileParallelism: false,
-    testTimeout: 600_000,
-    hookTimeout: 600_000,
+    // SwiftShader in a page on a busy CPU: a video case or the agreement check can take many minutes.
+    testTimeout: 1_800_000,
+    hookTimeout: 1_800_000,
     browser: {
       enabled: true,
       commands: { nodeOutputs, writeArtifact },

@@ -41,7 +41,7 @@ interface NodeRun {
   tensors: ParityResult[];
 }
 
-it(`browser and Node agree (${AGREEMENT_CONFIG} @ ${AGREEMENT_SIZE}, image predictor + ${AGREEMENT_FRAMES} tracked frames, f32)`, async () => {
+it(`browser and Node agree (${AGREEMENT_CONFIG} @ ${AGREEMENT_SIZE}, a click and ${AGREEMENT_FRAMES} tracked frames, f32)`, async () => {
   const gpu = await Gpu.create();
   const adapter = gpu.info;
   const t0 = performance.now();
