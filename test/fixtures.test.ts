@@ -21,6 +21,7 @@ import {
   VIDEO_CASES,
   type Fixture,
   type FixtureMeta,
+  type VideoStep,
 } from './fixtures/reader.js';
 import { syntheticTensor } from '../weights/synthetic.js';
 import { f32ToBf16Bits } from '../src/runtime/dtype.js';
@@ -299,7 +300,7 @@ describe('video fixtures (tiny256/video)', () => {
         const f = await load(join(TINY256, 'video', `${name}.${variant}.safetensors`));
         checkMeta(f.meta);
         expect(f.meta.case).toBe(name);
-        const videoMasks = variant === 'nofill' && ['point', 'two_objects', 'late_object', 'midtrack', 'midtrack_clear'].includes(name);
+        const videoMasks = variant === 'nofill' && ['point', 'two_objects', 'late_object', 'midtrack', 'midtrack_clear', 'midtrack_correct_cond'].includes(name);
         const logitsAt = name === 'point' && variant === 'nofill' ? [outputName(1, 8, 1, 'video_res_masks')] : [];
         checkTensors(f, videoExpect(f.meta, videoMasks, name === 'point', logitsAt));
         seen[`${name}.${variant}`] = { fixture: f, ...(await checkGating(f)) };
@@ -336,6 +337,15 @@ describe('video fixtures (tiny256/video)', () => {
       m = Math.max(m, Math.abs(x[i]));
     }
     expect(d).toBeGreaterThan(1e-2 * m);
+  });
+
+  it('add_all_frames_to_correct_as_cond files the correction on a tracked frame as a conditioning output', async () => {
+    const steps = (f: Recorded) => (f.fixture.meta as unknown as { steps: VideoStep[] }).steps;
+    const plain = steps(seen['midtrack.nofill']).find((s) => s.step === 4)!;
+    const cond = steps(seen['midtrack_correct_cond.nofill']).find((s) => s.step === 4)!;
+    expect(seen['midtrack_correct_cond.nofill'].fixture.meta.predictor_options).toEqual(['++model.add_all_frames_to_correct_as_cond=true']);
+    expect([plain.frame, plain.storage]).toEqual([6, 'non_cond_frame_outputs']);
+    expect([cond.frame, cond.storage]).toEqual([6, 'cond_frame_outputs']);
   });
 
   it('filled holes: the official fill only turns former background into 0.1', async () => {

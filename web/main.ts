@@ -363,6 +363,9 @@ async function loadModel(): Promise<void> {
       dtype,
       imageSize,
       gpu,
+      // A click on a tracked frame is a correction the user wants kept: it becomes a conditioning frame, so
+      // propagating again does not re-track it away.
+      addAllFramesToCorrectAsCond: true,
       onProgress: (p) => {
         if (mode === 'synthetic') {
           el.loadProgress.value = p.tensorsDone / p.tensorsTotal;

@@ -148,6 +148,12 @@ export interface PredictorLoadOptions {
    * helper's evident meaning, the per-object form of its _clear_non_cond_mem_around_input.)
    */
   clearNonCondMemAroundInput?: boolean;
+  /**
+   * add_all_frames_to_correct_as_cond (default false, as the official): a prompt on an already tracked frame
+   * makes it a conditioning frame, so the correction is kept (not re-tracked) when propagating again and
+   * every later frame attends to it.
+   */
+  addAllFramesToCorrectAsCond?: boolean;
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -160,6 +166,8 @@ export class SAM2VideoPredictor {
   batchObjects = true;
   /** PredictorLoadOptions.clearNonCondMemAroundInput. */
   clearNonCondMemAroundInput = false;
+  /** PredictorLoadOptions.addAllFramesToCorrectAsCond. */
+  addAllFramesToCorrectAsCond = false;
   private ownsGpu = false;
 
   constructor(readonly model: SAM2Base) {
@@ -197,6 +205,7 @@ export class SAM2VideoPredictor {
       p.syntheticWeights = synthetic;
       p.batchObjects = opts.batchObjects ?? true;
       p.clearNonCondMemAroundInput = opts.clearNonCondMemAroundInput ?? false;
+      p.addAllFramesToCorrectAsCond = opts.addAllFramesToCorrectAsCond ?? false;
       p.ownsGpu = !opts.gpu;
       return p;
     } catch (e) {
@@ -349,7 +358,8 @@ export class SAM2VideoPredictor {
     const tracked = obj.framesTracked.get(frameIdx);
     const isInitCondFrame = tracked === undefined;
     const reverse = tracked?.reverse ?? false;
-    const isCond = isInitCondFrame; // add_all_frames_to_correct_as_cond = False (official default)
+    // A correction on a tracked frame stays a non-conditioning output unless add_all_frames_to_correct_as_cond.
+    const isCond = isInitCondFrame || this.addAllFramesToCorrectAsCond;
     const temp = isCond ? obj.temp.cond : obj.temp.nonCond;
     let prevLogits: Tensor | undefined;
     if (pointInputs) {

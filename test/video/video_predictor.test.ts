@@ -166,7 +166,9 @@ async function replay(gpu: Gpu, variant: 'f32' | 'f16', file: string, u8: Uint8A
   };
   // meta.fill_holes describes the run: 'filled: ...' or 'nofill: ...'.
   const predictor = await makePredictor(gpu, variant, meta.fill_holes.startsWith('filled'), meta.overrides ?? {});
-  predictor.clearNonCondMemAroundInput = (meta.predictor_options ?? []).includes('++model.clear_non_cond_mem_around_input=true');
+  const options = meta.predictor_options ?? [];
+  predictor.clearNonCondMemAroundInput = options.includes('++model.clear_non_cond_mem_around_input=true');
+  predictor.addAllFramesToCorrectAsCond = options.includes('++model.add_all_frames_to_correct_as_cond=true');
   const state = await predictor.initState(fixtureSource(u8, meta.num_frames));
   const rows: Row[] = [];
   let firstPrompt = true;
@@ -238,6 +240,7 @@ describe('SAM2VideoPredictor against the official predictor', async () => {
     ['midtrack.nofill', 8],
     ['midtrack.filled', 8],
     ['midtrack_clear.nofill', 8],
+    ['midtrack_correct_cond.nofill', 8],
     ['reverse.nofill', 8],
     ['absent.nofill', 8],
   ];

@@ -403,6 +403,10 @@ VIDEO_CASES: List[VideoCase] = [
               hydra_extra=("++model.clear_non_cond_mem_around_input=true",),
               note="the midtrack session with clear_non_cond_mem_around_input=True: filing a prompt and tracking "
               "through a prompted frame drop that object's tracked outputs within num_maskmem frames"),
+    VideoCase("midtrack_correct_cond", _case_midtrack, video_masks=True,
+              hydra_extra=("++model.add_all_frames_to_correct_as_cond=true",),
+              note="the midtrack session with add_all_frames_to_correct_as_cond=True: the correction click on tracked "
+              "frame 6 makes frame 6 a conditioning frame, kept through the re-propagation"),
     VideoCase("reverse", _case_reverse, note="click on frame 4, track forward 4-7, then in reverse 4-0"),
     VideoCase("absent", _case_absent, overrides=ABSENT_OVERRIDES,
               note="object-score bias override -3: object 1 (mask prompt) is present on frame 0 (+10) and absent "
