@@ -9,7 +9,7 @@
  * system's (CHROMIUM_PATH overrides /usr/bin/chromium).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
@@ -42,7 +42,7 @@ if (!existsSync(CHROMIUM)) {
 const ROOT = fileURLToPath(new URL('.', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test/browser/artifacts');
 
-/** The agreement computation in Node (test/browser/node_outputs.ts): its output file and adapter. */
+/** The agreement computation in Node (test/browser/node_outputs.ts): its output file (also as base64) and adapter. */
 const nodeOutputs: BrowserCommand<[driver: string]> = async (_ctx, driver) => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const file = `node-${driver}.safetensors`;
@@ -58,7 +58,8 @@ const nodeOutputs: BrowserCommand<[driver: string]> = async (_ctx, driver) => {
     );
   });
   const adapter = stdout.trim().split('\n').pop()!;
-  return { file, adapter, seconds: (performance.now() - t0) / 1000 };
+  const base64 = readFileSync(join(ARTIFACTS, file)).toString('base64');
+  return { file, base64, adapter, seconds: (performance.now() - t0) / 1000 };
 };
 
 const writeArtifact: BrowserCommand<[name: string, text: string]> = (_ctx, name, text) => {

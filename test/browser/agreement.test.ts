@@ -15,17 +15,18 @@ import { agreementOutputs, AGREEMENT_CONFIG, AGREEMENT_FRAMES, AGREEMENT_SIZE } 
 declare module 'vitest/browser' {
   interface BrowserCommands {
     /** Runs test/browser/node_outputs.ts in Node ('default' driver or a SAM2_WEBGPU_DRIVER value). */
-    nodeOutputs: (driver: string) => Promise<{ file: string; adapter: string; seconds: number }>;
+    nodeOutputs: (driver: string) => Promise<{ file: string; base64: string; adapter: string; seconds: number }>;
     /** Writes test/browser/artifacts/<name>. */
     writeArtifact: (name: string, text: string) => Promise<void>;
   }
 }
 
-async function readOutputs(file: string): Promise<Map<string, Float32Array>> {
-  const url = new URL(`./artifacts/${file}`, import.meta.url);
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  const reader = await SafetensorsReader.open(bufferSource(await res.arrayBuffer(), file));
+/** A safetensors file of f32 tensors, given as base64. */
+async function readOutputs(base64: string, what: string): Promise<Map<string, Float32Array>> {
+  const bin = atob(base64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  const reader = await SafetensorsReader.open(bufferSource(bytes, what));
   const out = new Map<string, Float32Array>();
   for (const t of reader.tensors) out.set(t.name, toFloat32(t.dtype, await reader.read(t.name)));
   return out;
@@ -59,7 +60,7 @@ it(`browser and Node agree (${AGREEMENT_CONFIG} @ ${AGREEMENT_SIZE}, a click and
     // Node's default driver may already be the browser's (SwiftShader): one run then covers both.
     if (driver === 'swiftshader' && runs.some((r) => r.adapter.architecture === 'swiftshader')) continue;
     const node = await commands.nodeOutputs(driver);
-    const ref = await readOutputs(node.file);
+    const ref = await readOutputs(node.base64, node.file);
     expect([...ref.keys()]).toEqual([...browser.keys()]);
     const tensors = [...browser].map(([name, got]) => parity(name, `Node ${driver}`, got, ref.get(name)!));
     refs.push(ref);
