@@ -20,18 +20,18 @@ import { embedWgsl } from './scripts/embed-wgsl.mjs';
 
 embedWgsl();
 
-const VIDEO_FILE = 'test/video/video_predictor.test.ts';
-/** The video cases run in the page (SwiftShader is slow): one single-object case, its first 8 propagated frames. */
+/** The video file's suite, and the cases of it that run in the page (SwiftShader is slow): one single-object case. */
+const VIDEO_SUITE = 'SAM2VideoPredictor against the official predictor';
 const VIDEO_CASES = ['point.nofill (f32)'];
-/** Tests left to Node: minutes on SwiftShader for what the browser adds nothing to (full names, as regexes). */
+/** Tests left to Node: minutes on SwiftShader for what the page adds nothing to (test names, as regexes). */
 const NODE_ONLY = [
   // 2^19 matmul rows to fold the grid beyond 65,535 workgroups: ~4 minutes in the page; the attention test
   // of the same folding runs.
-  'test/kernels/matmul\\.test\\.ts .*splits batches beyond 65,535 workgroups',
+  'splits batches beyond 65,535 workgroups',
   // The box case's single-mask output is chosen by stability, 81/83 = 0.976 in the reference against the
   // 0.98 threshold: one logit crossing ±0.05 flips the choice, and f16packed logits are ±0.04 off. The
   // page's f16packed box case flips (the f32 cases all pass); Node's adapters happen not to.
-  'test/model/mask_decoder\\.test\\.ts .*every variant: predict_masks, multimask and single-mask outputs of each case',
+  'every variant: predict_masks, multimask and single-mask outputs of each case',
 ];
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -78,12 +78,14 @@ export default defineConfig({
       'test/kernels/*.test.ts',
       'test/model/image_encoder.test.ts',
       'test/model/mask_decoder.test.ts',
-      VIDEO_FILE,
+      'test/video/video_predictor.test.ts',
       'test/browser/*.test.ts',
     ],
-    // A test's full name starts with its file: in the video file only the listed cases run, nowhere the
-    // Node-only tests.
-    testNamePattern: new RegExp(`^(?!${esc(VIDEO_FILE)} (?!.* (?:${VIDEO_CASES.map(esc).join('|')})$))(?!${NODE_ONLY.join('|')})`),
+    // Matched against each test's name with its suites': in the video suite only the listed cases run, and
+    // nowhere the Node-only tests.
+    testNamePattern: new RegExp(
+      `^(?!.*${esc(VIDEO_SUITE)} (?!(?:${VIDEO_CASES.map(esc).join('|')})$))(?!.*(?:${NODE_ONLY.map(esc).join('|')}))`,
+    ),
     setupFiles: ['test/browser/setup.ts'],
     fileParallelism: false,
     // SwiftShader in a page on a busy CPU: a video case or the agreement check can take many minutes.
