@@ -79,6 +79,14 @@ describe('conv2d', async () => {
     it(`matches the reference, every path (${v.name})`, async () => {
       for (const c of cases) await check(v, c);
     });
+    it(`1×1 convolutions through the conv GEMM and through the matmul route (${v.name})`, async () => {
+      const oneByOne = cases.filter((k) => k.path === 'gemm');
+      expect(oneByOne.length).toBeGreaterThan(0);
+      for (const c of oneByOne) {
+        await check(v, c, { impl: 'gemm' }, 7);
+        await check(v, c, { impl: 'matmul' }, 7);
+      }
+    });
     it(`general kernel on 1×1 and depthwise shapes (${v.name})`, async () => {
       for (const c of cases.filter((k) => k.path !== 'direct')) await check(v, c, { impl: 'direct' }, 7);
     });

@@ -125,7 +125,7 @@ describe('MemoryEncoder (sam2.1_hiera_t @ 256) matches the official _encode_new_
     const weights = await loadMemoryEncoder(gpu, 'f32');
     const enc = new MemoryEncoder({ gpu, weights }, cfg);
     const pix = gpu.empty([1, 256, 16, 16]);
-    expect(() => enc.forward(pix, gpu.empty([1, 1, 255, 256]))).toThrow(/memory_encoder: masks .* must be \[1, 1, 256, 256\]/);
+    expect(() => enc.forward(pix, gpu.empty([1, 1, 255, 256]))).toThrow(/memory_encoder: masks .* must be \[B, 1, 256, 256\]/);
     expect(() => enc.forward(gpu.empty([1, 128, 16, 16]), gpu.empty([1, 1, 256, 256]))).toThrow(/memory_encoder: pixFeat/);
     expect(() => enc.forward(pix, gpu.empty([1, 1, 256, 256], 'f16'))).toThrow(ShapeError);
     enc.release();
