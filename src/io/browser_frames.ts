@@ -7,6 +7,7 @@
  * Nothing here imports a Node module; ImageData-like objects ({width, height, data}) work in Node too.
  */
 import { Sam2Error } from '../runtime/errors.js';
+import { FrameCache } from './frame_cache.js';
 import type { Frame, FrameSource } from './frames.js';
 
 /** Anything a browser can draw into a 2-D canvas, or raw RGBA pixels. */
@@ -80,28 +81,6 @@ export class RgbConverter {
   }
 }
 
-/** A bounded least-recently-used cache of converted frames. */
-class LruFrames {
-  private map = new Map<number, Frame>();
-  constructor(private readonly capacity: number) {}
-  get(i: number): Frame | undefined {
-    const f = this.map.get(i);
-    if (f) {
-      this.map.delete(i);
-      this.map.set(i, f);
-    }
-    return f;
-  }
-  set(i: number, f: Frame): void {
-    if (this.capacity <= 0) return;
-    this.map.delete(i);
-    this.map.set(i, f);
-    while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as number);
-  }
-  clear(): void {
-    this.map.clear();
-  }
-}
 
 function checkIndex(count: number, description: string, index: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= count) {
@@ -132,7 +111,7 @@ export function framesFromImages(images: readonly BrowserImage[], opts: ImageFra
   if (!(width > 0 && height > 0)) throw new Sam2Error(`frame 0 has size ${width}×${height}`);
   images.forEach((img, i) => checkSize(i, browserImageSize(img), width, height));
   const converter = new RgbConverter();
-  const cache = new LruFrames(opts.cacheFrames ?? 4);
+  const cache = new FrameCache(opts.cacheFrames ?? 4);
   const description = opts.description ?? `${images.length} frames of ${width}×${height}`;
   return {
     count: images.length,
@@ -177,7 +156,7 @@ export async function framesFromCallback(opts: CallbackFramesOptions): Promise<F
   const { count } = opts;
   if (!Number.isInteger(count) || count < 1) throw new Sam2Error(`a video needs at least one frame (count: ${count})`);
   const converter = new RgbConverter();
-  const cache = new LruFrames(opts.cacheFrames ?? 4);
+  const cache = new FrameCache(opts.cacheFrames ?? 4);
   const release = (img: BrowserImage) => {
     if (opts.closeImages) (img as { close?: () => void }).close?.();
   };

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, basename } from 'node:path';
 import { Sam2Error } from '../runtime/errors.js';
 import { decodeImage, probe, RawFrameStream } from './ffmpeg.js';
+import { FrameCache } from './frame_cache.js';
 
 /** One RGB frame: width × height × 3 bytes, row-major. */
 export interface Frame {
@@ -32,24 +33,6 @@ export interface FrameSource {
   close(): void;
 }
 
-/** A bounded least-recently-used cache of decoded frames. */
-class FrameCache {
-  private map = new Map<number, Frame>();
-  constructor(private readonly capacity: number) {}
-  get(i: number): Frame | undefined {
-    const f = this.map.get(i);
-    if (f) {
-      this.map.delete(i);
-      this.map.set(i, f);
-    }
-    return f;
-  }
-  set(i: number, f: Frame): void {
-    this.map.delete(i);
-    this.map.set(i, f);
-    while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as number);
-  }
-}
 
 function checkIndex(src: FrameSource, index: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= src.count) {
