@@ -196,7 +196,7 @@ export function formatTable(results: CaseResult[], oursId = 'ours'): string {
   const ids: string[] = [];
   for (const r of results) for (const x of r.runtimes) if (!ids.includes(x.id)) ids.push(x.id);
   const peers = ids.filter((i) => i !== oursId);
-  const head = ['module', 'size', ...ids.map((i) => `${i} ms`), ...peers.map((p) => `${p} ÷ ${oursId}`), ...ids.map((i) => `${i} max|Δ|`)];
+  const head = ['module', 'size', ...ids.map((i) => `${i} ms`), ...peers.map((p) => `${p} ÷ ${oursId}`), ...ids.map((i) => `${i} max\\|Δ\\|`)];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, k) => (k < 2 ? '---' : '---:')).join('|')}|`];
   for (const r of results) {
     const by = new Map(r.runtimes.map((x) => [x.id, x]));
