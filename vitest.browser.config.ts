@@ -28,10 +28,6 @@ const NODE_ONLY = [
   // 2^19 matmul rows to fold the grid beyond 65,535 workgroups: ~4 minutes in the page; the attention test
   // of the same folding runs.
   'splits batches beyond 65,535 workgroups',
-  // The box case's single-mask output is chosen by stability, 81/83 = 0.976 in the reference against the
-  // 0.98 threshold: one logit crossing ±0.05 flips the choice, and f16packed logits are ±0.04 off. In the
-  // page the f16packed box case flips (every f32 case passes); in Node, on the same SwiftShader, it does not.
-  'every variant: predict_masks, multimask and single-mask outputs of each case',
 ];
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
