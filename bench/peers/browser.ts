@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { formatTable, parseArgs, type CaseResult } from './common.js';
+// @ts-expect-error plain ESM script without types
+import { nodeOnlyStub } from '../../scripts/node_only_stub.mjs';
 import type { PageOptions } from './page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -33,18 +35,8 @@ const TYPES: Record<string, string> = {
 };
 
 async function bundle(outDir: string): Promise<void> {
-  const nodeOnly = {
-    name: 'node-only-stub',
-    setup(b: import('esbuild').PluginBuild) {
-      b.onResolve({ filter: /(node_gpu|safetensors_node)\.js$/ }, (args) => ({ path: args.path, namespace: 'node-only' }));
-      b.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => ({
-        contents: `throw new Error(${JSON.stringify(`${args.path} is Node-only`)});`,
-        loader: 'js',
-      }));
-    },
-  };
   await build({
-    plugins: [nodeOnly],
+    plugins: [nodeOnlyStub],
     entryPoints: [join(here, 'page.ts')],
     outfile: join(outDir, 'page.js'),
     bundle: true,
