@@ -23,7 +23,8 @@ import {
 } from '../src/index.js';
 import { objectColor, renderOverlay, type OverlayPrompt } from '../src/io/render.js';
 import { acquireDevice, isCpuAdapter } from '../src/runtime/device.js';
-import { encodeMaskPng, indexMask } from './png.js';
+import { davisIndexMask } from '../src/io/png_format.js';
+import { encodeMaskPng } from './png.js';
 import { decodeVideo, encodeMp4, type DecodedVideo } from './video.js';
 
 // ------------------------------------------------------------------------------------------------ elements
@@ -760,7 +761,7 @@ el.exportMp4.onclick = async () => {
 async function maskPng(frame: number): Promise<Uint8Array> {
   const r = results.get(frame);
   if (!r || !video) throw new Error(`frame ${frame} has no mask`);
-  return encodeMaskPng(video.width, video.height, indexMask(video.width, video.height, r.objIds, r.masks));
+  return encodeMaskPng(video.width, video.height, davisIndexMask(video.width, video.height, r.objIds, r.masks));
 }
 
 const pngName = (f: number) => `${String(f).padStart(5, '0')}.png`;

@@ -2,7 +2,7 @@
  * Palette PNG masks in the browser, in the DAVIS convention the Node CLI writes (0 = background, k = object k,
  * the DAVIS palette), compressed with the browser's CompressionStream.
  */
-import { davisIndexMask, davisPalette, indexedPngDraft } from '../src/io/png_format.js';
+import { davisPalette, indexedPngDraft } from '../src/io/png_format.js';
 
 const PALETTE = davisPalette(256);
 
@@ -10,9 +10,6 @@ async function deflate(data: Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([data as BlobPart]).stream().pipeThrough(new CompressionStream('deflate'));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
-
-/** The object index of each pixel: `masks[k]` (width × height) marks object `objIds[k]`; later objects win. */
-export const indexMask = davisIndexMask;
 
 /** An 8-bit palette PNG of object indices (height × width) with the DAVIS palette. */
 export async function encodeMaskPng(width: number, height: number, indices: Uint8Array): Promise<Uint8Array> {

@@ -28,9 +28,16 @@ function frames() {
   });
 }
 
-async function run(batchObjects: boolean): Promise<FrameResult[]> {
+/** Tracks the scene; `batches` receives the batch size of every memory-attention call. */
+async function run(batchObjects: boolean, batches: number[]): Promise<FrameResult[]> {
   const { main } = await testGpus();
   const predictor = await SAM2VideoPredictor.load({ model: 'tiny', imageSize: 128, gpu: main, batchObjects });
+  const attention = predictor.model.memoryAttention;
+  const forward = attention.forward.bind(attention);
+  attention.forward = (curr, ...rest) => {
+    batches.push(curr.shape[0]);
+    return forward(curr, ...rest);
+  };
   const state = await predictor.initState(framesFromMemory(frames()), { returnLogits: true });
   try {
     await predictor.addNewPointsOrBox(state, { frameIdx: 0, objId: 1, points: [[30, 30]], labels: [1] });
@@ -47,8 +54,14 @@ async function run(batchObjects: boolean): Promise<FrameResult[]> {
 
 describe('objects batched per frame', () => {
   it('give the results of one-by-one tracking', async () => {
-    const one = await run(false);
-    const batched = await run(true);
+    const oneBatches: number[] = [];
+    const batchedBatches: number[] = [];
+    const one = await run(false, oneBatches);
+    const batched = await run(true, batchedBatches);
+    // One by one never batches; batched tracking puts objects together (and makes fewer calls).
+    expect(Math.max(...oneBatches)).toBe(1);
+    expect(Math.max(...batchedBatches)).toBeGreaterThan(1);
+    expect(batchedBatches.reduce((a, b) => a + b, 0)).toBe(oneBatches.length);
     expect(batched.map((r) => r.frameIdx)).toEqual(one.map((r) => r.frameIdx));
     let maxDiff = 0;
     let maxRef = 0;
