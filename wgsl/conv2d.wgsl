@@ -6,6 +6,7 @@
 //              consecutive output pixels (flattened over Ho·Wo) of one image; implicit-GEMM loop over the
 //              Cin/G · kh · kw taps. With WPACK the weight is the packed [Cin/G·kh·kw, Cout] (pack_w), and
 //              a tap's CO_T channels load as CO_T / 4 quads.
+//   im2col     the column matrix of a convolution without groups, for the matmul route (CPU adapters).
 //   pack_w     the packed weight for direct.
 //   depthwise  one input channel per output channel, stride 1, dilation 1 (the CXBlock 7×7). One
 //              invocation: OX consecutive outputs of a row; each kernel row slides a register window over
@@ -226,6 +227,37 @@ fn direct(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) 
       store_run(ob + pv, act4(acc[c][v] + b), min(4u, hwo - pv));
     }
   }
+}
+
+// ---------------------------------------------------------------- im2col (groups = 1)
+// col[n, k, p] = x[n, ci, oy·sh − ph + ky·dh, ox·sw − pw + kx·dw] (0 outside the image), row k = (ci·kh + ky)·kw
+// + kx over Cin·kh·kw, column p = oy·Wo + ox over Ho·Wo: conv2d is then W[Cout, Cin·kh·kw] · col[n], a
+// matmul. The column matrix is bound as y. One invocation: 4 consecutive pixels of one row.
+// workgroups: [ceil(Ho·Wo / 4 / 64), Cin·kh·kw, N]
+
+@compute @workgroup_size(64)
+fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let hwo = P.ho * P.wo;
+  let p0 = gid.x * 4u;
+  if (p0 >= hwo) { return; }
+  let k = gid.y;
+  let n = gid.z;
+  let khw = P.kh * P.kw;
+  let ci = k / khw;
+  let r = k - ci * khw;
+  let ky = r / P.kw;
+  let kx = r - ky * P.kw;
+  let hi = i32(P.h);
+  let wi = i32(P.w);
+  let p = min(vec4<u32>(p0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(hwo - 1u));
+  let oy = p / P.wo;
+  let ox = p - oy * P.wo;
+  let iy = vec4<i32>(oy * P.sh) - i32(P.ph) + i32(ky * P.dh);
+  let ix = vec4<i32>(ox * P.sw) - i32(P.pw) + i32(kx * P.dw);
+  let ok = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(hi)) & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(wi));
+  let idx = vec4<i32>(i32((n * P.cin + ci) * P.h * P.w)) + iy * wi + ix;
+  let v = vec4<f32>(ldx_or0(idx.x, ok.x), ldx_or0(idx.y, ok.y), ldx_or0(idx.z, ok.z), ldx_or0(idx.w, ok.w));
+  store_run((n * P.cin * khw + k) * hwo + p0, v, min(4u, hwo - p0));
 }
 
 // ---------------------------------------------------------------- pack_w

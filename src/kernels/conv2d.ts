@@ -17,7 +17,8 @@
  *
  * Paths: 1×1 stride-1 unpadded ungrouped convolutions run as a matmul over channels (per image,
  * y[n] = W[Cout, Cin] · x[n][Cin, H·W]); depthwise stride-1 convolutions (groups = Cin, e.g. the CXBlock's
- * 7×7) run a sliding-window kernel; everything else runs the direct implicit-GEMM kernel. The transposed
+ * 7×7) run a sliding-window kernel; everything else runs the direct implicit-GEMM kernel, or on CPU adapters
+ * (where measured faster) im2col's column matrix [N, Cin·kh·kw, Ho·Wo] times the weight on the matmul kernel. The transposed
  * convolution is a matmul Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W] whose rows are scattered to their taps.
  *
  * The direct kernel reads its weight packed as [Cin/groups·kh·kw, Cout] (when Cout/groups % 4 == 0):
@@ -48,6 +49,8 @@ const DEPTHWISE_OX = 8;
 const GEMM_MT = 8;
 const GEMM_PXT = 8;
 const WG = 64;
+/** The largest column matrix the im2col route makes (elements): 32 Mi, 128 MiB in f32. */
+const MAX_IM2COL_ELEMENTS = 1 << 25;
 
 export type Pair = number | [number, number];
 
@@ -63,9 +66,10 @@ export interface Conv2dOptions {
   out?: Tensor;
   /**
    * 'auto' picks the fastest path; 'direct' forces the general kernel; for 1×1 convolutions 'gemm' forces the
-   * conv kernel's GEMM and 'matmul' the matmul route (tests and benchmarks).
+   * conv kernel's GEMM and 'matmul' the matmul route; 'im2col' forces the im2col + matmul route of the other
+   * ungrouped convolutions (tests and benchmarks).
    */
-  impl?: 'auto' | 'direct' | 'gemm' | 'matmul';
+  impl?: 'auto' | 'direct' | 'gemm' | 'matmul' | 'im2col';
   /** The weight as packConv2dWeight made it, for the direct kernel (saves repacking on every call). */
   packedWeight?: Tensor;
 }
@@ -132,34 +136,65 @@ export function conv2dPath(xShape: readonly number[], wShape: readonly number[],
  */
 function gemmByMatmul(gpu: Gpu, pixels: number): boolean {
   if (!isCpuAdapter(gpu)) return false;
-  return /swiftshader/i.test(`${gpu.info.adapter} ${gpu.info.architecture}`) || pixels <= 64 * 64;
+  return isSwiftShader(gpu) || pixels <= 64 * 64;
 }
 
-/** y[n] = act(W[Cout, Cin] · x[n][Cin, H·W] + bias) with the matmul kernel, batched over the images. */
-function conv1x1ByMatmul(gpu: Gpu, x: Tensor, w: Tensor, bias: Tensor | null, act: ConvAct, out?: Tensor): Tensor {
-  const [n, cin, h, wd] = x.shape;
-  const cout = w.shape[0];
-  const hw = h * wd;
+/**
+ * y[n] = act(W[Cout, K] · b[n][K, Ho·Wo] + bias) with the matmul kernel, batched over the images, then a
+ * bias / activation pass: b is x itself for a 1×1 convolution (K = Cin) or im2col's column matrix.
+ */
+function convByMatmul(
+  gpu: Gpu,
+  b: Tensor,
+  w: Tensor,
+  shape: [number, number, number, number],
+  bias: Tensor | null,
+  act: ConvAct,
+  out: Tensor | undefined,
+  label: string,
+): Tensor {
+  const [n, cout, ho, wo] = shape;
+  const k = w.shape[1] * w.shape[2] * w.shape[3];
+  const hw = ho * wo;
   const last = !bias && act === 'none';
   const prod = matmulStrided(
     gpu,
-    { M: cout, N: hw, K: cin, batch: [n], a: { tensor: w, ld: cin, batchStrides: [0] }, b: { tensor: x, ld: hw, batchStrides: [cin * hw] } },
-    { out: last ? out?.reshape([n, cout, hw]) : undefined, label: 'conv2d_1x1' },
+    { M: cout, N: hw, K: k, batch: [n], a: { tensor: w, ld: k, batchStrides: [0] }, b: { tensor: b, ld: hw, batchStrides: [k * hw] } },
+    { out: last ? out?.reshape([n, cout, hw]) : undefined, label },
   );
   // Reshapes are views of the same buffer; releasing the view frees it.
-  if (last) return out ?? prod.reshape([n, cout, h, wd]);
-  let y = prod.reshape([n, cout, h, wd]);
+  if (last) return out ?? prod.reshape(shape);
+  let y = prod.reshape(shape);
   if (bias) {
-    const b = channelAffine(gpu, y, null, bias, { dim: 1, out: act === 'none' ? out : undefined });
+    const t = channelAffine(gpu, y, null, bias, { dim: 1, out: act === 'none' ? out : undefined });
     y.release();
-    y = b;
+    y = t;
   }
   if (act !== 'none') {
-    const a = unary(gpu, y, act, { out });
+    const t = unary(gpu, y, act, { out });
     y.release();
-    y = a;
+    y = t;
   }
   return y;
+}
+
+/**
+ * Whether a convolution of the direct path runs as im2col + the matmul kernel (plus a bias / activation
+ * pass) instead. Measured on CPU adapters (ms, direct vs im2col route, bias + GELU, f32, the same outputs):
+ * SwiftShader 3×3 s2 1→4 @256² 14.2 vs 13.2, 4→16 @128² 32.9 vs 10.7, 16→64 @64² 99.6 vs 17.2, 64→256 @32²
+ * 266 vs 42.6, the patch embedding 7×7 s4 3→96 @256² 397 vs 113; lavapipe 16→64 @64² 4.6 vs 5.3 but @256²
+ * 50.4 vs 42.6, 64→256 @32² 8.1 vs 5.9, @128² 99.5 vs 87.6, while with few input channels the direct kernel
+ * wins (1→4 @1024² 25.4 vs 49.6, the patch embedding @1024² 222 vs 291). GPUs keep the direct kernel.
+ */
+function directByMatmul(gpu: Gpu, g: ConvGeometry): boolean {
+  if (g.groups !== 1 || !isCpuAdapter(gpu)) return false;
+  const k = g.cin * g.kh * g.kw;
+  if (k > gpu.info.limits.maxComputeWorkgroupsPerDimension || g.n * k * g.ho * g.wo > MAX_IM2COL_ELEMENTS) return false;
+  return isSwiftShader(gpu) || g.cin >= 16;
+}
+
+function isSwiftShader(gpu: Gpu): boolean {
+  return /swiftshader/i.test(`${gpu.info.adapter} ${gpu.info.architecture}`);
 }
 
 /** y = act(conv2d(x, w) + bias); see the module comment for layouts. */
@@ -188,10 +223,27 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
   const path = conv2dPath(x.shape, w.shape, opts);
   if (path === 'gemm' && (opts.impl === 'matmul' || (opts.impl !== 'gemm' && gemmByMatmul(gpu, h * wd)))) {
     if (opts.out) outTensor(gpu, K, x, [n, cout, ho, wo], opts.out); // checks it
-    return conv1x1ByMatmul(gpu, x, w, bias, opts.act ?? 'none', opts.out);
+    return convByMatmul(gpu, x, w, [n, cout, ho, wo], bias, opts.act ?? 'none', opts.out, 'conv2d_1x1');
+  }
+  const g: ConvGeometry = { n, cin, h, w: wd, cout, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, groups };
+  if (path === 'direct' && (opts.impl === 'im2col' || (opts.impl !== 'direct' && directByMatmul(gpu, g)))) {
+    if (groups !== 1) throw new ShapeError(`${K}: the im2col route needs groups = 1 (weight ${w}, groups ${groups})`);
+    if (opts.out) outTensor(gpu, K, x, [n, cout, ho, wo], opts.out); // checks it
+    const col = gpu.empty([n, cin * kh * kw, ho * wo], x.dtype, 'conv2d_im2col');
+    gpu.dispatch({
+      variant: { kernel: 'conv2d_im2col', file: 'conv2d.wgsl', entry: 'im2col', mode: gpu.modeFor(x.dtype), defines: {} },
+      inputs: [x, w, w],
+      outputs: [col],
+      params: convParams(g),
+      workgroups: [Math.ceil(ho * wo / 4 / WG), cin * kh * kw, n],
+    });
+    const y = convByMatmul(gpu, col, w, [n, cout, ho, wo], bias, opts.act ?? 'none', opts.out, 'conv2d_gemm');
+    // Submit before the scratch goes back to the pool (see the packed weight below).
+    gpu.flush();
+    col.release();
+    return y;
   }
   const y = outTensor(gpu, K, x, [n, cout, ho, wo], opts.out);
-  const g: ConvGeometry = { n, cin, h, w: wd, cout, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, groups };
   // Without a bias the weight takes its binding (never read).
   const inputs = [x, w, bias ?? w];
   const params = convParams(g, opts.act, !!bias);

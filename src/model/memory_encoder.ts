@@ -18,7 +18,7 @@
  * token-major for memory attention).
  */
 import { add, channelAffine, mul } from '../kernels/binary.js';
-import { conv2d } from '../kernels/conv2d.js';
+import { matmulStrided } from '../kernels/matmul.js';
 import { unary } from '../kernels/elementwise.js';
 import { permute } from '../kernels/layout.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -70,15 +70,20 @@ export class MaskDownSampler {
   }
 }
 
-/** memory_encoder.CXBlock at `prefix` (dwconv, norm, pwconv1, pwconv2, gamma). */
+/**
+ * memory_encoder.CXBlock at `prefix` (dwconv, norm, pwconv1, pwconv2, gamma). The pointwise MLP runs as two
+ * matmuls over the NCHW map without permutes: hᵀ [B, h·w, 4C] = GELU(nᵀ · W1ᵀ + b1) (the bias and GELU in the
+ * matmul's epilogue), then p [B, C, h·w] = W2 · h; the layer scale, pwconv2's bias and the residual are one
+ * channel-affine pass, γ·p + γ·b2 + x.
+ */
 export class CXBlock {
   readonly dwconv: Conv2d;
   readonly norm: LayerNorm2d;
   readonly pwconv1: Linear;
   readonly pwconv2: Linear;
   readonly gamma: Tensor | null;
-  private readonly w1: Tensor;
-  private readonly w2: Tensor;
+  /** γ · b2, made on first use. */
+  private scaledBias: Tensor | null = null;
 
   constructor(
     private readonly ctx: ModelContext,
@@ -91,29 +96,56 @@ export class CXBlock {
     this.pwconv1 = new Linear(ctx, `${prefix}.pwconv1`);
     this.pwconv2 = new Linear(ctx, `${prefix}.pwconv2`);
     this.gamma = ctx.weights.has(`${prefix}.gamma`) ? ctx.weights.get(`${prefix}.gamma`) : null;
-    // nn.Linear weights [out, in] are 1×1 convolution weights [out, in, 1, 1].
-    this.w1 = this.pwconv1.weight.reshape([this.pwconv1.outFeatures, this.pwconv1.inFeatures, 1, 1]);
-    this.w2 = this.pwconv2.weight.reshape([this.pwconv2.outFeatures, this.pwconv2.inFeatures, 1, 1]);
   }
 
   /** x [B, C, h, w] → x + γ · pwconv2(gelu(pwconv1(norm(dwconv(x))))); x is not released. */
   forward(x: Tensor): Tensor {
     const gpu = this.ctx.gpu;
+    const [b, c, hh, ww] = x.shape;
+    const hw = hh * ww;
+    const hidden = this.pwconv1.outFeatures;
+    if (this.pwconv1.inFeatures !== c || this.pwconv2.inFeatures !== hidden || this.pwconv2.outFeatures !== c) {
+      throw new ShapeError(`${this.prefix}: x ${x} does not fit pwconv1 ${this.pwconv1.weight} and pwconv2 ${this.pwconv2.weight}`);
+    }
     const d = this.dwconv.forward(x);
     const n = this.norm.forward(d);
     d.release();
-    const h = conv2d(gpu, n, this.w1, { bias: this.pwconv1.bias ?? null, act: 'gelu' });
+    const h = matmulStrided(
+      gpu,
+      {
+        M: hw, N: hidden, K: c, batch: [b],
+        a: { tensor: n, ld: hw, trans: true, batchStrides: [c * hw] },
+        b: { tensor: this.pwconv1.weight, ld: c, trans: true, batchStrides: [0] },
+      },
+      { bias: this.pwconv1.bias, act: 'gelu', label: `${this.prefix}.pwconv1` },
+    );
     n.release();
-    const p = conv2d(gpu, h, this.w2, { bias: this.pwconv2.bias ?? null });
+    const p = matmulStrided(
+      gpu,
+      {
+        M: c, N: hw, K: hidden, batch: [b],
+        a: { tensor: this.pwconv2.weight, ld: hidden, batchStrides: [0] },
+        b: { tensor: h, ld: hidden, trans: true, batchStrides: [hw * hidden] },
+      },
+      { label: `${this.prefix}.pwconv2` },
+    );
     h.release();
-    if (!this.gamma) {
-      const y = add(gpu, x, p);
-      p.release();
-      return y;
-    }
-    const y = channelAffine(gpu, p, this.gamma, null, { dim: 1, residual: x });
-    p.release();
+    const pm = p.reshape([b, c, hh, ww]);
+    const y = channelAffine(gpu, pm, this.gamma, this.gamma ? this.biasTimesGamma() : (this.pwconv2.bias ?? null), { dim: 1, residual: x });
+    pm.release();
     return y;
+  }
+
+  private biasTimesGamma(): Tensor | null {
+    if (!this.pwconv2.bias || !this.gamma) return null;
+    this.scaledBias ??= mul(this.ctx.gpu, this.gamma, this.pwconv2.bias);
+    return this.scaledBias;
+  }
+
+  release(): void {
+    this.scaledBias?.release();
+    this.scaledBias = null;
+    this.dwconv.release();
   }
 }
 
@@ -251,6 +283,8 @@ export class MemoryEncoder {
   release(): void {
     for (const t of this.posCache.values()) t.release();
     this.posCache.clear();
+    for (const layer of this.fuser.layers) layer.release();
+    for (const conv of [...this.maskDownsampler.convs, this.maskDownsampler.proj, this.pixFeatProj, this.fuser.proj, this.outProj]) conv?.release();
   }
 }
 

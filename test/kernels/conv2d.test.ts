@@ -22,6 +22,8 @@ const cases: Case[] = [
   { x: [1, 3, 16, 16], w: [96, 3, 7, 7], opts: { stride: 4, padding: 3, act: 'gelu' }, path: 'direct' },
   // Mask downsampler geometry (3×3, stride 2, pad 1), Cout not a multiple of 4 (unpacked weights).
   { x: [2, 5, 13, 11], w: [7, 5, 3, 3], opts: { stride: 2, padding: 1, act: 'relu' }, path: 'direct' },
+  // 16 input channels (the im2col route on CPU adapters), odd output size.
+  { x: [1, 16, 9, 10], w: [8, 16, 3, 3], opts: { stride: 2, padding: 1, act: 'gelu' }, path: 'direct' },
   // 12 channels: blocks of 8 with a tail.
   { x: [1, 4, 9, 8], w: [12, 4, 3, 3], opts: { stride: 2, padding: 1 }, path: 'direct' },
   // Prompt encoder mask downscaling (2×2 stride 2) and sam2_base's 4×4 stride 4.
@@ -87,6 +89,14 @@ describe('conv2d', async () => {
         await check(v, c, { impl: 'matmul' }, 7);
       }
     });
+    it(`ungrouped convolutions through the direct kernel and through im2col + matmul (${v.name})`, async () => {
+      const ungrouped = cases.filter((k) => k.path === 'direct' && (k.opts?.groups ?? 1) === 1);
+      expect(ungrouped.length).toBeGreaterThan(5);
+      for (const c of ungrouped) {
+        await check(v, c, { impl: 'direct' }, 11);
+        await check(v, c, { impl: 'im2col' }, 11);
+      }
+    });
     it(`general kernel on 1×1 and depthwise shapes (${v.name})`, async () => {
       for (const c of cases.filter((k) => k.path !== 'direct')) await check(v, c, { impl: 'direct' }, 7);
     });
@@ -117,6 +127,15 @@ describe('conv2d', async () => {
     expect(conv2d(g, x, w, { out })).toBe(out);
     const ref = conv2dRef(await g.read(x), [2, 3, 4, 4], await g.read(w), [5, 3, 1, 1], null);
     expectClose(await g.read(out), ref.data, 1e-5, 'out');
+    // The im2col route, with and without a bias.
+    const w3 = g.upload(rand(5 * 3 * 9, 5), [5, 3, 3, 3]);
+    const b3 = g.upload(rand(5, 6), [5]);
+    for (const bias of [null, b3]) {
+      const out2 = g.empty([2, 5, 2, 2]);
+      expect(conv2d(g, x, w3, { stride: 2, padding: 1, bias, impl: 'im2col', out: out2 })).toBe(out2);
+      const ref2 = conv2dRef(await g.read(x), [2, 3, 4, 4], await g.read(w3), [5, 3, 3, 3], bias ? await g.read(bias) : null, { stride: [2, 2], padding: [1, 1] });
+      expectClose(await g.read(out2), ref2.data, 1e-5, 'out (im2col)');
+    }
   });
 
   it('rejects bad shapes', () => {
@@ -130,6 +149,7 @@ describe('conv2d', async () => {
     expect(() => conv2d(g, g.empty([4, 8, 8]), g.empty([8, 4, 3, 3]))).toThrow(/conv2d: x .* 4-D/);
     expect(() => conv2d(g, x, g.empty([8, 4, 3, 3], 'f16'))).toThrow(/conv2d: .*dtype/);
     expect(() => conv2d(g, x, g.empty([8, 4, 3, 3]), { packedWeight: g.empty([36, 4]) })).toThrow(/conv2d: packed weight/);
+    expect(() => conv2d(g, x, g.empty([8, 2, 3, 3]), { groups: 2, impl: 'im2col' })).toThrow(/conv2d: the im2col route needs groups = 1/);
   });
 });
 
