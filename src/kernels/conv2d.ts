@@ -221,6 +221,7 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
   if (ho < 1 || wo < 1) throw new ShapeError(`${K}: x ${x} is smaller than the dilated kernel of weight ${w}`);
   const bias = opts.bias ?? null;
   const path = conv2dPath(x.shape, w.shape, opts);
+  if (opts.packedWeight) checkPacked(K, opts.packedWeight, w); // whichever route runs
   if (path === 'gemm' && (opts.impl === 'matmul' || (opts.impl !== 'gemm' && gemmByMatmul(gpu, h * wd)))) {
     if (opts.out) outTensor(gpu, K, x, [n, cout, ho, wo], opts.out); // checks it
     return convByMatmul(gpu, x, w, [n, cout, ho, wo], bias, opts.act ?? 'none', opts.out, 'conv2d_1x1');
@@ -295,7 +296,6 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
         workgroups: [Math.ceil(ho * wo / (4 * DIRECT_DPV) / WG), Math.ceil(cout / coT), n],
       });
     if (opts.packedWeight) {
-      checkPacked(K, opts.packedWeight, w);
       if (quadT === 0) throw new ShapeError(`${K}: packed weights need Cout/groups % 4 == 0 (weight ${w}, groups ${groups})`);
       direct(quadT, opts.packedWeight, true);
     } else if (cout % 4 === 0 && quadT > 0) {
