@@ -6,7 +6,8 @@
  *   tsx bench/peers/browser.ts [--quick] [--modules a,b] [--sizes 256,512] [--reps N] [--warmup N]
  *       [--runtimes ours,ortweb-webgpu,ortweb-wasm] [--chromium /usr/bin/chromium] [--out file.json]
  *
- * Headless Chromium's WebGPU adapter is SwiftShader (Vulkan, CPU); both runtimes share it.
+ * Headless Chromium's WebGPU adapter is SwiftShader (Vulkan, CPU); both runtimes share it. Modules as in
+ * node.ts, the whole-frame cases frame1, frame3 included.
  */
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';

@@ -1,6 +1,7 @@
 /**
  * Shared by the Node and the browser peer benchmarks: the exported models' manifest
- * (tools/reference/export_onnx.py), the A B A B timing loop, statistics and the result table.
+ * (tools/reference/export_onnx.py), the cases (one module, or a whole tracked frame composed of the four),
+ * the A B A B timing loop, statistics and the result table.
  */
 
 export interface TensorEntry {
@@ -27,8 +28,9 @@ export interface PeerManifest {
   models: Record<string, ModelEntry>;
 }
 
-/** One benchmark case: a module at an image size, its inputs and the PyTorch outputs. */
-export interface PeerCase {
+/** One module at an image size: its exported model, its inputs and the PyTorch outputs. */
+export interface ModuleCase {
+  kind: 'module';
   name: string;
   module: string;
   imageSize: number;
@@ -37,15 +39,54 @@ export interface PeerCase {
   reference: Map<string, Float32Array>;
 }
 
+/**
+ * A whole tracked frame at an image size for `objects` objects with a full memory bank, composed of the
+ * four module cases of that size (bench/peers/frame.ts). There is no PyTorch reference for a whole frame:
+ * `reference` is empty and the case is timed only (the module cases check the values).
+ */
+export interface FrameCase {
+  kind: 'frame';
+  name: string;
+  module: string;
+  imageSize: number;
+  objects: number;
+  /** The module cases of the same size: their models, and the inputs the composition takes from them. */
+  parts: Record<ModuleName, ModuleCase>;
+  /** The frame as RGB bytes [S, S, 3]: the encoder case's input image, un-normalized and rounded. */
+  rgb: Uint8Array;
+  reference: Map<string, Float32Array>;
+}
+
+export type PeerCase = ModuleCase | FrameCase;
+
 export const MODULES = ['encoder', 'memory_attention', 'mask_decoder', 'memory_encoder'] as const;
 export type ModuleName = (typeof MODULES)[number];
 
+/** Whole tracked frames, by number of objects: `frameN` tracks N objects. Not in the default module list. */
+export const FRAME_MODULES = ['frame1', 'frame3'] as const;
+
+/** The normalization of SAM 2's image input (ImageNet mean and std per RGB channel, on [0, 1] values). */
+export const IMAGE_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGE_STD = [0.229, 0.224, 0.225] as const;
+
+/** A module case or, for `frame1` / `frame3`, a frame case built from the four module cases of the size. */
 export async function loadCase(
   manifest: PeerManifest,
   module: string,
   size: number,
   read: (file: string) => Promise<ArrayBuffer>,
 ): Promise<PeerCase> {
+  const frame = /^frame(\d+)$/.exec(module);
+  if (frame) return loadFrameCase(manifest, module, Number(frame[1]), size, read);
+  return loadModuleCase(manifest, module, size, read);
+}
+
+async function loadModuleCase(
+  manifest: PeerManifest,
+  module: string,
+  size: number,
+  read: (file: string) => Promise<ArrayBuffer>,
+): Promise<ModuleCase> {
   const name = `${module}_${size}`;
   const entry = manifest.models[name];
   if (!entry) throw new Error(`peers: no exported model ${name} (run tools/reference/export_onnx.py)`);
@@ -58,7 +99,32 @@ export async function loadCase(
     }
     return m;
   };
-  return { name, module, imageSize: size, entry, inputs: await load(entry.inputs), reference: await load(entry.outputs) };
+  return { kind: 'module', name, module, imageSize: size, entry, inputs: await load(entry.inputs), reference: await load(entry.outputs) };
+}
+
+async function loadFrameCase(
+  manifest: PeerManifest,
+  module: string,
+  objects: number,
+  size: number,
+  read: (file: string) => Promise<ArrayBuffer>,
+): Promise<FrameCase> {
+  if (!Number.isInteger(objects) || objects < 1) throw new Error(`peers: ${module}: a frame case needs at least one object`);
+  const parts = {} as Record<ModuleName, ModuleCase>;
+  for (const m of MODULES) parts[m] = await loadModuleCase(manifest, m, size, read);
+  // The encoder's input image [1, 3, S, S] (normalized) back to the bytes it was made from.
+  const image = parts.encoder.inputs.get('image')!;
+  const [, ch, h, w] = parts.encoder.entry.inputs.find((t) => t.name === 'image')!.shape;
+  if (ch !== 3 || h !== size || w !== size) throw new Error(`peers: encoder_${size} image is [1, ${ch}, ${h}, ${w}], expected [1, 3, ${size}, ${size}]`);
+  const n = size * size;
+  const rgb = new Uint8Array(n * 3);
+  for (let c = 0; c < 3; c++) {
+    for (let p = 0; p < n; p++) {
+      const v = Math.round((image[c * n + p] * IMAGE_STD[c] + IMAGE_MEAN[c]) * 255);
+      rgb[p * 3 + c] = Math.min(255, Math.max(0, v));
+    }
+  }
+  return { kind: 'frame', name: `${module}_${size}`, module, imageSize: size, objects, parts, rgb, reference: new Map() };
 }
 
 /** A runtime bound to one case: run() does one call (CPU inputs in, CPU outputs back) and returns the outputs by name. */
@@ -96,6 +162,8 @@ export interface CaseResult {
   case: string;
   module: string;
   imageSize: number;
+  /** No reference outputs (a whole-frame case): timed only, max|Δ| not computed. */
+  timingOnly?: boolean;
   runtimes: RuntimeResult[];
 }
 
@@ -175,14 +243,15 @@ export async function runCase(c: PeerCase, runtimes: RuntimeSpec[], opts: LoopOp
   for (let i = 0; i < opts.reps; i++) for (const l of live) await step(l, l.res.runsMs, `run ${i + 1}/${opts.reps}`);
   for (const l of live) {
     l.res.medianMs = median(l.res.runsMs);
-    if (l.last) Object.assign(l.res, compare(c, l.last));
+    if (l.last && c.reference.size > 0) Object.assign(l.res, compare(c, l.last));
     try {
       await l.runner?.dispose();
     } catch {
       /* ignore */
     }
   }
-  return { case: c.name, module: c.module, imageSize: c.imageSize, runtimes: live.map((l) => l.res) };
+  const timingOnly = c.reference.size === 0 ? { timingOnly: true } : {};
+  return { case: c.name, module: c.module, imageSize: c.imageSize, ...timingOnly, runtimes: live.map((l) => l.res) };
 }
 
 const fmtMs = (ms: number) => (Number.isFinite(ms) ? (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)).replace(/\B(?=(\d{3})+(?!\d))/g, ',') : '—');
@@ -190,7 +259,8 @@ const fmtDiff = (d: number) => (Number.isFinite(d) ? d.toExponential(1) : d === 
 
 /**
  * A markdown table: one row per case; per runtime the median ms and max|Δ| vs PyTorch (the largest over
- * the outputs); the ratios peer ÷ ours (above 1: ours is faster).
+ * the outputs; '—' for a case without reference outputs, the whole-frame cases); the ratios peer ÷ ours
+ * (above 1: ours is faster).
  */
 export function formatTable(results: CaseResult[], oursId = 'ours'): string {
   const ids: string[] = [];
@@ -212,12 +282,18 @@ export function formatTable(results: CaseResult[], oursId = 'ours'): string {
     }
     for (const i of ids) {
       const x = by.get(i);
-      cells.push(x ? fmtDiff(Math.max(...Object.values(x.maxAbsDiff).concat(Object.keys(x.maxAbsDiff).length ? [] : [NaN]))) : '');
+      if (!x) cells.push('');
+      else if (r.timingOnly) cells.push('—');
+      else cells.push(fmtDiff(Math.max(...Object.values(x.maxAbsDiff).concat(Object.keys(x.maxAbsDiff).length ? [] : [NaN]))));
     }
     lines.push(`| ${cells.join(' | ')} |`);
   }
+  const timed = results.filter((r) => r.timingOnly).map((r) => r.case);
+  const note = timed.length
+    ? `\n\n${timed.join(', ')}: a whole tracked frame, timed only (no PyTorch reference for a whole frame; the module cases check the values).`
+    : '';
   const errs = results.flatMap((r) => r.runtimes.filter((x) => x.error).map((x) => `${r.case} ${x.id}: ${x.error}`));
-  return lines.join('\n') + (errs.length ? `\n\nerrors:\n${errs.join('\n')}` : '');
+  return lines.join('\n') + note + (errs.length ? `\n\nerrors:\n${errs.join('\n')}` : '');
 }
 
 export interface Args {
@@ -228,16 +304,24 @@ export interface Args {
   reps: number;
 }
 
-/** --quick: 256 only, 1 warm-up, 3 runs (a check that everything runs); otherwise 256 and 512, 1 warm-up, 5 runs. */
+/**
+ * --quick: 256 only, 1 warm-up, 3 runs (a check that everything runs); otherwise 256 and 512, 1 warm-up,
+ * 5 runs. --modules: any of MODULES and FRAME_MODULES (default: the four modules; the whole-frame cases
+ * only when named, as their setup tracks 16 frames first).
+ */
 export function parseArgs(argv: string[]): Args & { get(name: string): string | undefined } {
   const get = (name: string) => {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const quick = argv.includes('--quick');
+  const modules = (get('modules') ?? MODULES.join(',')).split(',');
+  const known: readonly string[] = [...MODULES, ...FRAME_MODULES];
+  const unknown = modules.filter((m) => !known.includes(m));
+  if (unknown.length) throw new Error(`peers: unknown module ${unknown.join(', ')} (${known.join(', ')})`);
   return {
     quick,
-    modules: (get('modules') ?? MODULES.join(',')).split(','),
+    modules,
     sizes: (get('sizes') ?? (quick ? '256' : '256,512')).split(',').map(Number),
     warmup: Number(get('warmup') ?? 1),
     reps: Number(get('reps') ?? (quick ? 3 : 5)),

@@ -1,6 +1,7 @@
 /**
  * Our engine as a peer-benchmark runtime (Node and browser alike): each call uploads the case's CPU inputs,
- * runs the module and reads every output back, as onnxruntime's session.run does with CPU tensors.
+ * runs the module and reads every output back, as onnxruntime's session.run does with CPU tensors. A
+ * whole-frame case runs the video predictor instead (bench/peers/frame.ts).
  */
 import { sam2Config } from '../../src/model/config.js';
 import { ImageEncoder } from '../../src/model/image_encoder.js';
@@ -13,7 +14,8 @@ import { loadWeights, type WeightStore } from '../../src/model/weights.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { syntheticWeights } from '../../weights/synthetic.js';
-import type { PeerCase, Runner, RuntimeSpec } from './common.js';
+import type { ModuleCase, Runner, RuntimeSpec } from './common.js';
+import { createEngineFrameRunner } from './frame.js';
 
 /** The synthetic weights of sam2.1_hiera_t (every module), f32, on the GPU; the image size does not change them. */
 export async function loadEngineWeights(gpu: Gpu): Promise<WeightStore> {
@@ -22,10 +24,10 @@ export async function loadEngineWeights(gpu: Gpu): Promise<WeightStore> {
 }
 
 export function engineRuntime(gpu: Gpu, weights: WeightStore, label: string): RuntimeSpec {
-  return { id: 'ours', label, create: (c) => createRunner(gpu, weights, c) };
+  return { id: 'ours', label, create: (c) => (c.kind === 'frame' ? createEngineFrameRunner(gpu, weights, c) : createRunner(gpu, weights, c)) };
 }
 
-async function createRunner(gpu: Gpu, weights: WeightStore, c: PeerCase): Promise<Runner> {
+async function createRunner(gpu: Gpu, weights: WeightStore, c: ModuleCase): Promise<Runner> {
   const cfg = sam2Config('tiny', '2.1', { imageSize: c.imageSize });
   const ctx = { gpu, weights };
   const shapeOf = (name: string) => {

@@ -8,7 +8,8 @@
  * execution provider (its own Dawn) and onnxruntime-node on the CPU with 2 threads (context). Both Dawns go
  * through the Vulkan loader, so VK_ICD_FILENAMES (set here from --driver, before either starts) gives them
  * the same driver; which driver libraries the process really loaded is read from /proc/self/maps and
- * printed, with our engine's adapter info.
+ * printed, with our engine's adapter info. Modules: encoder, memory_attention, mask_decoder, memory_encoder
+ * (the default) and the whole-frame cases frame1, frame3 (bench/peers/frame.ts).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,8 +1,10 @@
 /**
  * onnxruntime (onnxruntime-node or onnxruntime-web: the same InferenceSession API) as a peer-benchmark
- * runtime: CPU tensors in, session.run, CPU outputs back.
+ * runtime: CPU tensors in, session.run, CPU outputs back. A whole-frame case composes the four sessions of
+ * its size (bench/peers/frame.ts).
  */
-import type { PeerCase, Runner, RuntimeSpec } from './common.js';
+import type { ModuleCase, PeerCase, Runner, RuntimeSpec } from './common.js';
+import { createOrtFrameRunner } from './frame.js';
 
 /** The part of the onnxruntime-common API both packages share and this benchmark uses. */
 export interface OrtLike {
@@ -12,7 +14,7 @@ export interface OrtLike {
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => unknown;
 }
 
-interface OrtSession {
+export interface OrtSession {
   run(feeds: Record<string, unknown>): Promise<Record<string, { data: unknown; dispose?: () => void }>>;
   release(): Promise<void>;
 }
@@ -22,7 +24,7 @@ export function ortRuntime(
   id: string,
   label: string,
   sessionOptions: Record<string, unknown>,
-  model: (c: PeerCase) => Promise<string | Uint8Array>,
+  model: (c: ModuleCase) => Promise<string | Uint8Array>,
   context = false,
 ): RuntimeSpec {
   return {
@@ -30,6 +32,7 @@ export function ortRuntime(
     label,
     context,
     async create(c: PeerCase): Promise<Runner> {
+      if (c.kind === 'frame') return createOrtFrameRunner(ort, sessionOptions, model, c);
       const session = await ort.InferenceSession.create(await model(c), { graphOptimizationLevel: 'all', ...sessionOptions });
       return {
         async run() {

@@ -8,7 +8,9 @@
  * bench/peers/browser.ts). Default: a check (--quick: image size 256, 1 warm-up, 3 runs); --full: 256 and
  * 512, 1 warm-up, 5 runs (about an hour and a half on two CPU cores: onnxruntime's WebGPU EP takes minutes
  * per call on a software adapter). Prints one table per target and a summary against the goal (every
- * module at least 2× faster than onnxruntime's WebGPU EP); JSON under bench/results/.
+ * module at least 2× faster than onnxruntime's WebGPU EP); JSON under bench/results/. `--modules` also
+ * takes `frame1`, `frame3`: a whole tracked frame with a full memory bank for 1 / 3 objects (bench/peers/frame.ts;
+ * not in the default list).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';

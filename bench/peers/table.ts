@@ -26,6 +26,7 @@ for (const f of process.argv.slice(2)) {
 for (const [key, g] of groups) {
   const results = g.docs.flatMap((d) => d.results);
   const reps = [...new Set(g.docs.map((d) => d.options?.reps))].join('/');
-  console.log(`\n### ${key} (median ms of ${reps} runs after 1 warm-up)${g.docs.some((d) => d.partial) ? ' — partial run' : ''}\n`);
+  const warmup = [...new Set(g.docs.map((d) => d.options?.warmup ?? 1))].join('/');
+  console.log(`\n### ${key} (median ms of ${reps} runs after ${warmup} warm-up)${g.docs.some((d) => d.partial) ? ' — partial run' : ''}\n`);
   console.log(formatTable(results));
 }
