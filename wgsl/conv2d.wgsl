@@ -7,6 +7,7 @@
 //              Cin/G · kh · kw taps. With WPACK the weight is the packed [Cin/G·kh·kw, Cout] (pack_w), and
 //              a tap's CO_T channels load as CO_T / 4 quads.
 //   im2col     the column matrix of a convolution without groups, for the matmul route (CPU adapters).
+//   taps       the transposed convolution's matmul route: scatters Wᵀ · x to the kernel taps, + bias, act.
 //   pack_w     the packed weight for direct.
 //   depthwise  one input channel per output channel, stride 1, dilation 1 (the CXBlock 7×7). One
 //              invocation: OX consecutive outputs of a row; each kernel row slides a register window over
@@ -258,6 +259,35 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
   let idx = vec4<i32>(i32((n * P.cin + ci) * P.h * P.w)) + iy * wi + ix;
   let v = vec4<f32>(ldx_or0(idx.x, ok.x), ldx_or0(idx.y, ok.y), ldx_or0(idx.z, ok.z), ldx_or0(idx.w, ok.w));
   store_run((n * P.cin * khw + k) * hwo + p0, v, min(4u, hwo - p0));
+}
+
+// ---------------------------------------------------------------- taps (transposed convolution, kernel == stride)
+// The matmul route's epilogue: y'[n] = Wᵀ · x[n] (bound as x, [N, Cout·kh·kw, H·W], rows m = (co, ky, kx))
+// goes to y[n, co, iy·sh + ky, ix·sw + kx] = act(y'[n, m, iy·W + ix] + bias[co]). One invocation: 4
+// consecutive outputs of a row of y. Shapes as for the transposed convolution (ho = H·sh, wo = W·sw).
+// workgroups: [ceil(wo / 4 / 64), ho, N·Cout]
+
+@compute @workgroup_size(64)
+fn taps(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let ox0 = gid.x * 4u;
+  if (ox0 >= P.wo) { return; }
+  let oy = gid.y;
+  let nc = gid.z;
+  let co = nc % P.cout;
+  let iy = oy / P.sh;
+  let ky = oy - iy * P.sh;
+  let hw = P.h * P.w;
+  // Row (co, ky, kx) of y' for image n: ((n·Cout + co)·kh + ky)·kw + kx.
+  let rowb = (nc * P.kh + ky) * P.kw;
+  let b = bias_of(co);
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    let ox = min(ox0 + j, P.wo - 1u);
+    let ix = ox / P.sw;
+    let kx = ox - ix * P.sw;
+    v[j] = ld_x((rowb + kx) * hw + iy * P.w + ix) + b;
+  }
+  store_run((nc * P.ho + oy) * P.wo + ox0, act4(v), min(4u, P.wo - ox0));
 }
 
 // ---------------------------------------------------------------- pack_w

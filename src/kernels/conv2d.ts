@@ -19,7 +19,8 @@
  * y[n] = W[Cout, Cin] · x[n][Cin, H·W]); depthwise stride-1 convolutions (groups = Cin, e.g. the CXBlock's
  * 7×7) run a sliding-window kernel; everything else runs the direct implicit-GEMM kernel, or on CPU adapters
  * (where measured faster) im2col's column matrix [N, Cin·kh·kw, Ho·Wo] times the weight on the matmul kernel. The transposed
- * convolution is a matmul Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W] whose rows are scattered to their taps.
+ * convolution is a matmul Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W] whose rows are scattered to their taps (the
+ * conv kernel's GEMM, or on SwiftShader the matmul kernel followed by a scatter pass).
  *
  * The direct kernel reads its weight packed as [Cin/groups·kh·kw, Cout] (when Cout/groups % 4 == 0):
  * packConv2dWeight(w) makes it; pass it as `packedWeight` for a constant weight, otherwise conv2d packs
@@ -353,6 +354,11 @@ export interface ConvTranspose2dOptions {
   act?: ConvAct;
   /** Write here instead of a new tensor ([N, Cout, H·sh, W·sw], x's dtype; may not alias an input). */
   out?: Tensor;
+  /**
+   * 'auto' picks the fastest; 'gemm' forces the conv kernel's GEMM, 'matmul' the matmul kernel followed by a
+   * pass that scatters the rows to their taps with the bias and activation (tests and benchmarks).
+   */
+  impl?: 'auto' | 'gemm' | 'matmul';
 }
 
 /** y = act(conv_transpose2d(x, w, stride = kernel) + bias); see the module comment for layouts. */
@@ -375,6 +381,27 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
   const g: ConvGeometry = { n, cin, h, w: wd, cout, ho, wo, kh, kw, sh, sw, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 };
   const bias = opts.bias ?? null;
   const m = cout * kh * kw;
+  // The matmul route on SwiftShader, measured (ms, conv GEMM vs matmul route, 2×2 s2, bias + GELU, f32):
+  // 256→64 @16² 625 vs 178, 64→32 @32² 268 vs 134, 256→64 @64² 7,358 vs 1,291; on lavapipe it is no faster
+  // (256→64 @16² 8.0 vs 18.9, @64² 235 vs 180, 64→32 @128² 189 vs 184), and GPUs keep the GEMM.
+  if (opts.impl === 'matmul' || (opts.impl !== 'gemm' && isCpuAdapter(gpu) && isSwiftShader(gpu))) {
+    // y'[n] = Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W], then the taps pass.
+    const prod = matmulStrided(
+      gpu,
+      { M: m, N: h * wd, K: cin, batch: [n], a: { tensor: w, ld: m, trans: true, batchStrides: [0] }, b: { tensor: x, ld: h * wd, batchStrides: [cin * h * wd] } },
+      { label: `${K}_gemm` },
+    );
+    gpu.dispatch({
+      variant: { kernel: `${K}_taps`, file: 'conv2d.wgsl', entry: 'taps', mode: gpu.modeFor(x.dtype), defines: {} },
+      inputs: [prod, w, bias ?? w],
+      outputs: [y],
+      params: convParams(g, opts.act, !!bias),
+      workgroups: [Math.ceil(wo / 4 / WG), ho, n * cout],
+    });
+    gpu.flush(); // before the product's buffer goes back to the pool (see conv2d's packed weight)
+    prod.release();
+    return y;
+  }
   gpu.dispatch({
     variant: {
       kernel: K,

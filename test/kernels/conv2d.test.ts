@@ -164,21 +164,23 @@ describe('conv_transpose2d (kernel == stride)', async () => {
     { x: [1, 3, 5, 4], w: [3, 5, 4, 4] },
   ];
   for (const v of vs) {
-    it(`matches the reference (${v.name})`, async () => {
-      for (const c of tcases) {
-        const x = asStored(v, rand(numel(c.x), 11, -1, 1));
-        const w = asStored(v, rand(numel(c.w), 12, -0.5, 0.5));
-        const b = c.bias === false ? null : asStored(v, rand(c.w[1], 13, -1, 1));
-        const ref = convTranspose2dRef(x, c.x, w, c.w, b, { stride: [c.w[2], c.w[3]], act: c.act });
-        const tx = upload(v, x, c.x);
-        const tw = upload(v, w, c.w);
-        const tb = b ? upload(v, b, [c.w[1]]) : null;
-        const ty = convTranspose2d(v.gpu, tx, tw, { bias: tb, act: c.act });
-        expect(ty.shape).toEqual(ref.shape);
-        expectClose(await v.gpu.read(ty), asStored(v, ref.data), v.tol, `conv_transpose2d ${JSON.stringify(c)}`);
-        for (const t of [tx, tw, tb, ty]) t?.release();
-      }
-    });
+    for (const impl of ['auto', 'gemm', 'matmul'] as const) {
+      it(`matches the reference (${v.name}, ${impl})`, async () => {
+        for (const c of tcases) {
+          const x = asStored(v, rand(numel(c.x), 11, -1, 1));
+          const w = asStored(v, rand(numel(c.w), 12, -0.5, 0.5));
+          const b = c.bias === false ? null : asStored(v, rand(c.w[1], 13, -1, 1));
+          const ref = convTranspose2dRef(x, c.x, w, c.w, b, { stride: [c.w[2], c.w[3]], act: c.act });
+          const tx = upload(v, x, c.x);
+          const tw = upload(v, w, c.w);
+          const tb = b ? upload(v, b, [c.w[1]]) : null;
+          const ty = convTranspose2d(v.gpu, tx, tw, { bias: tb, act: c.act, impl });
+          expect(ty.shape).toEqual(ref.shape);
+          expectClose(await v.gpu.read(ty), asStored(v, ref.data), v.tol, `conv_transpose2d ${impl} ${JSON.stringify(c)}`);
+          for (const t of [tx, tw, tb, ty]) t?.release();
+        }
+      });
+    }
   }
   it('rejects stride != kernel and bad weights', () => {
     const g = vs[0].gpu;
