@@ -98,7 +98,15 @@ async function main(): Promise<void> {
   const all: Record<string, RuntimeSpec> = {
     ours: engineRuntime(gpu, weights, `sam2-webgpu (Node, Dawn via npm webgpu), ${info.adapter}`),
     'ort-webgpu': ortRuntime(ort, 'ort-webgpu', `onnxruntime-node ${ortVersion} WebGPU EP`, { executionProviders: ['webgpu'] }, file),
-    'ort-cpu': ortRuntime(ort, 'ort-cpu', `onnxruntime-node ${ortVersion} CPU EP, 2 threads`, { executionProviders: ['cpu'], intraOpNumThreads: 2, interOpNumThreads: 1 }, file, true),
+    // Without spinning: a CPU EP thread pool that spins after its run takes the 2 cores from the runtime timed next.
+    'ort-cpu': ortRuntime(
+      ort,
+      'ort-cpu',
+      `onnxruntime-node ${ortVersion} CPU EP, 2 threads, no spinning`,
+      { executionProviders: ['cpu'], intraOpNumThreads: 2, interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } },
+      file,
+      true,
+    ),
   };
   const runtimes = wanted.map((w) => {
     if (!all[w]) throw new Error(`peers: unknown runtime ${w} (ours, ort-webgpu, ort-cpu)`);

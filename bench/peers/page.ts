@@ -55,7 +55,15 @@ async function runPeers(opts: PageOptions): Promise<{ results: CaseResult[]; ada
   const all: Record<string, RuntimeSpec> = {
     ours: engineRuntime(gpu, weights, `sam2-webgpu (browser bundle)`),
     'ortweb-webgpu': ortRuntime(ort, 'ortweb-webgpu', `onnxruntime-web ${ortVersion} (webgpu build) WebGPU EP`, { executionProviders: ['webgpu'] }, model),
-    'ortweb-wasm': ortRuntime(ort, 'ortweb-wasm', `onnxruntime-web ${ortVersion} wasm, 2 threads`, { executionProviders: ['wasm'] }, model, true),
+    // Without spinning, as in Node: a spinning thread pool takes the cores from the runtime timed next.
+    'ortweb-wasm': ortRuntime(
+      ort,
+      'ortweb-wasm',
+      `onnxruntime-web ${ortVersion} wasm, 2 threads, no spinning`,
+      { executionProviders: ['wasm'], extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } },
+      model,
+      true,
+    ),
   };
   const runtimes = opts.runtimes.map((r) => {
     if (!all[r]) throw new Error(`peers: unknown runtime ${r}`);
