@@ -16,6 +16,9 @@ const convs: ConvCase[] = [
   { name: 'patch embed 7x7 s4 3->96 @1024', x: [1, 3, 1024, 1024], w: [96, 3, 7, 7], opts: { stride: 4, padding: 3 } },
   { name: '1x1 256->256 @64x64', x: [1, 256, 64, 64], w: [256, 256, 1, 1], opts: {} },
   { name: '3x3 s2 64->256 @128 (mask downsampler)', x: [1, 64, 128, 128], w: [256, 64, 3, 3], opts: { stride: 2, padding: 1 } },
+  // The two routes of a strided convolution, forced (the automatic choice depends on the adapter).
+  { name: '3x3 s2 64->256 @128, direct kernel', x: [1, 64, 128, 128], w: [256, 64, 3, 3], opts: { stride: 2, padding: 1, impl: 'direct' } },
+  { name: '3x3 s2 64->256 @128, im2col + matmul', x: [1, 64, 128, 128], w: [256, 64, 3, 3], opts: { stride: 2, padding: 1, impl: 'im2col' } },
 ];
 
 function outHW(c: ConvCase): [number, number] {
@@ -50,25 +53,28 @@ for (const dtype of ['f32', 'f16'] as const) {
       },
     });
   }
-  // Mask decoder output upscaling, first stage: ConvTranspose2d(256, 64, kernel 2, stride 2) at 64×64.
+  // Mask decoder output upscaling, first stage: ConvTranspose2d(256, 64, kernel 2, stride 2) at 64×64, the
+  // automatic choice and each route forced.
   const xs = [1, 256, 64, 64];
   const ws = [256, 64, 2, 2];
   const ys = [1, 64, 128, 128];
-  cases.push({
-    kernel: 'conv2d',
-    name: 'conv-transpose 2x2 s2 256->64 @64x64',
-    dtype,
-    flops: 2 * numel(xs) * ws[1] * ws[2] * ws[3],
-    bytes: (numel(xs) + numel(ws) + ws[1] + numel(ys)) * BYTES[dtype],
-    setup(gpu) {
-      const x = gpu.empty(xs, dtype);
-      const w = gpu.empty(ws, dtype);
-      const b = gpu.empty([ws[1]], dtype);
-      const y = gpu.empty(ys, dtype);
-      return {
-        run: () => void convTranspose2d(gpu, x, w, { bias: b, out: y }),
-        dispose: () => [x, w, b, y].forEach((t) => t.release()),
-      };
-    },
-  });
+  for (const impl of ['auto', 'gemm', 'matmul'] as const) {
+    cases.push({
+      kernel: 'conv2d',
+      name: `conv-transpose 2x2 s2 256->64 @64x64${impl === 'auto' ? '' : `, ${impl}`}`,
+      dtype,
+      flops: 2 * numel(xs) * ws[1] * ws[2] * ws[3],
+      bytes: (numel(xs) + numel(ws) + ws[1] + numel(ys)) * BYTES[dtype],
+      setup(gpu) {
+        const x = gpu.empty(xs, dtype);
+        const w = gpu.empty(ws, dtype);
+        const b = gpu.empty([ws[1]], dtype);
+        const y = gpu.empty(ys, dtype);
+        return {
+          run: () => void convTranspose2d(gpu, x, w, { bias: b, out: y, impl }),
+          dispose: () => [x, w, b, y].forEach((t) => t.release()),
+        };
+      },
+    });
+  }
 }
