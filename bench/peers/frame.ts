@@ -30,7 +30,7 @@ import { SAM2VideoPredictor, type FrameResult, type InferenceState } from '../..
 import type { WeightStore } from '../../src/model/weights.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import { IMAGE_MEAN, IMAGE_STD, type FrameCase, type ModuleCase, type Runner } from './common.js';
-import type { OrtLike, OrtSession } from './ort.js';
+import { runSession, type OrtLike, type OrtSession } from './ort.js';
 
 /** Frames of the synthetic video: far more than any run takes, so that tracking never reaches its end. */
 const VIDEO_FRAMES = 10_000;
@@ -146,16 +146,7 @@ export async function createOrtFrameRunner(
   const [, C, h, w] = shapeOf(me, 'pix_feat');
   const [, , maskH, maskW] = md.entry.outputs.find((t) => t.name === 'masks')!.shape;
   const tensor = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, dims);
-  /** session.run → plain Float32Arrays by output name (the results are CPU tensors; disposed once read). */
-  const run = async (s: OrtSession, feeds: Record<string, unknown>) => {
-    const res = await s.run(feeds);
-    const out = new Map<string, Float32Array>();
-    for (const [name, v] of Object.entries(res)) {
-      out.set(name, v.data as Float32Array);
-      v.dispose?.();
-    }
-    return out;
-  };
+  const run = runSession;
   // The stored inputs the composition reuses every frame: the bank and the clicks.
   const bank = {
     curr_pos: tensor(ma.inputs.get('curr_pos')!, shapeOf(ma, 'curr_pos')),

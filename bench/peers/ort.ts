@@ -19,6 +19,17 @@ export interface OrtSession {
   release(): Promise<void>;
 }
 
+/** session.run → plain Float32Arrays by output name (the results are CPU tensors; disposed once read). */
+export async function runSession(session: OrtSession, feeds: Record<string, unknown>): Promise<Map<string, Float32Array>> {
+  const res = await session.run(feeds);
+  const out = new Map<string, Float32Array>();
+  for (const [name, v] of Object.entries(res)) {
+    out.set(name, v.data as Float32Array);
+    v.dispose?.();
+  }
+  return out;
+}
+
 export function ortRuntime(
   ort: OrtLike,
   id: string,
@@ -38,13 +49,7 @@ export function ortRuntime(
         async run() {
           const feeds: Record<string, unknown> = {};
           for (const t of c.entry.inputs) feeds[t.name] = new ort.Tensor('float32', c.inputs.get(t.name)!, t.shape);
-          const res = await session.run(feeds);
-          const out = new Map<string, Float32Array>();
-          for (const [name, v] of Object.entries(res)) {
-            out.set(name, v.data as Float32Array);
-            v.dispose?.();
-          }
-          return out;
+          return runSession(session, feeds);
         },
         dispose: () => session.release(),
       };
