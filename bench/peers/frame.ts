@@ -88,7 +88,11 @@ function bilinearTaps(inSize: number, outSize: number): { i0: Int32Array; i1: In
   return { i0, i1, w1 };
 }
 
-/** Bilinear resize of one [inH, inW] plane to [outH, outW], align_corners=false (F.interpolate's bilinear). */
+/**
+ * Bilinear resize of one [inH, inW] plane to [outH, outW], align_corners=false (F.interpolate's bilinear). The
+ * kernels' reference (resizeRef) computes the same but is written for exactness, not speed; this glue is timed
+ * on the onnxruntime side, so it is the plain loop a developer would write.
+ */
 export function resizeBilinear(x: Float32Array, inH: number, inW: number, outH: number, outW: number): Float32Array {
   if (x.length !== inH * inW) throw new Error(`peers: resize of ${x.length} values as [${inH}, ${inW}]`);
   const ty = bilinearTaps(inH, outH);

@@ -384,7 +384,7 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
   // The matmul route on SwiftShader, measured (ms, conv GEMM vs matmul route, 2×2 s2, bias + GELU, f32):
   // 256→64 @16² 625 vs 178, 64→32 @32² 268 vs 134, 256→64 @64² 7,358 vs 1,291; on lavapipe it is no faster
   // (256→64 @16² 8.0 vs 18.9, @64² 235 vs 180, 64→32 @128² 189 vs 184), and GPUs keep the GEMM.
-  if (opts.impl === 'matmul' || (opts.impl !== 'gemm' && isCpuAdapter(gpu) && isSwiftShader(gpu))) {
+  if (opts.impl === 'matmul' || (opts.impl !== 'gemm' && isSwiftShader(gpu))) {
     // y'[n] = Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W], then the taps pass.
     const prod = matmulStrided(
       gpu,

@@ -131,14 +131,16 @@ export class CXBlock {
     );
     h.release();
     const pm = p.reshape([b, c, hh, ww]);
-    const y = channelAffine(gpu, pm, this.gamma, this.gamma ? this.biasTimesGamma() : (this.pwconv2.bias ?? null), { dim: 1, residual: x });
+    const y = channelAffine(gpu, pm, this.gamma, this.shift(), { dim: 1, residual: x });
     pm.release();
     return y;
   }
 
-  private biasTimesGamma(): Tensor | null {
-    if (!this.pwconv2.bias || !this.gamma) return null;
-    this.scaledBias ??= mul(this.ctx.gpu, this.gamma, this.pwconv2.bias);
+  /** The affine pass's shift: γ · b2 with a layer scale, else b2. */
+  private shift(): Tensor | null {
+    const b2 = this.pwconv2.bias ?? null;
+    if (!b2 || !this.gamma) return b2;
+    this.scaledBias ??= mul(this.ctx.gpu, this.gamma, b2);
     return this.scaledBias;
   }
 
