@@ -307,7 +307,7 @@ export interface Args {
 /**
  * --quick: 256 only, 1 warm-up, 3 runs (a check that everything runs); otherwise 256 and 512, 1 warm-up,
  * 5 runs. --modules: any of MODULES and FRAME_MODULES (default: the four modules; the whole-frame cases
- * only when named, as their setup tracks 16 frames first).
+ * only when named, as they take long: their setup tracks 2 frames per runtime before the warm-up).
  */
 export function parseArgs(argv: string[]): Args & { get(name: string): string | undefined } {
   const get = (name: string) => {
