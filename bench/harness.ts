@@ -19,6 +19,12 @@ export interface BenchCase {
   setup(gpu: Gpu): { run(): void; dispose(): void };
   /** Skip on devices that cannot run it (returns a reason). */
   skip?(gpu: Gpu): string | undefined;
+  /**
+   * What one iteration issues on this device besides its FMAs, where counted: storage-buffer vector loads
+   * (vec4<f32>, or 4 halves packed in 2 u32 for f16) and vec4 subgroup broadcasts. With the baselines'
+   * rates this gives the case's modelled share of the peak (modelPercent).
+   */
+  counts?(gpu: Gpu): IssueCounts | undefined;
 }
 
 export interface BenchResult {
@@ -30,6 +36,53 @@ export interface BenchResult {
   gbps: number;
   iterations: number;
   skipped?: string;
+  /** BenchCase.counts on the device the case ran on. */
+  counts?: IssueCounts;
+}
+
+export interface IssueCounts {
+  loads: number;
+  broadcasts: number;
+}
+
+/** The baselines' rates, per millisecond: vector loads by dtype (load_rate) and vec4 broadcasts. */
+export interface IssueRates {
+  loads: Record<string, number>;
+  broadcasts: number;
+}
+
+/** The issue rates measured in a run (from its load_rate and broadcast_rate results). */
+export function issueRates(results: BenchResult[]): IssueRates {
+  const rates: IssueRates = { loads: {}, broadcasts: NaN };
+  for (const r of results) {
+    const n = r.kernel === 'load_rate' ? r.counts?.loads : r.kernel === 'broadcast_rate' ? r.counts?.broadcasts : undefined;
+    if (!n || !(r.medianMs > 0)) continue;
+    if (r.kernel === 'load_rate') rates.loads[r.dtype] = Math.max(rates.loads[r.dtype] ?? 0, n / r.medianMs);
+    else rates.broadcasts = Math.max(Number.isFinite(rates.broadcasts) ? rates.broadcasts : 0, n / r.medianMs);
+  }
+  return rates;
+}
+
+/**
+ * The share of the FMA peak a case would reach if its FMAs, vector loads and broadcasts each took the time
+ * the baselines measured for them, one after another (a CPU adapter issues all three from the same cores).
+ * A model, not a bound: an out-of-order core overlaps some of the three, so a kernel can run faster than it
+ * predicts; a kernel far slower than it predicts spends its time on something the model leaves out
+ * (spilled registers, control flow, exp). NaN where its counts or a needed rate are missing.
+ */
+export function modelPercent(r: Pick<BenchResult, 'gflops' | 'medianMs' | 'dtype' | 'counts'>, peakGflops: number, rates: IssueRates): number {
+  const flops = r.gflops * r.medianMs * 1e6;
+  const c = r.counts;
+  const loadRate = rates.loads[r.dtype];
+  if (!c || !(flops > 0) || !(peakGflops > 0) || !(loadRate > 0) || (c.broadcasts > 0 && !(rates.broadcasts > 0))) return NaN;
+  const fmaMs = flops / (peakGflops * 1e6);
+  return (100 * fmaMs) / (fmaMs + c.loads / loadRate + (c.broadcasts > 0 ? c.broadcasts / rates.broadcasts : 0));
+}
+
+/** "12.3 G loads/s" for the load and broadcast baselines' rows, '' for others. */
+export function rateNote(r: BenchResult): string {
+  const n = r.kernel === 'load_rate' ? r.counts?.loads : r.kernel === 'broadcast_rate' ? r.counts?.broadcasts : undefined;
+  return n && r.medianMs > 0 ? `${(n / r.medianMs / 1e6).toFixed(3)} G ${r.kernel === 'load_rate' ? 'loads' : 'broadcasts'}/s` : '';
 }
 
 export interface BenchOptions {
@@ -42,6 +95,7 @@ export interface BenchOptions {
 export async function runCase(gpu: Gpu, c: BenchCase, opts: BenchOptions = {}): Promise<BenchResult> {
   const skipped = c.skip?.(gpu);
   if (skipped) return { kernel: c.kernel, name: c.name, dtype: c.dtype, medianMs: NaN, gflops: NaN, gbps: NaN, iterations: 0, skipped };
+  const counts = c.counts?.(gpu);
   const { run, dispose } = c.setup(gpu);
   // The first run compiles pipelines and warms caches.
   let t0 = performance.now();
@@ -78,5 +132,6 @@ export async function runCase(gpu: Gpu, c: BenchCase, opts: BenchOptions = {}): 
     gflops: c.flops / (med * 1e6),
     gbps: c.bytes / (med * 1e6),
     iterations: per * samples,
+    ...(counts ? { counts } : {}),
   };
 }

@@ -1,15 +1,19 @@
 /**
  * `npm run bench [-- --filter matmul --dtype f16 --min-ms 2000 --out file.json]`
  *
- * Runs every case in bench/entries/*.ts on one adapter, baselines first (a no-op dispatch and an FMA
- * throughput kernel that estimates the adapter's peak), prints a table with median ms, GFLOPS, GB/s and %
- * of the measured FMA peak, and writes the results as JSON under bench/results/.
+ * Runs every case in bench/entries/*.ts on one adapter, baselines first (a no-op dispatch, an FMA
+ * throughput kernel that estimates the adapter's peak, vector-load and subgroup-broadcast throughput
+ * kernels), prints a table
+ * with median ms, GFLOPS, GB/s, % of the measured FMA peak and, for cases whose loads and broadcasts are
+ * counted, the share the model predicts (harness.modelPercent: the share of the peak the case would reach
+ * if its FMAs, loads and broadcasts took the baselines' time one after another), and writes the results as
+ * JSON under bench/results/.
  */
 import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Gpu } from '../src/runtime/gpu.js';
-import { runCase, type BenchCase, type BenchResult } from './harness.js';
+import { modelPercent, issueRates, rateNote, runCase, type BenchCase, type BenchResult } from './harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -18,7 +22,7 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-const isBaseline = (c: { kernel: string }) => /fma|noop|no-op/i.test(c.kernel);
+const isBaseline = (c: { kernel: string }) => /fma|noop|no-op|load_rate|broadcast_rate/i.test(c.kernel);
 
 async function loadCases(): Promise<BenchCase[]> {
   const dir = join(here, 'entries');
@@ -28,7 +32,8 @@ async function loadCases(): Promise<BenchCase[]> {
     const mod = (await import(pathToFileURL(join(dir, f)).href)) as { cases?: BenchCase[] };
     all.push(...(mod.cases ?? []));
   }
-  return all.sort((a, b) => Number(isBaseline(b)) - Number(isBaseline(a)));
+  // Entries that print their own tables include the baselines they need: run each case once.
+  return [...new Set(all)].sort((a, b) => Number(isBaseline(b)) - Number(isBaseline(a)));
 }
 
 function fmt(n: number, digits = 2): string {
@@ -47,7 +52,7 @@ async function main(): Promise<void> {
   );
   const results: BenchResult[] = [];
   let peak = NaN;
-  const header = `${'kernel'.padEnd(16)} ${'case'.padEnd(40)} ${'dtype'.padEnd(5)} ${'median ms'.padStart(11)} ${'GFLOPS'.padStart(9)} ${'GB/s'.padStart(8)} ${'% peak'.padStart(7)}`;
+  const header = `${'kernel'.padEnd(16)} ${'case'.padEnd(40)} ${'dtype'.padEnd(5)} ${'median ms'.padStart(11)} ${'GFLOPS'.padStart(9)} ${'GB/s'.padStart(8)} ${'% peak'.padStart(7)} ${'model'.padStart(7)}`;
   console.log(header);
   console.log('-'.repeat(header.length));
   for (const c of cases) {
@@ -59,9 +64,12 @@ async function main(): Promise<void> {
     }
     if (/fma/i.test(c.kernel) && Number.isFinite(r.gflops)) peak = Math.max(Number.isFinite(peak) ? peak : 0, r.gflops);
     const pct = c.flops > 0 && Number.isFinite(peak) && !isBaseline(c) ? (100 * r.gflops) / peak : NaN;
-    results.push({ ...r, ...(Number.isFinite(pct) ? { percentOfPeak: pct } : {}) } as BenchResult);
+    // The baselines run first, so their rates are known by the time a case with counts runs.
+    const model = isBaseline(c) ? NaN : modelPercent(r, peak, issueRates(results));
+    results.push({ ...r, ...(Number.isFinite(pct) ? { percentOfPeak: pct } : {}), ...(Number.isFinite(model) ? { modelPercent: model } : {}) } as BenchResult);
+    const rate = rateNote(r) && `  ${rateNote(r)}`;
     console.log(
-      `${c.kernel.padEnd(16)} ${c.name.padEnd(40)} ${c.dtype.padEnd(5)} ${fmt(r.medianMs, 3).padStart(11)} ${(c.flops ? fmt(r.gflops) : '-').padStart(9)} ${(c.bytes ? fmt(r.gbps) : '-').padStart(8)} ${fmt(pct, 1).padStart(7)}${r.skipped ? `  skipped: ${r.skipped}` : ''}`,
+      `${c.kernel.padEnd(16)} ${c.name.padEnd(40)} ${c.dtype.padEnd(5)} ${fmt(r.medianMs, 3).padStart(11)} ${(c.flops ? fmt(r.gflops) : '-').padStart(9)} ${(c.bytes ? fmt(r.gbps) : '-').padStart(8)} ${fmt(pct, 1).padStart(7)} ${fmt(model, 1).padStart(7)}${rate}${r.skipped ? `  skipped: ${r.skipped}` : ''}`,
     );
   }
   const out = arg('out') ?? join(here, 'results', `kernels-${info.backend}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

@@ -1,20 +1,22 @@
 /**
- * Attention and rotary-embedding benchmarks at SAM 2's shapes, with the FMA-peak baseline measured in the
- * same run. Attention flops count 4·Lq·Lk·D per head (qkᵀ and pv, a multiply-add as 2), bytes one read of
- * q, k, v and one write of out.
+ * Attention and rotary-embedding benchmarks at SAM 2's shapes, with the FMA-peak and vector-load baselines
+ * measured in the same run. Attention flops count 4·Lq·Lk·D per head (qkᵀ and pv, a multiply-add as 2),
+ * bytes one read of q, k, v and one write of out.
  *
- *   npx tsx bench/entries/attention.ts [filter]   prints the table (median ms, GFLOPS, GB/s, % of peak)
+ *   npx tsx bench/entries/attention.ts [filter]   prints the table (median ms, GFLOPS, GB/s, % of peak, and
+ *                                                 for f32 the share its loads and broadcasts leave it by
+ *                                                 the model of harness.modelPercent)
  *
  * The 4096 × 28,736 × 256 case (memory cross-attention over the full memory bank at 1024: 7 frames of
  * 64×64 tokens and 64 object-pointer tokens) is 120 GFLOP per iteration: tens of seconds on a software adapter.
  */
 import { pathToFileURL } from 'node:url';
-import type { BenchCase, BenchResult } from '../harness.js';
-import { attention, type AttentionTuning } from '../../src/kernels/attention.js';
+import { modelPercent, issueRates, rateNote, type BenchCase, type BenchResult, type IssueCounts } from '../harness.js';
+import { attention, attentionTuning, capacity, type AttentionTuning } from '../../src/kernels/attention.js';
 import { rope, ropeTable } from '../../src/kernels/rope.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { cases as baselineCases } from './baseline.js';
+import { modelBaselines } from './baseline.js';
 
 const BYTES = { f32: 4, f16: 2 } as const;
 
@@ -66,7 +68,27 @@ const attn: AttnCase[] = [
 const noF16 = (dtype: 'f32' | 'f16') => (gpu: Gpu) =>
   dtype === 'f16' && !gpu.info.features.f16 && gpu.f16Mode !== 'f16packed' ? 'no f16' : undefined;
 
-export const cases: BenchCase[] = [baselineCases[1]];
+/**
+ * Vector loads and broadcasts of an f32 case on this device: each invocation loads its queries' rows once,
+ * then per key its share of the key and value rows (chunks c ≡ lane mod SG) and receives every chunk of both
+ * by a shuffle from a lane known at compile time (a broadcast); without subgroups it loads both whole rows.
+ * Undefined for f16 (vec4<f16> loads, whose rate the baselines do not measure).
+ */
+function attentionCounts(gpu: Gpu, c: AttnCase, dtype: 'f32' | 'f16'): IssueCounts | undefined {
+  const dv = c.dv ?? c.d;
+  if (dtype !== 'f32' || c.d % 4 !== 0 || dv % 4 !== 0) return undefined;
+  const tuned = attentionTuning(gpu, c.lq, c.d, dv);
+  const sg = c.tune?.sg ?? tuned.sg;
+  const qpi = c.tune?.qpi ?? tuned.qpi;
+  const wg = c.tune?.wg ?? tuned.wg;
+  const dc = capacity(c.d) / 4;
+  const dvc = capacity(dv) / 4;
+  const perKey = sg ? Math.ceil(dc / sg) + Math.ceil(dvc / sg) : dc + dvc;
+  const lanes = c.B * c.H * Math.ceil(c.lq / (wg * qpi)) * wg;
+  return { loads: lanes * (c.lk * perKey + qpi * dc), broadcasts: sg ? lanes * c.lk * (dc + dvc) : 0 };
+}
+
+export const cases: BenchCase[] = [...modelBaselines];
 
 for (const c of attn) {
   for (const dtype of c.dtypes ?? (['f32', 'f16'] as const)) {
@@ -78,6 +100,7 @@ for (const c of attn) {
       flops: 2 * c.B * c.H * c.lq * c.lk * (c.d + dv),
       bytes: c.B * c.H * (c.lq * c.d + c.lk * (c.d + dv) + c.lq * dv) * BYTES[dtype],
       skip: noF16(dtype),
+      counts: (gpu) => attentionCounts(gpu, c, dtype),
       setup(gpu) {
         const shape = (l: number, d: number) => (c.tokens ? [c.B, l, c.H * d] : [c.B, c.H, l, d]);
         const q = randomTensor(gpu, shape(c.lq, c.d), dtype, 1);
@@ -119,14 +142,21 @@ for (const [name, L, repeat, exclude] of [
   }
 }
 
-/** The results as a table, with GFLOPS as a share of the FMA peak measured in the same run. */
+/**
+ * The results as a table, with GFLOPS as a share of the FMA peak measured in the same run and the share the
+ * case's loads and broadcasts leave it by the model of harness.modelPercent (model); the baselines' rows give their rates.
+ */
 export function table(results: BenchResult[]): string {
   const peak = Math.max(0, ...results.filter((r) => r.kernel === 'fma_peak').map((r) => r.gflops));
+  const rates = issueRates(results);
   const rows = results.map((r) => {
-    const pct = r.gflops > 0 && r.kernel !== 'fma_peak' && peak > 0 ? `${((100 * r.gflops) / peak).toFixed(0)}%` : '';
-    return `${`${r.kernel} ${r.name}`.padEnd(58)} ${r.dtype.padEnd(4)} ${r.medianMs.toFixed(2).padStart(11)} ms ${r.gflops.toFixed(2).padStart(7)} GFLOPS ${r.gbps.toFixed(2).padStart(7)} GB/s ${pct.padStart(5)}`;
+    const base = modelBaselines.some((c) => c.kernel === r.kernel);
+    const pct = r.gflops > 0 && !base && peak > 0 ? `${((100 * r.gflops) / peak).toFixed(0)}%` : '';
+    const model = base ? NaN : modelPercent(r, peak, rates);
+    const rate = rateNote(r) && `   ${rateNote(r)}`;
+    return `${`${r.kernel} ${r.name}`.padEnd(58)} ${r.dtype.padEnd(4)} ${r.medianMs.toFixed(2).padStart(11)} ms ${r.gflops.toFixed(2).padStart(7)} GFLOPS ${r.gbps.toFixed(2).padStart(7)} GB/s ${pct.padStart(5)} ${(Number.isFinite(model) ? `${model.toFixed(0)}%` : '').padStart(7)}${rate}`;
   });
-  return [`${'case'.padEnd(58)} type ${'median'.padStart(14)} ${'GFLOPS'.padStart(14)} ${'GB/s'.padStart(12)} %peak`, ...rows].join('\n');
+  return [`${'case'.padEnd(58)} type ${'median'.padStart(14)} ${'GFLOPS'.padStart(14)} ${'GB/s'.padStart(12)} %peak   model`, ...rows].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -137,7 +167,7 @@ async function main(): Promise<void> {
   console.log(`${gpu.info.adapter} (${gpu.info.backend})`);
   const results: BenchResult[] = [];
   for (const c of cases) {
-    if (filter && c.kernel !== 'fma_peak' && !`${c.kernel} ${c.name} ${c.dtype}`.includes(filter)) continue;
+    if (filter && !modelBaselines.includes(c) && !`${c.kernel} ${c.name} ${c.dtype}`.includes(filter)) continue;
     const r = await runCase(gpu, c, { minMs: 1000, samples: 3, warmup: 1 });
     console.log(table([r]).split('\n')[1]);
     results.push(r);

@@ -1,15 +1,16 @@
 /**
  * matmul / linear benchmarks: 1024³ and the products SAM 2 runs at its official sizes, with the FMA-peak
- * baseline measured in the same run so each product reads as a share of the adapter's peak.
+ * and vector-load baselines measured in the same run, so each product reads as a share of the adapter's
+ * peak beside the share its loads and broadcasts leave it by the model of harness.modelPercent.
  *
- *   npx tsx bench/entries/matmul.ts [filter]   prints the table (median ms, GFLOPS, % of peak)
+ *   npx tsx bench/entries/matmul.ts [filter]   prints the table (median ms, GFLOPS, % of peak, model)
  */
 import { pathToFileURL } from 'node:url';
-import type { BenchCase, BenchResult } from '../harness.js';
-import { linear, matmul } from '../../src/kernels/matmul.js';
+import { modelPercent, issueRates, rateNote, type BenchCase, type BenchResult, type IssueCounts } from '../harness.js';
+import { linear, matmul, matmulConfig } from '../../src/kernels/matmul.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { cases as baselineCases } from './baseline.js';
+import { modelBaselines } from './baseline.js';
 
 const BYTES = { f32: 4, f16: 2 } as const;
 
@@ -42,7 +43,21 @@ const linears: LinearCase[] = [
   { name: 'memory attention MLP 4096x2048->256', rows: 4096, inF: 2048, outF: 256 },
 ];
 
-export const cases: BenchCase[] = [baselineCases[1]];
+/**
+ * Vector loads and broadcasts of one product [M, K] @ [K, N] (either operand transposed alike) by the
+ * register-blocked kernel on this device: each lane (4 columns, tm rows) loads, per 4 steps of K, 4 vectors
+ * of B, and per 8 rows one vector of A that the subgroup shares in 8 broadcasts (without subgroups: a vector
+ * per row). Undefined for the GPU kernel and for layouts read by scalar loads.
+ */
+function matmulCounts(gpu: Gpu, M: number, N: number, K: number, dtype: 'f32' | 'f16'): IssueCounts | undefined {
+  const cfg = matmulConfig(gpu, M, dtype);
+  if (cfg.kernel !== 'reg' || N % 4 !== 0 || K % 4 !== 0) return undefined;
+  const steps = Math.ceil(M / cfg.tm) * Math.ceil(N / (4 * cfg.wg)) * cfg.wg * (K / 4);
+  const sub = cfg.sg === 8;
+  return { loads: steps * (4 + (sub ? cfg.tm / 8 : cfg.tm)), broadcasts: sub ? steps * cfg.tm : 0 };
+}
+
+export const cases: BenchCase[] = [...modelBaselines];
 
 for (const dtype of ['f32', 'f16'] as const) {
   const S = 1024;
@@ -53,6 +68,7 @@ for (const dtype of ['f32', 'f16'] as const) {
     flops: 2 * S * S * S,
     bytes: 3 * S * S * BYTES[dtype],
     skip: (gpu) => (dtype === 'f16' && !gpu.info.features.f16 && gpu.f16Mode !== 'f16packed' ? 'no f16' : undefined),
+    counts: (gpu) => matmulCounts(gpu, S, S, S, dtype),
     setup(gpu) {
       const a = randomTensor(gpu, [S, S], dtype, 1);
       const b = randomTensor(gpu, [S, S], dtype, 2);
@@ -67,6 +83,7 @@ for (const dtype of ['f32', 'f16'] as const) {
       dtype,
       flops: 2 * c.rows * c.inF * c.outF,
       bytes: (c.rows * c.inF + c.inF * c.outF + c.outF + c.rows * c.outF) * BYTES[dtype],
+      counts: (gpu) => matmulCounts(gpu, c.rows, c.outF, c.inF, dtype),
       setup(gpu) {
         const x = randomTensor(gpu, [c.rows, c.inF], dtype, 3);
         const w = randomTensor(gpu, [c.outF, c.inF], dtype, 4);
@@ -86,6 +103,7 @@ for (const dtype of ['f32', 'f16'] as const) {
     dtype,
     flops: 2 * 1024 * 4096 * 256,
     bytes: (1024 * 256 + 4096 * 256 + 1024 * 4096) * BYTES[dtype],
+    counts: (gpu) => matmulCounts(gpu, 1024, 4096, 256, dtype),
     setup(gpu) {
       const q = randomTensor(gpu, [1, 1, 1024, 256], dtype, 8);
       const k = randomTensor(gpu, [1, 1, 4096, 256], dtype, 9);
@@ -103,6 +121,7 @@ for (const dtype of ['f32', 'f16'] as const) {
     dtype,
     flops: 2 * 4 * 32 * 65536,
     bytes: (4 * 32 + 32 * 65536 + 4 * 65536) * BYTES[dtype],
+    counts: (gpu) => matmulCounts(gpu, 4, 65536, 32, dtype),
     setup(gpu) {
       const a = randomTensor(gpu, [1, 4, 32], dtype, 6);
       const b = randomTensor(gpu, [1, 32, 65536], dtype, 7);
@@ -112,14 +131,21 @@ for (const dtype of ['f32', 'f16'] as const) {
   });
 }
 
-/** The results as a table, with each product's GFLOPS as a share of the FMA peak measured in the same run. */
+/**
+ * The results as a table: each product's GFLOPS as a share of the FMA peak measured in the same run, and the
+ * share its loads and broadcasts leave it by the model of harness.modelPercent (model); the baselines' rows give their rates.
+ */
 export function table(results: BenchResult[]): string {
   const peak = Math.max(0, ...results.filter((r) => r.kernel === 'fma_peak').map((r) => r.gflops));
+  const rates = issueRates(results);
   const rows = results.map((r) => {
-    const pct = r.kernel !== 'fma_peak' && peak > 0 ? `${((100 * r.gflops) / peak).toFixed(0)}%` : '';
-    return `${`${r.kernel} ${r.name}`.padEnd(56)} ${r.dtype.padEnd(4)} ${r.medianMs.toFixed(3).padStart(10)} ms ${r.gflops.toFixed(2).padStart(8)} GFLOPS ${pct.padStart(5)}`;
+    const base = modelBaselines.some((c) => c.kernel === r.kernel);
+    const pct = !base && peak > 0 ? `${((100 * r.gflops) / peak).toFixed(0)}%` : '';
+    const model = base ? NaN : modelPercent(r, peak, rates);
+    const rate = rateNote(r) && `   ${rateNote(r)}`;
+    return `${`${r.kernel} ${r.name}`.padEnd(56)} ${r.dtype.padEnd(4)} ${r.medianMs.toFixed(3).padStart(10)} ms ${r.gflops.toFixed(2).padStart(8)} GFLOPS ${pct.padStart(5)} ${(Number.isFinite(model) ? `${model.toFixed(0)}%` : '').padStart(7)}${rate}`;
   });
-  return [`${'case'.padEnd(56)} ${'type'} ${'median'.padStart(13)} ${'GFLOPS'.padStart(15)} ${'%peak'.padStart(5)}`, ...rows].join('\n');
+  return [`${'case'.padEnd(56)} ${'type'} ${'median'.padStart(13)} ${'GFLOPS'.padStart(15)} ${'%peak'.padStart(5)} ${'model'.padStart(7)}`, ...rows].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -130,7 +156,7 @@ async function main(): Promise<void> {
   console.log(`${gpu.info.adapter} (${gpu.info.backend})`);
   const results: BenchResult[] = [];
   for (const c of cases) {
-    if (filter && c.kernel !== 'fma_peak' && !`${c.kernel} ${c.name} ${c.dtype}`.includes(filter)) continue;
+    if (filter && !modelBaselines.includes(c) && !`${c.kernel} ${c.name} ${c.dtype}`.includes(filter)) continue;
     results.push(await runCase(gpu, c, { minMs: 2000, samples: 5 }));
   }
   console.log(table(results));

@@ -119,7 +119,8 @@ function checkView(x: HeadsView, what: string): void {
   if (last > t.size) throw new ShapeError(`attention: ${what} view reaches element ${last} of ${t}`);
 }
 
-function capacity(d: number): number {
+/** The head dim a variant is compiled for: the smallest capacity at least d. */
+export function capacity(d: number): number {
   return DIM_CAPACITIES.find((c) => c >= d) ?? MAX_HEAD_DIM;
 }
 

@@ -1,10 +1,14 @@
 /**
- * Baseline kernels (wgsl/fma_peak.wgsl) that put kernel timings in context.
+ * Baseline kernels (wgsl/fma_peak.wgsl, wgsl/load_rate.wgsl) that put kernel timings in context.
  *
  * noop(gpu, y): one dispatch that does nothing — the fixed cost of a dispatch.
  * fmaPeak(gpu, y, opts): a dispatch of independent vec4 FMA chains; returns its flop count. Dividing by the
  * measured time estimates the adapter's peak f32 FMA throughput, the ceiling for compute-bound kernels.
- * y: f32 [n], one value per invocation (n = groups * wg), written so the arithmetic is not optimized away.
+ * loadRate(gpu, x, y, opts): a dispatch of storage-buffer vector loads from a cache-resident table; returns
+ * the number of loads. Dividing by the measured time gives the adapter's vector-load throughput, the
+ * ceiling for kernels that load more than they compute (on software adapters, most of them).
+ * broadcastRate(gpu, y, opts): a dispatch of vec4 subgroupBroadcasts (subgroups only); returns their number.
+ * y: f32 [n], one value per invocation (n = groups * wg), written so the work is not optimized away.
  */
 import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -51,4 +55,67 @@ export function fmaPeak(gpu: Gpu, y: Tensor, opts: FmaPeakOptions = {}): number 
     workgroups: gpu.grid(groups),
   });
   return groups * wg * chains * iters * 32;
+}
+
+export interface LoadRateOptions {
+  /** Workgroups (default 256). */
+  groups?: number;
+  /** Invocations per workgroup (default 64). */
+  wg?: number;
+  /** Rounds of 4 loads per invocation (default 256). */
+  iters?: number;
+  /** Loads of 4 halves packed in 2 u32 (the f16 kernels' loads) instead of vec4<f32> (default false). */
+  packed?: boolean;
+}
+
+/** Vectors in the table loadRate reads (64 KiB of vec4<f32>): small enough for the CPU's caches. */
+export const LOAD_RATE_TABLE = 4096;
+
+/**
+ * Records one vector-load throughput dispatch and returns the loads it makes. x: the table, f32 with
+ * 4 · LOAD_RATE_TABLE elements (read as LOAD_RATE_TABLE vec4<f32>, or as many vec2<u32> from its first
+ * half when packed); y: f32 [groups * wg].
+ */
+export function loadRate(gpu: Gpu, x: Tensor, y: Tensor, opts: LoadRateOptions = {}): number {
+  const groups = opts.groups ?? 256;
+  const wg = opts.wg ?? 64;
+  const iters = opts.iters ?? 256;
+  if (x.dtype !== 'f32' || x.size !== 4 * LOAD_RATE_TABLE) {
+    throw new ShapeError(`loadRate: x ${x} must be f32 with ${4 * LOAD_RATE_TABLE} elements`);
+  }
+  if (y.dtype !== 'f32' || y.size < groups * wg) {
+    throw new ShapeError(`loadRate: y ${y} must be f32 with at least ${groups * wg} elements`);
+  }
+  gpu.dispatch({
+    variant: { kernel: 'load_rate', file: 'load_rate.wgsl', entry: 'load_rate', mode: 'f32', defines: { WG: wg, PACKED: opts.packed ? 1 : 0, BROADCAST: 0 } },
+    inputs: [x],
+    outputs: [y],
+    params: new Params().u32(iters, LOAD_RATE_TABLE - 1, groups * wg, wg),
+    workgroups: gpu.grid(groups),
+  });
+  return groups * wg * iters * 4;
+}
+
+/**
+ * Records one subgroup-broadcast throughput dispatch and returns the vec4 broadcasts it makes (8 per round
+ * per invocation). Needs the subgroups feature with subgroups of at least 8. y: f32 [groups * wg].
+ */
+export function broadcastRate(gpu: Gpu, y: Tensor, opts: Omit<LoadRateOptions, 'packed'> = {}): number {
+  const groups = opts.groups ?? 256;
+  const wg = opts.wg ?? 64;
+  const iters = opts.iters ?? 256;
+  if (!gpu.info.features.subgroups || gpu.info.subgroupMinSize < 8) {
+    throw new ShapeError(`broadcastRate: needs subgroups of at least 8 lanes (adapter: ${gpu.info.features.subgroups ? `${gpu.info.subgroupMinSize}..${gpu.info.subgroupMaxSize}` : 'no subgroups'})`);
+  }
+  if (y.dtype !== 'f32' || y.size < groups * wg) {
+    throw new ShapeError(`broadcastRate: y ${y} must be f32 with at least ${groups * wg} elements`);
+  }
+  gpu.dispatch({
+    variant: { kernel: 'broadcast_rate', file: 'load_rate.wgsl', entry: 'broadcast_rate', mode: 'f32', defines: { WG: wg, PACKED: 0, BROADCAST: 1 } },
+    inputs: [],
+    outputs: [y],
+    params: new Params().u32(iters, LOAD_RATE_TABLE - 1, groups * wg, wg),
+    workgroups: gpu.grid(groups),
+  });
+  return groups * wg * iters * 8;
 }
