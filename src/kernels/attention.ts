@@ -125,6 +125,36 @@ export function capacity(d: number): number {
 }
 
 /**
+ * q, k and v as views (a plain tensor read as attention() reads it), checked against each other: the same
+ * batch and heads, k's head dim equal to q's, as many values as keys, head dims at most MAX_HEAD_DIM.
+ */
+export function attentionViews(
+  qIn: Tensor | HeadsView,
+  kIn: Tensor | HeadsView,
+  vIn: Tensor | HeadsView,
+  heads: number,
+): { q: HeadsView; k: HeadsView; v: HeadsView } {
+  const q = asView(qIn, heads, 'q');
+  const k = asView(kIn, heads, 'k');
+  const v = asView(vIn, heads, 'v');
+  checkView(q, 'q');
+  checkView(k, 'k');
+  checkView(v, 'v');
+  checkFloat('attention', q.tensor, k.tensor, v.tensor);
+  if (k.batch !== q.batch || v.batch !== q.batch) {
+    throw new ShapeError(`attention: batch of q ${q.batch}, k ${k.batch}, v ${v.batch} differ`);
+  }
+  if (k.heads !== q.heads || v.heads !== q.heads) {
+    throw new ShapeError(`attention: heads of q ${q.heads}, k ${k.heads}, v ${v.heads} differ`);
+  }
+  if (k.dim !== q.dim) throw new ShapeError(`attention: k ${k.tensor} head dim ${k.dim} is not q's ${q.dim}`);
+  if (v.length !== k.length) throw new ShapeError(`attention: v ${v.tensor} has ${v.length} keys, k has ${k.length}`);
+  if (q.dim > MAX_HEAD_DIM) throw new ShapeError(`attention: q ${q.tensor} head dim ${q.dim} > ${MAX_HEAD_DIM}`);
+  if (v.dim > MAX_HEAD_DIM) throw new ShapeError(`attention: v ${v.tensor} head dim ${v.dim} > ${MAX_HEAD_DIM}`);
+  return { q, k, v };
+}
+
+/**
  * Variant choice. On CPU adapters with a fixed subgroup size, key / value rows are loaded once per subgroup
  * and shuffled (SG > 0), and each invocation takes 2 queries up to head dim 128; without subgroups, 4 queries
  * up to head dim 64 (each loaded vector then feeds several dot products). GPUs: one query per invocation,
@@ -153,25 +183,7 @@ export function attention(
   vIn: Tensor | HeadsView,
   opts: AttentionOptions = {},
 ): Tensor {
-  const heads = opts.heads ?? 1;
-  const q = asView(qIn, heads, 'q');
-  const k = asView(kIn, heads, 'k');
-  const v = asView(vIn, heads, 'v');
-  checkView(q, 'q');
-  checkView(k, 'k');
-  checkView(v, 'v');
-  checkFloat('attention', q.tensor, k.tensor, v.tensor);
-  if (k.batch !== q.batch || v.batch !== q.batch) {
-    throw new ShapeError(`attention: batch of q ${q.batch}, k ${k.batch}, v ${v.batch} differ`);
-  }
-  if (k.heads !== q.heads || v.heads !== q.heads) {
-    throw new ShapeError(`attention: heads of q ${q.heads}, k ${k.heads}, v ${v.heads} differ`);
-  }
-  if (k.dim !== q.dim) throw new ShapeError(`attention: k ${k.tensor} head dim ${k.dim} is not q's ${q.dim}`);
-  if (v.length !== k.length) throw new ShapeError(`attention: v ${v.tensor} has ${v.length} keys, k has ${k.length}`);
-  if (q.dim > MAX_HEAD_DIM) throw new ShapeError(`attention: q ${q.tensor} head dim ${q.dim} > ${MAX_HEAD_DIM}`);
-  if (v.dim > MAX_HEAD_DIM) throw new ShapeError(`attention: v ${v.tensor} head dim ${v.dim} > ${MAX_HEAD_DIM}`);
-
+  const { q, k, v } = attentionViews(qIn, kIn, vIn, opts.heads ?? 1);
   const { batch: B, heads: H, length: Lq, dim: D } = q;
   const Lk = k.length;
   const Dv = v.dim;

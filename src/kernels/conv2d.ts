@@ -28,6 +28,7 @@
  * All accumulate in f32; x, w, bias and y share one dtype (f32 or f16).
  */
 import type { Gpu } from '../runtime/gpu.js';
+import { isSwiftShader } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import { shapeStr, type Tensor } from '../runtime/tensor.js';
@@ -137,7 +138,7 @@ export function conv2dPath(xShape: readonly number[], wShape: readonly number[],
  */
 function gemmByMatmul(gpu: Gpu, pixels: number): boolean {
   if (!isCpuAdapter(gpu)) return false;
-  return isSwiftShader(gpu) || pixels <= 64 * 64;
+  return isSwiftShader(gpu.info) || pixels <= 64 * 64;
 }
 
 /**
@@ -191,11 +192,7 @@ function directByMatmul(gpu: Gpu, g: ConvGeometry): boolean {
   if (g.groups !== 1 || !isCpuAdapter(gpu)) return false;
   const k = g.cin * g.kh * g.kw;
   if (k > gpu.info.limits.maxComputeWorkgroupsPerDimension || g.n * k * g.ho * g.wo > MAX_IM2COL_ELEMENTS) return false;
-  return isSwiftShader(gpu) || g.cin >= 16;
-}
-
-function isSwiftShader(gpu: Gpu): boolean {
-  return /swiftshader/i.test(`${gpu.info.adapter} ${gpu.info.architecture}`);
+  return isSwiftShader(gpu.info) || g.cin >= 16;
 }
 
 /** y = act(conv2d(x, w) + bias); see the module comment for layouts. */
@@ -384,7 +381,7 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
   // The matmul route on SwiftShader, measured (ms, conv GEMM vs matmul route, 2×2 s2, bias + GELU, f32):
   // 256→64 @16² 625 vs 178, 64→32 @32² 268 vs 134, 256→64 @64² 7,358 vs 1,291; on lavapipe it is no faster
   // (256→64 @16² 8.0 vs 18.9, @64² 235 vs 180, 64→32 @128² 189 vs 184), and GPUs keep the GEMM.
-  if (opts.impl === 'matmul' || (opts.impl !== 'gemm' && isSwiftShader(gpu))) {
+  if (opts.impl === 'matmul' || (opts.impl !== 'gemm' && isSwiftShader(gpu.info))) {
     // y'[n] = Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W], then the taps pass.
     const prod = matmulStrided(
       gpu,

@@ -5,14 +5,15 @@
  * global attention, query pooling at the stage transitions, and GELU MLPs.
  *
  * Layout: every activation is token-major [B, H, W, C] (channels last, as the official blocks hold them), so
- * the qkv / proj / MLP linears read and write it directly, the attention kernel takes the packed qkv with
+ * the qkv / proj / MLP linears read and write it directly, attention (kernels/sdpa.ts) takes the packed qkv with
  * strides, and no permute is needed between blocks. Only the patch embedding (an NCHW convolution) is
  * permuted once.
  *
  * Weights under `image_encoder.trunk` with the state-dict's names: patch_embed.proj, pos_embed,
  * pos_embed_window, blocks.{i}.{norm1, attn.qkv, attn.proj, norm2, mlp.layers.{0,1}, proj}.
  */
-import { attention, packedQKV, tokenMajor } from '../kernels/attention.js';
+import { packedQKV, tokenMajor } from '../kernels/attention.js';
+import { sdpa } from '../kernels/sdpa.js';
 import { add } from '../kernels/binary.js';
 import { cast, concat, permute, slice, windowPartition, windowUnpartition } from '../kernels/layout.js';
 import { matmulStrided } from '../kernels/matmul.js';
@@ -93,10 +94,10 @@ export class MultiScaleAttention {
       const q = slice(gpu, qkv, 2, 0, this.dimOut);
       const qp = maxPool2d(gpu, q.reshape([N, h, w, this.dimOut]), { kernel: 2, layout: 'nhwc' });
       q.release();
-      out = attention(gpu, tokenMajor(qp.reshape([N, (h / 2) * (w / 2), this.dimOut]), this.heads), k, v);
+      out = sdpa(gpu, tokenMajor(qp.reshape([N, (h / 2) * (w / 2), this.dimOut]), this.heads), k, v);
       qp.release();
     } else {
-      out = attention(gpu, q0, k, v);
+      out = sdpa(gpu, q0, k, v);
     }
     qkv.release();
     return out;

@@ -22,7 +22,8 @@ import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from './config.js';
 import { dtypeOf, LayerNorm, Linear, type ModelContext } from './layers.js';
-import { reshapeOwned, RoPEAttention, RopeTables, type SdpaImpl } from './rope_attention.js';
+import type { SdpaImpl } from '../kernels/sdpa.js';
+import { reshapeOwned, RoPEAttention, RopeTables } from './rope_attention.js';
 
 /** Where the position encodings go, as the official MemoryAttentionLayer's flags. */
 export interface MemoryAttentionLayerOptions {

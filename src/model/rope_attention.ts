@@ -15,12 +15,8 @@
  * sitting at x = t mod w, y = ⌊t / w⌋. The rope kernel (wgsl/rope.wgsl) does it in one pass on the
  * token-major projections, in place, with f32 cos / sin tables and f32 arithmetic in every storage mode.
  */
-import { attention } from '../kernels/attention.js';
-import { cast, concat, permute } from '../kernels/layout.js';
-import { matmulStrided } from '../kernels/matmul.js';
 import { rope, ropeTable, type RopeTable } from '../kernels/rope.js';
-import { softmax } from '../kernels/softmax.js';
-import { isCpuAdapter } from '../runtime/device.js';
+import { sdpa, type SdpaImpl } from '../kernels/sdpa.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -87,91 +83,6 @@ export function applyRope(gpu: Gpu, x: Tensor, table: RopeTable, heads: number, 
   return rope(gpu, x, table, { heads, repeat: true, exclude });
 }
 
-/**
- * How scaled dot-product attention runs:
- *   'kernel'  the flash-style attention kernel (one pass, scores never stored): the choice on GPUs;
- *   'matmul'  scores materialized in f32, a block of queries at a time: S = scale · q kᵀ (matmul),
- *             softmax (f32), out = P v (matmul, P in the activation dtype). On CPU adapters the register-
- *             blocked matmul is several times faster than the attention kernel at head dim 256 (lavapipe,
- *             256 × 1,856 keys: 182 vs 1,686 ms).
- *   'auto'    'matmul' on CPU adapters, 'kernel' elsewhere.
- */
-export type SdpaImpl = 'auto' | 'kernel' | 'matmul';
-
-/** Score elements (f32) materialized at once by the 'matmul' path: 64 MiB. */
-const SCORE_BUDGET = 1 << 24;
-
-/**
- * F.scaled_dot_product_attention on token-major tensors: q [B, Lq, H·Dh], k [B, Lk, H·Dh], v [B, Lk, H·Dv]
- * → [B, Lq, H·Dv], softmax(qkᵀ / √Dh) v per head. `scoreBudget`: most score elements the 'matmul' path holds
- * at once (blocks of at least 32 queries).
- */
-export function sdpa(
-  gpu: Gpu,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  heads: number,
-  impl: SdpaImpl = 'auto',
-  scoreBudget = SCORE_BUDGET,
-): Tensor {
-  const useMatmul = impl === 'matmul' || (impl === 'auto' && isCpuAdapter(gpu.info));
-  if (!useMatmul) return attention(gpu, q, k, v, { heads });
-  const [B, Lq, C] = q.shape;
-  const Lk = k.shape[1];
-  const Cv = v.shape[2];
-  const Dh = C / heads;
-  const Dv = Cv / heads;
-  const H = heads;
-  const q32 = q.dtype === 'f32' ? q : cast(gpu, q, 'f32');
-  const k32 = k.dtype === 'f32' ? k : cast(gpu, k, 'f32');
-  const rowsMax = Math.max(32, Math.floor(scoreBudget / (B * H * Lk) / 32) * 32);
-  const parts: Tensor[] = [];
-  for (let r0 = 0; r0 < Lq; r0 += rowsMax) {
-    const rows = Math.min(rowsMax, Lq - r0);
-    const s = matmulStrided(
-      gpu,
-      {
-        M: rows,
-        N: Lk,
-        K: Dh,
-        batch: [B, H],
-        a: { tensor: q32, offset: r0 * C, ld: C, batchStrides: [Lq * C, Dh] },
-        b: { tensor: k32, ld: C, batchStrides: [Lk * C, Dh], trans: true },
-      },
-      { alpha: 1 / Math.sqrt(Dh), label: 'sdpa.scores' },
-    );
-    const p32 = softmax(gpu, s);
-    s.release();
-    const p = v.dtype === 'f32' ? p32 : cast(gpu, p32, v.dtype as 'f16');
-    if (p !== p32) p32.release();
-    const o = matmulStrided(
-      gpu,
-      {
-        M: rows,
-        N: Dv,
-        K: Lk,
-        batch: [B, H],
-        a: { tensor: p, ld: Lk, batchStrides: [H * rows * Lk, rows * Lk] },
-        b: { tensor: v, ld: Cv, batchStrides: [Lk * Cv, Dv] },
-      },
-      { label: 'sdpa.values' },
-    );
-    p.release();
-    // [B, H, rows, Dv] → token-major [B, rows, H·Dv].
-    if (H === 1) parts.push(reshapeOwned(o, [B, rows, Cv]));
-    else {
-      parts.push(reshapeOwned(permute(gpu, o.reshape([B, H, rows, Dv]), [0, 2, 1, 3]), [B, rows, Cv]));
-      o.release();
-    }
-  }
-  if (q32 !== q) q32.release();
-  if (k32 !== k) k32.release();
-  if (parts.length === 1) return parts[0];
-  const y = concat(gpu, parts, 1);
-  for (const t of parts) t.release();
-  return y;
-}
 
 export interface RoPEAttentionOptions {
   numHeads: number;
@@ -268,7 +179,7 @@ export class RoPEAttention {
     const kp = opts.kProjected ?? this.kProj.forward(k!);
     const kr = rope(gpu, kp, table, { heads: H, repeat: this.ropeKRepeat, exclude, inPlace: kOwned });
     const vp = opts.vProjected ?? this.vProj.forward(v!);
-    const o = sdpa(gpu, qr, kr, vp, H, this.sdpaImpl);
+    const o = sdpa(gpu, qr, kr, vp, { heads: H, impl: this.sdpaImpl });
     qr.release();
     kr.release();
     if (vp !== opts.vProjected) vp.release();

@@ -10,14 +10,14 @@
  *   layers.{i}.norm{1,2,3,4}                              LayerNorm(C), eps 1e-5
  *   final_attn_token_to_image.*, norm_final_attn
  *
- * Layouts are token-major throughout, so no head permutes are needed (the attention kernel reads heads as
- * strided views of the projections):
+ * Layouts are token-major throughout, so no head permutes are needed (attention reads heads as strided views
+ * of the projections; kernels/sdpa.ts picks the attention kernel or matmuls per device and shape):
  *   queries, query_pe (the prompt tokens)  [B, Nq, C]
  *   keys (the image)                       [B, HW, C]
  *   key_pe (the image position encoding)   [1, HW, C] or [B, HW, C] (broadcast over B)
  * Residual adds are fused into the out-projection and the MLP's last linear.
  */
-import { attention } from '../kernels/attention.js';
+import { sdpa } from '../kernels/sdpa.js';
 import { add } from '../kernels/binary.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -55,7 +55,7 @@ export class Attention {
     const qp = this.qProj.forward(q);
     const kp = this.kProj.forward(k);
     const vp = this.vProj.forward(v);
-    const o = attention(ctx.gpu, qp, kp, vp, { heads: numHeads });
+    const o = sdpa(ctx.gpu, qp, kp, vp, { heads: numHeads });
     qp.release();
     kp.release();
     vp.release();

@@ -154,3 +154,8 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
 export function isCpuAdapter(info: DeviceInfo): boolean {
   return /llvmpipe|lavapipe|swiftshader|basic render|^software$/i.test(`${info.adapter} ${info.backend}`) || /^(software|swiftshader)$/i.test(info.architecture);
 }
+
+/** True for SwiftShader (Chromium's software adapter, and Node's through its Vulkan driver). */
+export function isSwiftShader(info: DeviceInfo): boolean {
+  return /swiftshader/i.test(`${info.adapter} ${info.architecture}`);
+}

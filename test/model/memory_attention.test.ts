@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sam2Config } from '../../src/model/config.js';
 import { getManifest, type Manifest } from '../../src/model/manifests.js';
 import { MemoryAttention } from '../../src/model/memory_attention.js';
-import { applyRope, axialRopeTables, RopeTables, sdpa } from '../../src/model/rope_attention.js';
+import { sdpa } from '../../src/kernels/sdpa.js';
+import { applyRope, axialRopeTables, RopeTables } from '../../src/model/rope_attention.js';
 import { attentionRef } from '../../src/kernels/attention.ref.js';
 import { isCpuAdapter } from '../../src/runtime/device.js';
 import { loadWeights, type WeightStore } from '../../src/model/weights.js';
@@ -230,7 +231,7 @@ describe('scaled dot-product attention paths', () => {
               for (let d = 0; d < Dh; d++) ref[((b * Lq + l) * H + h) * Dh + d] = refHeads[((b * H + h) * Lq + l) * Dh + d];
         // A small score budget forces blocks of 32 queries.
         for (const [impl, budget] of [['kernel', undefined], ['matmul', undefined], ['matmul', 1]] as const) {
-          const y = await v.gpu.read(sdpa(v.gpu, qt, kt, vt, H, impl, budget));
+          const y = await v.gpu.read(sdpa(v.gpu, qt, kt, vt, { heads: H, impl, scoreBudget: budget }));
           const r = parity(`sdpa ${impl}`, v.name, y, ref);
           expect(r.rel, `${v.name} ${impl} budget ${budget} B${B} H${H} ${Lq}x${Lk}x${Dh}`).toBeLessThan(v.name === 'f32' ? 1e-5 : 5e-3);
         }
