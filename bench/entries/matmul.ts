@@ -50,7 +50,7 @@ const linears: LinearCase[] = [
  * per row). Undefined for the GPU kernel and for layouts read by scalar loads.
  */
 function matmulCounts(gpu: Gpu, M: number, N: number, K: number, dtype: 'f32' | 'f16'): IssueCounts | undefined {
-  const cfg = matmulConfig(gpu, M, dtype);
+  const cfg = matmulConfig(gpu, M, dtype, N);
   if (cfg.kernel !== 'reg' || N % 4 !== 0 || K % 4 !== 0) return undefined;
   const steps = Math.ceil(M / cfg.tm) * Math.ceil(N / (4 * cfg.wg)) * cfg.wg * (K / 4);
   const sub = cfg.sg === 8;

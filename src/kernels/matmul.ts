@@ -110,16 +110,33 @@ export function isCpuAdapter(gpu: Gpu): boolean {
  * 8 columns per lane, and workgroups sharing rows without broadcasts, measured lower still. More rows spill
  * more accumulators to the stack. Fewer rows are used when M is small (a tile's rows cost the same whether
  * used or not).
+ * Without subgroups of 8 (SwiftShader: 4 lanes), every invocation loads its own 8 rows; a workgroup's
+ * invocations past N compute as much as the others and store nothing, so the workgroup size follows N: the
+ * most invocations (64 down to 4) whose last workgroup leaves at most 1/8 of them idle. Measured on
+ * SwiftShader, [batch, M, K] @ [K, N], ms by workgroup size: 4 × 256 × 256 × 96 (Hiera's attention values)
+ * 64: 196, 32: 56-115, 8: 43; 8 × 7 × 4,096 × 16 (the mask decoder's) 64: 192, 16: 34-48, 4: 15;
+ * 4,096 × 384 × 1,536: 64: 4,646, 32: 5,088.
  *
  * Other adapters get the shared-memory 'tiled' kernel (the usual choice on GPUs).
  */
-export function matmulConfig(gpu: Gpu, M: number, dtype: 'f32' | 'f16' = 'f32'): MatmulConfig {
+export function matmulConfig(gpu: Gpu, M: number, dtype: 'f32' | 'f16' = 'f32', N = Infinity): MatmulConfig {
   if (!isCpuAdapter(gpu)) return { kernel: 'tiled', sg: 1, tm: 8, wg: 8 };
   const i = gpu.info;
   const sg = i.features.subgroups && i.subgroupMinSize === 8 && i.subgroupMaxSize === 8 ? 8 : 1;
-  if (sg === 1) return { kernel: 'reg', sg: 1, tm: 8, wg: 64 };
+  if (sg === 1) return { kernel: 'reg', sg: 1, tm: 8, wg: groupForColumns(N) };
   const tm = M <= 8 ? 8 : M <= 16 || dtype === 'f32' ? 16 : 32;
   return { kernel: 'reg', sg: 8, tm, wg: 8 };
+}
+
+/** Invocations per workgroup (4 columns each) for N columns: the most, from 64 down to 4, that leave at most 1/8 of the last workgroup idle. */
+function groupForColumns(N: number): number {
+  if (!Number.isFinite(N)) return 64;
+  const lanes = Math.ceil(N / 4);
+  for (const w of [64, 32, 16, 8]) {
+    const padded = Math.ceil(lanes / w) * w;
+    if (8 * (padded - lanes) <= padded) return w;
+  }
+  return 4;
 }
 
 function checkFloats(what: string, ts: Tensor[]): void {
@@ -304,7 +321,7 @@ function run(gpu: Gpu, spec: StridedMatmul, outShape: number[], opts: EpilogueOp
   const [d2, d1, d0] = dims;
   const nbatch = d0.size * d1.size * d2.size;
 
-  const cfg: MatmulConfig = { ...matmulConfig(gpu, M, A.tensor.dtype as 'f32' | 'f16'), ...opts.config };
+  const cfg: MatmulConfig = { ...matmulConfig(gpu, M, A.tensor.dtype as 'f32' | 'f16', N), ...opts.config };
   if (cfg.sg > 1 && cfg.wg !== cfg.sg) throw new ShapeError(`${what}: a subgroup kernel needs wg == sg (${cfg.wg} != ${cfg.sg})`);
   const tiled = cfg.kernel === 'tiled';
   const vecA = !tiled && vec4Ok(A, A.trans ? M : K) ? 4 : 1;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { linear, matmul, matmulStrided, type MatmulConfig, type MatmulOptions } from '../../src/kernels/matmul.js';
+import { linear, matmul, matmulConfig, matmulStrided, type MatmulConfig, type MatmulOptions } from '../../src/kernels/matmul.js';
 import { matmulRef, type MatmulRefOptions } from '../../src/kernels/matmul.ref.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import { numel } from '../../src/runtime/tensor.js';
@@ -168,9 +168,9 @@ describe('matmul', async () => {
     });
 
     // The kernels the device does not pick by default: shared-memory tiles (GPUs) and register blocking
-    // without subgroups (CPU adapters without 8-lane subgroups).
-    for (const config of [{ kernel: 'tiled' }, { kernel: 'reg', sg: 1, wg: 16, tm: 8 }] as Array<Partial<MatmulConfig>>) {
-      it(`${v.name} ${config.kernel}${config.sg ? ` sg=${config.sg}` : ''}`, async () => {
+    // without subgroups (CPU adapters without 8-lane subgroups), at the largest and smallest workgroups.
+    for (const config of [{ kernel: 'tiled' }, { kernel: 'reg', sg: 1, wg: 64, tm: 8 }, { kernel: 'reg', sg: 1, wg: 4, tm: 8 }] as Array<Partial<MatmulConfig>>) {
+      it(`${v.name} ${config.kernel}${config.sg ? ` sg=${config.sg} wg=${config.wg}` : ''}`, async () => {
         let seed = 3;
         const trans = v.name === 'f32' ? TRANS : TRANS.slice(1, 3);
         for (const [transA, transB] of trans) {
@@ -185,6 +185,13 @@ describe('matmul', async () => {
       });
     }
   }
+
+  it('without 8-lane subgroups, the workgroup follows N (at most 1/8 of the last one idle)', () => {
+    const g = vs[0].gpu;
+    if (matmulConfig(g, 64).kernel !== 'reg' || matmulConfig(g, 64).sg !== 1) return;
+    const wg = (N: number) => matmulConfig(g, 64, 'f32', N).wg;
+    expect([wg(1024), wg(1536), wg(96), wg(196), wg(16), wg(4), wg(128)]).toEqual([64, 64, 8, 8, 4, 4, 32]);
+  });
 
   it('splits batches beyond 65,535 workgroups and rows beyond 65,535 tiles', async () => {
     const v = vs[0];
