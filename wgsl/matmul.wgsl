@@ -6,10 +6,11 @@
 //
 // Two kernels:
 //   main_reg   register-blocked, for CPU adapters (lavapipe). Each invocation owns 4 columns and TM rows
-//              (TM/8 groups of 8 rows). With SG == 8 a workgroup is one subgroup of 8 lanes: for each group
-//              of 8 rows every lane loads one vec4 of A and the lanes share them with subgroupBroadcast, so a
-//              value of A is loaded once per subgroup instead of once per lane. With SG == 1 (no subgroups)
-//              each invocation loads its rows itself. B is loaded as vec4s, each lane its own 4 columns.
+//              (TM/8 groups of 8 rows); all invocations of a workgroup share the rows. With SG == 8, for each
+//              group of 8 rows every lane of a subgroup loads one vec4 of A and the lanes share them with
+//              subgroupBroadcast, so a value of A is loaded once per subgroup instead of once per lane; with
+//              SG == 4 (SwiftShader) every lane loads two. With SG == 1 (no subgroups) each invocation loads
+//              its rows itself. B is loaded as vec4s, each lane its own 4 columns.
 //   main_tiled shared-memory tiles (64 x 64 per 16 x 16 workgroup, 16 deep, 4 x 4 per invocation), for GPUs.
 //
 // Defines:
@@ -20,7 +21,7 @@
 //   BIAS, RESIDUAL     0 / 1 (bindings follow a and b in that order, y is last)
 //   STORE              4 when N % 4 == 0, 2 when N is even, else 1: how the epilogue writes a row's 4 values
 //   ACT                0 none, 1 GELU (exact erf), 2 ReLU
-//   main_reg:   SG (1 or 8), TM (8, 16, 24, 32 or 64), WG (invocations per workgroup; == SG when SG > 1)
+//   main_reg:   SG (1, 4 or 8), TM (8, 16, 24, 32 or 64), WG (invocations per workgroup, a multiple of SG)
 #if SG > 1
 enable subgroups;
 #endif
@@ -209,7 +210,24 @@ fn a_along_m(base: u32, m: u32, k: u32) -> vec4<f32> {
 
 // Rows m .. m+7 of A at k .. k+3 (kn valid k's). lane: this invocation's subgroup lane.
 fn fetch_a(base: u32, m: u32, k: u32, kn: u32, lane: u32) -> V8 {
-#if SG > 1
+#if SG == 4
+#if TRANS_A
+  // Lane l holds A[m + i, k + l] (av) and A[m + 4 + i, k + l] (bv) for i = 0..3.
+  let z = vec4<f32>(0.0);
+  let av = select(z, a_along_m(base, m, k + lane), lane < kn);
+  let bv = select(z, a_along_m(base, m + 4u, k + lane), lane < kn);
+  let s0 = subgroupBroadcast(av, 0u); let s1 = subgroupBroadcast(av, 1u); let s2 = subgroupBroadcast(av, 2u); let s3 = subgroupBroadcast(av, 3u);
+  let t0 = subgroupBroadcast(bv, 0u); let t1 = subgroupBroadcast(bv, 1u); let t2 = subgroupBroadcast(bv, 2u); let t3 = subgroupBroadcast(bv, 3u);
+  return V8(vec4<f32>(s0.x, s1.x, s2.x, s3.x), vec4<f32>(s0.y, s1.y, s2.y, s3.y), vec4<f32>(s0.z, s1.z, s2.z, s3.z), vec4<f32>(s0.w, s1.w, s2.w, s3.w),
+            vec4<f32>(t0.x, t1.x, t2.x, t3.x), vec4<f32>(t0.y, t1.y, t2.y, t3.y), vec4<f32>(t0.z, t1.z, t2.z, t3.z), vec4<f32>(t0.w, t1.w, t2.w, t3.w));
+#else
+  // Lane l holds rows m + l and m + 4 + l.
+  let av = kmask(a_along_k(base, m + lane, k), kn);
+  let bv = kmask(a_along_k(base, m + 4u + lane, k), kn);
+  return V8(subgroupBroadcast(av, 0u), subgroupBroadcast(av, 1u), subgroupBroadcast(av, 2u), subgroupBroadcast(av, 3u),
+            subgroupBroadcast(bv, 0u), subgroupBroadcast(bv, 1u), subgroupBroadcast(bv, 2u), subgroupBroadcast(bv, 3u));
+#endif
+#elif SG > 1
 #if TRANS_A
   // Lane l holds A[m + 4 (l >> 2) + i, k + (l & 3)] for i = 0..3.
   let av = select(vec4<f32>(0.0), a_along_m(base, m + 4u * (lane >> 2u), k + (lane & 3u)), (lane & 3u) < kn);

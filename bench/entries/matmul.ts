@@ -46,15 +46,14 @@ const linears: LinearCase[] = [
 /**
  * Vector loads and broadcasts of one product [M, K] @ [K, N] (either operand transposed alike) by the
  * register-blocked kernel on this device: each lane (4 columns, tm rows) loads, per 4 steps of K, 4 vectors
- * of B, and per 8 rows one vector of A that the subgroup shares in 8 broadcasts (without subgroups: a vector
- * per row). Undefined for the GPU kernel and for layouts read by scalar loads.
+ * of B, and tm / sg vectors of A that the subgroup shares in tm broadcasts (without subgroups: a vector per
+ * row). Undefined for the GPU kernel and for layouts read by scalar loads.
  */
 function matmulCounts(gpu: Gpu, M: number, N: number, K: number, dtype: 'f32' | 'f16'): IssueCounts | undefined {
   const cfg = matmulConfig(gpu, M, dtype, N);
   if (cfg.kernel !== 'reg' || N % 4 !== 0 || K % 4 !== 0) return undefined;
   const steps = Math.ceil(M / cfg.tm) * Math.ceil(N / (4 * cfg.wg)) * cfg.wg * (K / 4);
-  const sub = cfg.sg === 8;
-  return { loads: steps * (4 + (sub ? cfg.tm / 8 : cfg.tm)), broadcasts: sub ? steps * cfg.tm : 0 };
+  return { loads: steps * (4 + cfg.tm / cfg.sg), broadcasts: cfg.sg > 1 ? steps * cfg.tm : 0 };
 }
 
 export const cases: BenchCase[] = [...modelBaselines];
