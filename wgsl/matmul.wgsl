@@ -208,6 +208,12 @@ fn a_along_m(base: u32, m: u32, k: u32) -> vec4<f32> {
 #endif
 }
 
+// 8 rows from the columns of two 4 × 4 blocks: row i is (c0[i], c1[i], c2[i], c3[i]), row 4 + i (d0[i], .., d3[i]).
+fn rows_of_columns(c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>, d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) -> V8 {
+  return V8(vec4<f32>(c0.x, c1.x, c2.x, c3.x), vec4<f32>(c0.y, c1.y, c2.y, c3.y), vec4<f32>(c0.z, c1.z, c2.z, c3.z), vec4<f32>(c0.w, c1.w, c2.w, c3.w),
+            vec4<f32>(d0.x, d1.x, d2.x, d3.x), vec4<f32>(d0.y, d1.y, d2.y, d3.y), vec4<f32>(d0.z, d1.z, d2.z, d3.z), vec4<f32>(d0.w, d1.w, d2.w, d3.w));
+}
+
 // Rows m .. m+7 of A at k .. k+3 (kn valid k's). lane: this invocation's subgroup lane.
 fn fetch_a(base: u32, m: u32, k: u32, kn: u32, lane: u32) -> V8 {
 #if SG == 4
@@ -216,10 +222,8 @@ fn fetch_a(base: u32, m: u32, k: u32, kn: u32, lane: u32) -> V8 {
   let z = vec4<f32>(0.0);
   let av = select(z, a_along_m(base, m, k + lane), lane < kn);
   let bv = select(z, a_along_m(base, m + 4u, k + lane), lane < kn);
-  let s0 = subgroupBroadcast(av, 0u); let s1 = subgroupBroadcast(av, 1u); let s2 = subgroupBroadcast(av, 2u); let s3 = subgroupBroadcast(av, 3u);
-  let t0 = subgroupBroadcast(bv, 0u); let t1 = subgroupBroadcast(bv, 1u); let t2 = subgroupBroadcast(bv, 2u); let t3 = subgroupBroadcast(bv, 3u);
-  return V8(vec4<f32>(s0.x, s1.x, s2.x, s3.x), vec4<f32>(s0.y, s1.y, s2.y, s3.y), vec4<f32>(s0.z, s1.z, s2.z, s3.z), vec4<f32>(s0.w, s1.w, s2.w, s3.w),
-            vec4<f32>(t0.x, t1.x, t2.x, t3.x), vec4<f32>(t0.y, t1.y, t2.y, t3.y), vec4<f32>(t0.z, t1.z, t2.z, t3.z), vec4<f32>(t0.w, t1.w, t2.w, t3.w));
+  return rows_of_columns(subgroupBroadcast(av, 0u), subgroupBroadcast(av, 1u), subgroupBroadcast(av, 2u), subgroupBroadcast(av, 3u),
+                         subgroupBroadcast(bv, 0u), subgroupBroadcast(bv, 1u), subgroupBroadcast(bv, 2u), subgroupBroadcast(bv, 3u));
 #else
   // Lane l holds rows m + l and m + 4 + l.
   let av = kmask(a_along_k(base, m + lane, k), kn);
@@ -231,10 +235,8 @@ fn fetch_a(base: u32, m: u32, k: u32, kn: u32, lane: u32) -> V8 {
 #if TRANS_A
   // Lane l holds A[m + 4 (l >> 2) + i, k + (l & 3)] for i = 0..3.
   let av = select(vec4<f32>(0.0), a_along_m(base, m + 4u * (lane >> 2u), k + (lane & 3u)), (lane & 3u) < kn);
-  let s0 = subgroupBroadcast(av, 0u); let s1 = subgroupBroadcast(av, 1u); let s2 = subgroupBroadcast(av, 2u); let s3 = subgroupBroadcast(av, 3u);
-  let s4 = subgroupBroadcast(av, 4u); let s5 = subgroupBroadcast(av, 5u); let s6 = subgroupBroadcast(av, 6u); let s7 = subgroupBroadcast(av, 7u);
-  return V8(vec4<f32>(s0.x, s1.x, s2.x, s3.x), vec4<f32>(s0.y, s1.y, s2.y, s3.y), vec4<f32>(s0.z, s1.z, s2.z, s3.z), vec4<f32>(s0.w, s1.w, s2.w, s3.w),
-            vec4<f32>(s4.x, s5.x, s6.x, s7.x), vec4<f32>(s4.y, s5.y, s6.y, s7.y), vec4<f32>(s4.z, s5.z, s6.z, s7.z), vec4<f32>(s4.w, s5.w, s6.w, s7.w));
+  return rows_of_columns(subgroupBroadcast(av, 0u), subgroupBroadcast(av, 1u), subgroupBroadcast(av, 2u), subgroupBroadcast(av, 3u),
+                         subgroupBroadcast(av, 4u), subgroupBroadcast(av, 5u), subgroupBroadcast(av, 6u), subgroupBroadcast(av, 7u));
 #else
   // Lane l holds row m + l.
   let av = kmask(a_along_k(base, m + lane, k), kn);
@@ -251,8 +253,7 @@ fn fetch_a(base: u32, m: u32, k: u32, kn: u32, lane: u32) -> V8 {
   let q1 = select(z, a_along_m(base, m + 4u, k + 1u), 1u < kn);
   let q2 = select(z, a_along_m(base, m + 4u, k + 2u), 2u < kn);
   let q3 = select(z, a_along_m(base, m + 4u, k + 3u), 3u < kn);
-  return V8(vec4<f32>(p0.x, p1.x, p2.x, p3.x), vec4<f32>(p0.y, p1.y, p2.y, p3.y), vec4<f32>(p0.z, p1.z, p2.z, p3.z), vec4<f32>(p0.w, p1.w, p2.w, p3.w),
-            vec4<f32>(q0.x, q1.x, q2.x, q3.x), vec4<f32>(q0.y, q1.y, q2.y, q3.y), vec4<f32>(q0.z, q1.z, q2.z, q3.z), vec4<f32>(q0.w, q1.w, q2.w, q3.w));
+  return rows_of_columns(p0, p1, p2, p3, q0, q1, q2, q3);
 #else
   return V8(kmask(a_along_k(base, m, k), kn), kmask(a_along_k(base, m + 1u, k), kn), kmask(a_along_k(base, m + 2u, k), kn),
             kmask(a_along_k(base, m + 3u, k), kn), kmask(a_along_k(base, m + 4u, k), kn), kmask(a_along_k(base, m + 5u, k), kn),
