@@ -51,11 +51,16 @@ export interface IssueRates {
   broadcasts: number;
 }
 
+/** What a load_rate / broadcast_rate result measured: its loads or broadcasts per iteration (undefined for other kernels). */
+function baselineCount(r: BenchResult): number | undefined {
+  return r.kernel === 'load_rate' ? r.counts?.loads : r.kernel === 'broadcast_rate' ? r.counts?.broadcasts : undefined;
+}
+
 /** The issue rates measured in a run (from its load_rate and broadcast_rate results). */
 export function issueRates(results: BenchResult[]): IssueRates {
   const rates: IssueRates = { loads: {}, broadcasts: NaN };
   for (const r of results) {
-    const n = r.kernel === 'load_rate' ? r.counts?.loads : r.kernel === 'broadcast_rate' ? r.counts?.broadcasts : undefined;
+    const n = baselineCount(r);
     if (!n || !(r.medianMs > 0)) continue;
     if (r.kernel === 'load_rate') rates.loads[r.dtype] = Math.max(rates.loads[r.dtype] ?? 0, n / r.medianMs);
     else rates.broadcasts = Math.max(Number.isFinite(rates.broadcasts) ? rates.broadcasts : 0, n / r.medianMs);
@@ -81,7 +86,7 @@ export function modelPercent(r: Pick<BenchResult, 'gflops' | 'medianMs' | 'dtype
 
 /** "12.3 G loads/s" for the load and broadcast baselines' rows, '' for others. */
 export function rateNote(r: BenchResult): string {
-  const n = r.kernel === 'load_rate' ? r.counts?.loads : r.kernel === 'broadcast_rate' ? r.counts?.broadcasts : undefined;
+  const n = baselineCount(r);
   return n && r.medianMs > 0 ? `${(n / r.medianMs / 1e6).toFixed(3)} G ${r.kernel === 'load_rate' ? 'loads' : 'broadcasts'}/s` : '';
 }
 

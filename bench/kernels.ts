@@ -3,9 +3,8 @@
  *
  * Runs every case in bench/entries/*.ts on one adapter, baselines first (a no-op dispatch, an FMA
  * throughput kernel that estimates the adapter's peak, vector-load and subgroup-broadcast throughput
- * kernels), prints a table
- * with median ms, GFLOPS, GB/s, % of the measured FMA peak and, for cases whose loads and broadcasts are
- * counted, the share the model predicts (harness.modelPercent: the share of the peak the case would reach
+ * kernels), prints a table with median ms, GFLOPS, GB/s, % of the measured FMA peak and, for cases whose
+ * loads and broadcasts are counted, the share the model predicts (harness.modelPercent: the share of the peak the case would reach
  * if its FMAs, loads and broadcasts took the baselines' time one after another), and writes the results as
  * JSON under bench/results/.
  */

@@ -86,4 +86,4 @@ export const cases: BenchCase[] = [
 ];
 
 /** The baselines a table of shares of the peak and of the model needs: the FMA peak, loads and broadcasts. */
-export const modelBaselines: BenchCase[] = [cases[1], ...cases.filter((c) => c.kernel === 'load_rate' || c.kernel === 'broadcast_rate')];
+export const modelBaselines: BenchCase[] = [cases.find((c) => c.kernel === 'fma_peak')!, ...cases.filter((c) => c.kernel === 'load_rate' || c.kernel === 'broadcast_rate')];

@@ -19,7 +19,8 @@
  *
  * Our engine: its real tracking path, SAM2VideoPredictor.propagateInVideo over a long in-memory video of
  * S × S frames, objects prompted with clicks on frame 0 and the bank filled at creation (untimed: frame 1
- * tracked, its stored outputs copied to frames 2..16), so that every timed frame sees the full bank; each run() pulls the next frame from the open generator: the frame's
+ * tracked, its stored outputs copied to frames 2..16), so that every timed frame sees the full bank; each
+ * run() pulls the next frame from the open generator: the frame's
  * preprocessing, the image encoder, the objects batched through memory attention, mask decoder and memory
  * encoder, the bank's bookkeeping, hole filling and the video-resolution masks read back to the CPU.
  */
@@ -151,7 +152,6 @@ export async function createOrtFrameRunner(
   const [, C, h, w] = shapeOf(me, 'pix_feat');
   const [, , maskH, maskW] = md.entry.outputs.find((t) => t.name === 'masks')!.shape;
   const tensor = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, dims);
-  const run = runSession;
   // The stored inputs the composition reuses every frame: the bank and the clicks.
   const bank = {
     curr_pos: tensor(ma.inputs.get('curr_pos')!, shapeOf(ma, 'curr_pos')),
@@ -164,22 +164,22 @@ export async function createOrtFrameRunner(
   };
   return {
     async run() {
-      const enc = await run(encS, { image: tensor(normalizeImage(c.rgb, S), [1, 3, S, S]) });
+      const enc = await runSession(encS, { image: tensor(normalizeImage(c.rgb, S), [1, 3, S, S]) });
       const vision = enc.get('vision_features')!;
       const fpn = { fpn0: tensor(enc.get('fpn0')!, shapeOf(md, 'fpn0')), fpn1: tensor(enc.get('fpn1')!, shapeOf(md, 'fpn1')) };
       const curr = tensor(transpose(vision, C, h * w), [h * w, 1, C]);
       const pixFeat = tensor(vision, [1, C, h, w]);
       const out = new Map<string, Float32Array>();
       for (let k = 0; k < c.objects; k++) {
-        const conditioned = (await run(maS, { curr, ...bank })).get('output')!;
-        const dec = await run(mdS, { image_embeddings: tensor(transpose(conditioned, h * w, C), [1, C, h, w]), ...fpn, ...clicks });
+        const conditioned = (await runSession(maS, { curr, ...bank })).get('output')!;
+        const dec = await runSession(mdS, { image_embeddings: tensor(transpose(conditioned, h * w, C), [1, C, h, w]), ...fpn, ...clicks });
         const iou = dec.get('iou')!;
         let best = 0;
         for (let m = 1; m < iou.length; m++) if (iou[m] > iou[best]) best = m;
         const plane = maskH * maskW;
         const lowRes = dec.get('masks')!.subarray(best * plane, (best + 1) * plane);
         const mask = resizeBilinear(lowRes, maskH, maskW, S, S);
-        const mem = await run(meS, { pix_feat: pixFeat, mask: tensor(maskForMemory(mask), [1, 1, S, S]) });
+        const mem = await runSession(meS, { pix_feat: pixFeat, mask: tensor(maskForMemory(mask), [1, 1, S, S]) });
         out.set(`mask_${k}`, mask);
         out.set(`features_${k}`, mem.get('features')!);
       }

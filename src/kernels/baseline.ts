@@ -68,6 +68,16 @@ export interface LoadRateOptions {
   packed?: boolean;
 }
 
+/** The dispatch size of loadRate / broadcastRate (defaults filled in), with y checked to hold one value per invocation. */
+function rateDims(what: string, y: Tensor, opts: LoadRateOptions): { groups: number; wg: number; iters: number } {
+  const groups = opts.groups ?? 256;
+  const wg = opts.wg ?? 64;
+  if (y.dtype !== 'f32' || y.size < groups * wg) {
+    throw new ShapeError(`${what}: y ${y} must be f32 with at least ${groups * wg} elements`);
+  }
+  return { groups, wg, iters: opts.iters ?? 256 };
+}
+
 /** Vectors in the table loadRate reads (64 KiB of vec4<f32>): small enough for the CPU's caches. */
 export const LOAD_RATE_TABLE = 4096;
 
@@ -77,15 +87,10 @@ export const LOAD_RATE_TABLE = 4096;
  * half when packed); y: f32 [groups * wg].
  */
 export function loadRate(gpu: Gpu, x: Tensor, y: Tensor, opts: LoadRateOptions = {}): number {
-  const groups = opts.groups ?? 256;
-  const wg = opts.wg ?? 64;
-  const iters = opts.iters ?? 256;
   if (x.dtype !== 'f32' || x.size !== 4 * LOAD_RATE_TABLE) {
     throw new ShapeError(`loadRate: x ${x} must be f32 with ${4 * LOAD_RATE_TABLE} elements`);
   }
-  if (y.dtype !== 'f32' || y.size < groups * wg) {
-    throw new ShapeError(`loadRate: y ${y} must be f32 with at least ${groups * wg} elements`);
-  }
+  const { groups, wg, iters } = rateDims('loadRate', y, opts);
   gpu.dispatch({
     variant: { kernel: 'load_rate', file: 'load_rate.wgsl', entry: 'load_rate', mode: 'f32', defines: { WG: wg, PACKED: opts.packed ? 1 : 0, BROADCAST: 0 } },
     inputs: [x],
@@ -101,15 +106,10 @@ export function loadRate(gpu: Gpu, x: Tensor, y: Tensor, opts: LoadRateOptions =
  * per invocation). Needs the subgroups feature with subgroups of at least 8. y: f32 [groups * wg].
  */
 export function broadcastRate(gpu: Gpu, y: Tensor, opts: Omit<LoadRateOptions, 'packed'> = {}): number {
-  const groups = opts.groups ?? 256;
-  const wg = opts.wg ?? 64;
-  const iters = opts.iters ?? 256;
   if (!gpu.info.features.subgroups || gpu.info.subgroupMinSize < 8) {
     throw new ShapeError(`broadcastRate: needs subgroups of at least 8 lanes (adapter: ${gpu.info.features.subgroups ? `${gpu.info.subgroupMinSize}..${gpu.info.subgroupMaxSize}` : 'no subgroups'})`);
   }
-  if (y.dtype !== 'f32' || y.size < groups * wg) {
-    throw new ShapeError(`broadcastRate: y ${y} must be f32 with at least ${groups * wg} elements`);
-  }
+  const { groups, wg, iters } = rateDims('broadcastRate', y, opts);
   gpu.dispatch({
     variant: { kernel: 'broadcast_rate', file: 'load_rate.wgsl', entry: 'broadcast_rate', mode: 'f32', defines: { WG: wg, PACKED: 0, BROADCAST: 1 } },
     inputs: [],
