@@ -10,10 +10,12 @@
  *
  * Exit status: 0 success, 1 failure (the message says why), 2 bad usage.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { Sam2Error } from './runtime/errors.js';
+import { MAX_OBJ_ID } from './io/png_format.js';
+import { OutputError, OutputPlan, installSignalCleanup } from './io/outputs.js';
+import { fileAccessError, Sam2Error } from './runtime/errors.js';
 
 export interface Command {
   name: string;
@@ -31,8 +33,13 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(firstLine(e));
   }
+}
+
+/** The first line of an error's message (node:util's parseArgs explains over several). */
+function firstLine(e: unknown): string {
+  return String((e as Error).message ?? e).split('\n')[0];
 }
 
 function dtypeArg(v: unknown): 'f32' | 'f16' {
@@ -41,13 +48,25 @@ function dtypeArg(v: unknown): 'f32' | 'f16' {
   return v;
 }
 
+/**
+ * Whether stderr is a terminal. bin/sam2-webgpu.mjs runs the command in a child process whose stderr is a pipe
+ * (to keep the GPU driver's native warnings off the terminal) and says so in SAM2_WEBGPU_TTY.
+ */
+function stderrIsTTY(): boolean {
+  return process.stderr.isTTY === true || process.env.SAM2_WEBGPU_TTY === '1';
+}
+
+function columns(): number {
+  return process.stderr.columns || Number(process.env.SAM2_WEBGPU_COLUMNS) || 100;
+}
+
 function mb(n: number): string {
   return `${(n / 1e6).toFixed(1)} MB`;
 }
 
 /** Progress on stderr: one rewritten line on a terminal, a line per 10% otherwise. */
 function progressPrinter(label: string): { update(done: number, total?: number, extra?: string): void; end(): void } {
-  const tty = process.stderr.isTTY;
+  const tty = stderrIsTTY();
   let lastDecile = -1;
   let shown = false;
   return {
@@ -55,7 +74,7 @@ function progressPrinter(label: string): { update(done: number, total?: number, 
       const pct = total ? Math.floor((done / total) * 100) : undefined;
       const text = `${label}: ${mb(done)}${total ? ` / ${mb(total)} (${pct}%)` : ''}${extra ? ` ${extra}` : ''}`;
       if (tty) {
-        process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns || 100) - 1)}`);
+        process.stderr.write(`\r\x1b[K${text.slice(0, columns() - 1)}`);
         shown = true;
       } else if (pct !== undefined && Math.floor(pct / 10) > lastDecile) {
         lastDecile = Math.floor(pct / 10);
@@ -80,26 +99,50 @@ the tensor names and shapes, and writes safetensors with __metadata__ {format, c
 Options:
   --dtype f32|f16          storage type of float tensors (default f32; f16 rounds to nearest even)
   --allow-unknown-config   convert a checkpoint that matches no official config
+  --overwrite              replace the output if it exists (refused without it)
   -h, --help               show this help`,
   async run(args) {
     const { values, positionals } = parse(args, {
       dtype: { type: 'string' },
       'allow-unknown-config': { type: 'boolean' },
+      overwrite: { type: 'boolean' },
     });
     if (values.help) {
       console.log(this.usage);
       return 0;
     }
-    if (positionals.length !== 2) throw new UsageError(`convert needs <checkpoint.pt> <output.safetensors>\n\n${this.usage}`);
+    if (positionals.length !== 2) throw new UsageError('convert needs <checkpoint.pt> <output.safetensors> (see convert --help)');
     const [input, output] = positionals;
+    const dtype = dtypeArg(values.dtype);
+    const { statSync } = await import('node:fs');
+    const st = statSync(input, { throwIfNoEntry: false });
+    if (!st?.isFile()) throw fileAccessError('checkpoint', input, { code: st ? 'EISDIR' : 'ENOENT' });
+    // The output is written as <output>.partial-<pid> and renamed when complete.
+    const plan = new OutputPlan({
+      inputs: [input],
+      outputs: [{ path: output, kind: 'file', label: 'output' }],
+      overwrite: values.overwrite === true,
+      overwriteHint: '--overwrite',
+    });
+    plan.adopt(`${plan.path('output')}.partial-${process.pid}`);
     const { convertCheckpoint } = await import('../weights/convert.js');
     const bar = progressPrinter(`converting ${input}`);
-    const r = await convertCheckpoint(input, output, {
-      dtype: dtypeArg(values.dtype),
-      allowUnknownConfig: values['allow-unknown-config'] === true,
-      onProgress: (p) => bar.update(p.bytesWritten, p.bytesTotal),
-    });
-    bar.end();
+    let r;
+    try {
+      plan.prepare();
+      r = await convertCheckpoint(input, plan.path('output'), {
+        dtype,
+        allowUnknownConfig: values['allow-unknown-config'] === true,
+        onProgress: (p) => bar.update(p.bytesWritten, p.bytesTotal),
+      });
+    } catch (e) {
+      plan.abortSync();
+      throw e;
+    } finally {
+      bar.end();
+      plan.finish();
+    }
+    r = { ...r, output };
     console.log(`${r.output}: ${r.config ?? 'unknown config'}, ${r.tensors} tensors, ${r.dtype}, ${mb(r.bytes)}`);
     return 0;
   },
@@ -134,7 +177,7 @@ Options:
     const { downloadWeights, MODEL_SIZES } = await import('../weights/download.js');
     const size = positionals[0];
     if (positionals.length !== 1 || !(MODEL_SIZES as readonly string[]).includes(size)) {
-      throw new UsageError(`weights needs one size: ${MODEL_SIZES.join(' | ')}\n\n${this.usage}`);
+      throw new UsageError(`weights needs one size: ${MODEL_SIZES.join(' | ')} (see weights --help)`);
     }
     const bars = { download: progressPrinter('downloading'), convert: progressPrinter('converting') };
     let phase: 'download' | 'convert' | undefined;
@@ -155,18 +198,30 @@ Options:
   },
 };
 
+/** A decimal number as people write it (no empty strings, hex, Infinity or trailing text). */
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
 function numbers(flag: string, v: string, n: number): number[] {
-  const parts = v.split(',').map((x) => Number(x.trim()));
-  if (parts.length !== n || parts.some((x) => !Number.isFinite(x))) {
+  const parts = v.split(',').map((x) => x.trim());
+  if (parts.length !== n || parts.some((x) => !NUMBER.test(x))) {
     throw new UsageError(`${flag} ${v}: expected ${n} comma-separated numbers`);
   }
-  return parts;
+  return parts.map(Number);
 }
 
-function intArg(flag: string, v: string | undefined, min = 0): number | undefined {
+function intArg(flag: string, v: string | undefined, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, not '${v}'`);
+  const n = /^\s*\+?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `>= ${min}`}, not '${v}'`);
+  }
+  return n;
+}
+
+function fpsArg(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = NUMBER.test(v.trim()) ? Number(v) : NaN;
+  if (!(n > 0 && n <= 1000)) throw new UsageError(`--fps must be a number above 0 and at most 1000, not '${v}'`);
   return n;
 }
 
@@ -201,7 +256,15 @@ Options:
   --masks DIR              per-frame palette PNG masks (00000.png, ...; 0 = background, k = object k)
   --json FILE              per-frame summary (object ids, areas, object scores, timings)
   --fps N                  frame rate of the MP4 (default: the source's, 24 for frame folders)
+  --fill-hole-area N       fill holes in the masks up to N pixels (default 8, the official; 0 = off)
+  --overwrite              replace outputs that exist (a masks folder only when it holds nothing
+                           but mask PNGs); without it an existing output is refused before any work
   -h, --help               show this help
+
+Outputs are written under temporary names (<name>.partial-<pid>) and appear only when complete; an
+interrupted or failed run removes them. No output may be, contain or sit inside the input.
+Object ids are 1..255 (the palette PNGs use 0 for the background). Coordinates are in displayed
+pixels: a video with rotation metadata is rotated as players show it.
 
 Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 --masks masks/`,
   async run(args) {
@@ -228,18 +291,20 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
           masks: { type: 'string' },
           json: { type: 'string' },
           fps: { type: 'string' },
+          'fill-hole-area': { type: 'string' },
+          overwrite: { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
       });
     } catch (e) {
-      throw new UsageError((e as Error).message);
+      throw new UsageError(firstLine(e));
     }
     const { values, positionals, tokens } = parsed;
     if (values.help) {
       console.log(this.usage);
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError(`track needs one video file or frames folder\n\n${this.usage}`);
+    if (positionals.length !== 1) throw new UsageError(`track needs one video file or frames folder, not ${positionals.length} (see track --help)`);
     const source = positionals[0];
     // Prompts, grouped by (frame, object) in the order given.
     let frame = 0;
@@ -254,7 +319,7 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
     for (const t of tokens ?? []) {
       if (t.kind !== 'option' || t.value === undefined) continue;
       if (t.name === 'frame') frame = intArg('--frame', t.value)!;
-      else if (t.name === 'obj') obj = intArg('--obj', t.value)!;
+      else if (t.name === 'obj') obj = intArg('--obj', t.value, 1, MAX_OBJ_ID)!;
       else if (t.name === 'point') {
         const parts = t.value.split(',');
         const [x, y, l = 1] = numbers('--point', t.value, parts.length === 3 ? 3 : 2);
@@ -272,6 +337,16 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
     const { MODEL_SIZES, configName } = await import('./model/config.js');
     if (!MODEL_SIZES.includes(model)) throw new UsageError(`--model must be one of ${MODEL_SIZES.join(', ')}, not '${model}'`);
     const version = values['v2.0'] ? '2.0' : '2.1';
+    const dtype = dtypeArg(values.dtype);
+    const imageSize = intArg('--image-size', values['image-size'], 64);
+    if (imageSize !== undefined && imageSize % 32 !== 0) throw new UsageError(`--image-size must be a multiple of 32, not ${imageSize}`);
+    const maxFrames = intArg('--max-frames', values['max-frames'], 0);
+    const fillHoleArea = intArg('--fill-hole-area', values['fill-hole-area'], 0);
+    const fps = fpsArg(values.fps);
+    if (prompts.size === 0) throw new UsageError('no prompt: give at least one --point or --box (see track --help)');
+    const { basename, extname } = await import('node:path');
+    const out = values.out ?? `${basename(source.replace(/[\\/]+$/, ''), extname(source)) || 'video'}.sam2.mp4`;
+    if (extname(out).toLowerCase() !== '.mp4') throw new UsageError(`--out ${out}: the overlay video is an H.264 MP4; give a name ending in .mp4`);
     let weights = values.weights;
     if (!weights) {
       const { existsSync } = await import('node:fs');
@@ -284,32 +359,34 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
         }
       }
     }
-    if (!weights) {
-      console.error(
-        'sam2-webgpu track: WARNING: no weights given and none found in weights/; using synthetic weights, so the masks are meaningless. ' +
-          'Get the real ones with `npm run weights -- ' + model + '` or convert a checkpoint with `sam2-webgpu convert`.',
-      );
-    }
-    const { basename, extname } = await import('node:path');
-    const out = values.out ?? `${basename(source, extname(source)) || 'video'}.sam2.mp4`;
     const { trackVideo } = await import('./track.js');
-    const tty = process.stderr.isTTY;
+    const tty = stderrIsTTY();
     let lastLine = 0;
-    const summary = await trackVideo({
+    let open = false;
+    const job = trackVideo({
       source,
       prompts: [...prompts.values()],
       model,
       version,
       weights,
-      dtype: dtypeArg(values.dtype),
-      imageSize: intArg('--image-size', values['image-size'], 64),
+      dtype,
+      imageSize,
       reverse: values.reverse === true,
-      maxFrames: intArg('--max-frames', values['max-frames'], 0),
+      maxFrames,
       out,
       masksDir: values.masks,
       json: values.json,
-      fps: values.fps !== undefined ? Number(values.fps) : undefined,
+      fps,
+      fillHoleArea,
+      overwrite: values.overwrite === true,
+      names: { out: '--out', masksDir: '--masks', json: '--json', overwrite: '--overwrite' },
       onProgress: (p) => {
+        if (p.phase === 'load' && !weights) {
+          process.stderr.write(
+            'sam2-webgpu track: WARNING: no weights given and none found in weights/; using synthetic weights, so the masks are meaningless. ' +
+              `Get the real ones with \`npm run weights -- ${model}\` or convert a checkpoint with \`sam2-webgpu convert\`.\n`,
+          );
+        }
         const line =
           p.phase === 'track'
             ? `tracking: frame ${p.frameIdx} (${p.done}/${p.total})  ${p.framesPerSecond.toFixed(2)} frames/s  ETA ${duration(p.etaSeconds)}`
@@ -318,21 +395,25 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
               : p.phase === 'prompt'
                 ? `prompting frame ${p.frameIdx}...`
                 : 'writing outputs...';
-        if (tty) process.stderr.write(`\r\x1b[K${line}`);
-        else if (p.phase !== 'track' || p.done === p.total || Date.now() - lastLine > 5000) {
+        if (tty) {
+          process.stderr.write(`\r\x1b[K${line}`);
+          open = true;
+        } else if (p.phase !== 'track' || p.done === p.total || Date.now() - lastLine > 5000) {
           process.stderr.write(`${line}\n`);
           lastLine = Date.now();
         }
       },
     });
-    if (tty) process.stderr.write('\n');
+    const summary = await job.finally(() => {
+      if (open) process.stderr.write('\n');
+    });
     const objs = summary.objIds.join(', ');
     console.log(
       `${summary.trackedFrames}/${summary.frames} frames tracked, objects ${objs}, ${summary.msPerFrame.toFixed(0)} ms/frame ` +
         `(${summary.model}, ${summary.dtype}, ${summary.imageSize}px, ${summary.adapter})`,
     );
     if (summary.outputs.mp4) console.log(`video: ${summary.outputs.mp4}`);
-    if (summary.outputs.masksDir) console.log(`masks: ${summary.outputs.masksDir}/`);
+    if (summary.outputs.masksDir) console.log(`masks: ${summary.outputs.masksDir.replace(/[\\/]+$/, '')}/`);
     if (summary.outputs.json) console.log(`summary: ${summary.outputs.json}`);
     if (summary.syntheticWeights) console.log('(synthetic weights: the masks are meaningless)');
     return 0;
@@ -354,29 +435,67 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 Run \`sam2-webgpu <command> --help\` for a command's options.`;
 }
 
-/** Runs the command line; returns the exit status. */
+/** The package version (package.json beside src/ and dist/). */
+function version(): string {
+  try {
+    const url = new URL('../package.json', import.meta.url);
+    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Runs the command line; returns the exit status: 0 success, 1 failure, 2 bad usage (including an output that
+ * exists or overlaps an input), 130 / 143 interrupted (SIGINT / SIGTERM; the unfinished outputs are removed).
+ * Every error is one line on stderr; `--debug` (or SAM2_WEBGPU_DEBUG=1) adds the stack trace.
+ */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const debug = argv.includes('--debug') || process.env.SAM2_WEBGPU_DEBUG === '1';
+  argv = argv.filter((a) => a !== '--debug');
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    console.log(version());
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const c = COMMANDS.find((x) => x.name === rest[0]);
     console.log(c ? c.usage : usage());
     return name === undefined ? 2 : 0;
   }
   const cmd = COMMANDS.find((c) => c.name === name);
+  const uninstall = installSignalCleanup((line) => {
+    if (stderrIsTTY()) process.stderr.write('\n');
+    process.stderr.write(`sam2-webgpu ${name}: ${line}\n`);
+  });
   try {
-    if (!cmd) throw new UsageError(`unknown command '${name}'\n\n${usage()}`);
+    if (!cmd) throw new UsageError(`unknown command '${name}'; the commands are ${COMMANDS.map((c) => c.name).join(', ')} (see --help)`);
     return await cmd.run(rest);
   } catch (e) {
+    const detail = debug && e instanceof Error && e.stack ? `\n${e.stack}` : '';
     if (e instanceof UsageError) {
-      console.error(`sam2-webgpu: ${e.message}`);
+      console.error(`sam2-webgpu: ${e.message}${detail}`);
       return 2;
     }
-    if (e instanceof Sam2Error) {
-      console.error(`sam2-webgpu ${name}: ${e.message}`);
-      return 1;
+    if (e instanceof OutputError) {
+      console.error(`sam2-webgpu ${name}: ${e.message}${detail}`);
+      return 2;
     }
-    throw e;
+    // Everything else is one line; errors from outside the engine (the file system, Node) say what they are.
+    const message = e instanceof Sam2Error ? e.message : describeForeignError(e);
+    console.error(`sam2-webgpu ${name}: ${message}${detail || (e instanceof Sam2Error ? '' : ' (run with --debug for details)')}`);
+    return 1;
+  } finally {
+    uninstall();
   }
+}
+
+/** One line for an error that is not a Sam2Error (a file-system error names its path). */
+function describeForeignError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const x = e as NodeJS.ErrnoException;
+  const first = (e.message.split('\n')[0] ?? '').trim();
+  return x.code && !first.includes(x.code) ? `${first} (${x.code})` : first || e.name;
 }
 
 // Run when executed directly (`tsx src/cli.ts ...`); the bin wrapper imports main() instead.

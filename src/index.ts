@@ -13,7 +13,9 @@ export {
   GpuValidationError,
   ShapeError,
   FormatError,
+  FileAccessError,
 } from './runtime/errors.js';
+export { OptionError } from './runtime/options.js';
 export {
   SafetensorsReader,
   bufferSource,

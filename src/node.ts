@@ -5,3 +5,4 @@ export { Mp4Writer, probe, decodeImage, FfmpegMissingError, DecodeError } from '
 export { encodeIndexedPng, encodeRgbPng, davisPalette } from './io/png.js';
 export { renderOverlay, objectColor } from './io/render.js';
 export { trackVideo, type TrackJobOptions, type TrackPrompt, type TrackSummary, type TrackProgress } from './track.js';
+export { OutputPlan, OutputError, installSignalCleanup, onInterrupt, type OutputSpec, type OutputPlanOptions } from './io/outputs.js';

@@ -1,12 +1,18 @@
 /**
- * Debian's `ffmpeg` / `ffprobe` as child processes (Node only): probing, decoding images and videos to raw
- * RGB, and encoding H.264 MP4s from raw RGB frames.
+ * Debian's `ffmpeg` / `ffprobe` as child processes (Node only): probing, decoding images and videos to RGB,
+ * and encoding H.264 MP4s from RGB frames.
+ *
+ * Videos are decoded as a player shows them: ffmpeg's autorotation is left on, so a phone video whose
+ * display matrix says "turn by 90°" decodes to its displayed size, and probe() reports that size. The frame
+ * count is the number of frames the decoder actually delivers (after edit lists, for variable frame rates,
+ * with B-frames), counted with the same ffmpeg arguments that RawFrameStream decodes with.
  */
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { Sam2Error } from '../runtime/errors.js';
 
 export class FfmpegMissingError extends Sam2Error {}
+/** A file cannot be decoded: unreadable, damaged, truncated or not an image/video. The message names the file. */
 export class DecodeError extends Sam2Error {}
 
 const INSTALL_HINT =
@@ -41,61 +47,237 @@ function run(bin: string, args: string[]): Promise<{ stdout: Buffer; stderr: str
   });
 }
 
-function lastLine(s: string): string {
-  const lines = s.trim().split('\n');
-  return lines[lines.length - 1] ?? '';
+/**
+ * The first line of ffmpeg's error output (at `-v error` the first line is usually the cause, the last one a
+ * generic "Conversion failed!"), with the "[mjpeg @ 0x55d…]" context shortened to "mjpeg: ".
+ */
+export function ffmpegReason(stderr: string): string {
+  for (const raw of stderr.split('\n')) {
+    // "NULL" is the context of a parser without a codec name.
+    const line = raw.replace(/^\[([^\]]+?) @ 0x[0-9a-fA-F]+\]\s*/, (_m, ctx: string) => (ctx === 'NULL' ? '' : `${ctx}: `)).trim();
+    if (line && !line.startsWith('Last message repeated')) return line;
+  }
+  return '';
+}
+
+/**
+ * What the demuxers print when a file ends before the data its header or index announces: the MP4/MOV
+ * demuxer for a sample past the end of the file, the Matroska/WebM demuxer for a cut cluster.
+ */
+const TRUNCATION = /partial file|File ended prematurely/;
+
+/**
+ * " (the file is damaged or truncated)" when ffmpeg's output says the data is invalid or missing, or that the
+ * decoder failed on it (a zlib or CRC error in a PNG reads "Error while decoding stream ...").
+ */
+function damageNote(stderr: string): string {
+  return /Invalid data found|Error while decoding stream|partial file|File ended prematurely/.test(stderr)
+    ? ' (the file is damaged or truncated)'
+    : '';
 }
 
 export interface VideoInfo {
+  /**
+   * Displayed size: the coded size turned by `rotation` (a 1920×1080 stream with rotation 90 is 1080×1920).
+   * Decoded frames have this size, and prompt coordinates are pixels of this displayed picture.
+   */
   width: number;
   height: number;
+  /**
+   * Degrees clockwise by which the decoded picture is turned for display (display matrix of MP4/MOV
+   * streams, EXIF orientation of JPEGs), in [0, 360); 0 when there is none. Frames are decoded already
+   * turned, as ffmpeg's autorotation does. Phone videos recorded upright usually have 90.
+   */
+  rotation: number;
   /** Frames per second (average rate). */
   fps: number;
-  /** Number of frames (counted by reading the stream). */
+  /**
+   * Number of frames. Counted (the default): the frames ffmpeg delivers when decoding the whole file the
+   * way RawFrameStream does, so every index 0..frames-1 decodes. Not counted: the count the container
+   * declares (which ignores edit lists and frames that fail to decode), or 1 when it declares none (images).
+   */
   frames: number;
 }
 
-/** Size, frame rate and frame count of the first video stream of a file (a video or a single image). */
-export async function probe(path: string, countFrames = true): Promise<VideoInfo> {
-  const { ffprobe } = ffmpegTools();
-  const args = ['-v', 'error', '-select_streams', 'v:0'];
-  if (countFrames) args.push('-count_packets');
-  args.push('-show_entries', 'stream=width,height,avg_frame_rate,r_frame_rate,nb_read_packets', '-of', 'json', path);
-  const r = await run(ffprobe, args);
-  if (r.code !== 0) throw new DecodeError(`cannot read ${path}: ${lastLine(r.stderr) || 'ffprobe failed'}`);
-  const s = JSON.parse(r.stdout.toString()).streams?.[0];
-  if (!s || !s.width || !s.height) throw new DecodeError(`${path} has no video stream`);
-  const rate = (q: string | undefined) => {
-    if (!q) return NaN;
-    const [a, b] = q.split('/').map(Number);
-    return b ? a / b : a;
-  };
-  let fps = rate(s.avg_frame_rate);
-  if (!Number.isFinite(fps) || fps <= 0) fps = rate(s.r_frame_rate);
-  return { width: s.width, height: s.height, fps: Number.isFinite(fps) && fps > 0 ? fps : 25, frames: Number(s.nb_read_packets ?? 1) };
+/** Parses ffprobe's frame rate ("30000/1001"). */
+function rate(q: string | undefined): number {
+  if (!q) return NaN;
+  const [a, b] = q.split('/').map(Number);
+  return b ? a / b : a;
 }
 
-/** Decodes one image file (JPEG, PNG, ...) to RGB bytes. */
+/**
+ * Clockwise display rotation in degrees, [0, 360), as ffmpeg's autorotation derives it. `frameMatrix` and
+ * `streamMatrix` are ffprobe's "rotation" of a display matrix, which is counterclockwise degrees (what
+ * av_display_rotation_get returns; an upright iPhone video reads -90). ffmpeg uses the first decoded frame's
+ * matrix (JPEG EXIF orientation, H.264 orientation SEI), else the stream's (MP4/MOV track matrix).
+ * `rotateTag` is the stream's "rotate" tag, in clockwise degrees, which ffmpeg 4.x exports and prefers over
+ * the stream matrix. Note that ffmpeg 5.1's `-metadata:s:v rotate=90` writes a counterclockwise quarter turn
+ * (ffprobe reads +90), which this reports as 270.
+ */
+export function displayRotation(frameMatrix?: number, streamMatrix?: number, rotateTag?: string): number {
+  let cw = 0;
+  if (frameMatrix !== undefined && Number.isFinite(frameMatrix)) cw = -frameMatrix;
+  else if (rotateTag !== undefined && Number.isFinite(Number(rotateTag)) && Number(rotateTag) !== 0) cw = Number(rotateTag);
+  else if (streamMatrix !== undefined && Number.isFinite(streamMatrix)) cw = -streamMatrix;
+  cw = Math.round(cw) % 360;
+  return cw < 0 ? cw + 360 : cw;
+}
+
+/**
+ * The displayed size of a coded width × height picture turned by `rotation` clockwise degrees: swapped for
+ * a quarter turn (ffmpeg transposes within 1° of 90 and 270; other angles are drawn rotated in the same
+ * frame size).
+ */
+export function displayedSize(width: number, height: number, rotation: number): { width: number; height: number } {
+  const quarter = Math.abs(rotation - 90) < 1 || Math.abs(rotation - 270) < 1;
+  return quarter ? { width: height, height: width } : { width, height };
+}
+
+/**
+ * Input arguments of every decode of a video file: the first video stream that is not a cover picture
+ * (`0:V:0`, the stream probe() describes), and every decoded frame passed on exactly once
+ * (`-fps_mode passthrough`: no frame duplicated or dropped to fit a constant rate, whatever the
+ * timestamps). Autorotation stays on (ffmpeg's default), so frames come out as displayed. The frame count
+ * and RawFrameStream both use these arguments, so they see the same frames.
+ */
+function videoDecodeArgs(path: string, filter?: string): string[] {
+  return ['-i', path, '-map', '0:V:0', ...(filter ? ['-vf', filter] : []), '-fps_mode', 'passthrough'];
+}
+
+/** Decodes the whole video as RawFrameStream does, to nothing, and counts the frames ffmpeg delivers. */
+async function countDecodedFrames(path: string): Promise<{ frames: number; code: number; stderr: string }> {
+  const { ffmpeg } = ffmpegTools();
+  // `-progress` reports frame=N (frames that reached the output) as key=value lines on stdout.
+  const r = await run(ffmpeg, ['-v', 'error', '-nostats', '-progress', 'pipe:1', ...videoDecodeArgs(path), '-f', 'null', '-']);
+  const counts = [...r.stdout.toString().matchAll(/^frame=(\d+)\s*$/gm)];
+  const frames = counts.length ? Number(counts[counts.length - 1][1]) : 0;
+  return { frames, code: r.code, stderr: r.stderr };
+}
+
+interface ProbeStream {
+  width?: number;
+  height?: number;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+  nb_frames?: string;
+  tags?: { rotate?: string };
+  side_data_list?: Array<{ rotation?: number }>;
+}
+
+/** The first display-matrix rotation in a side data list. */
+function matrixRotation(list: Array<{ rotation?: number }> | undefined): number | undefined {
+  return list?.find((d) => typeof d.rotation === 'number')?.rotation;
+}
+
+/**
+ * Displayed size, rotation, frame rate and frame count of the first video stream of a file (a video or a
+ * single image). Counting decodes the whole file once (see VideoInfo.frames). A truncated MP4/MOV/MKV (the
+ * file ends before frames its index lists, such as an interrupted download) is a DecodeError, as is a file
+ * ffmpeg stops decoding with an error; errors the decoder conceals (a damaged slice) are not.
+ */
+export async function probe(path: string, countFrames = true): Promise<VideoInfo> {
+  const { ffprobe } = ffmpegTools();
+  // The first few packets are decoded for the first frame's display matrix (EXIF orientation of a JPEG).
+  const args = [
+    '-v', 'error', '-select_streams', 'V:0', '-read_intervals', '%+#4',
+    '-show_entries',
+    'stream=width,height,avg_frame_rate,r_frame_rate,nb_frames:stream_tags=rotate:stream_side_data=rotation:frame_side_data=rotation',
+    '-of', 'json', path,
+  ];
+  const [r, counted] = await Promise.all([run(ffprobe, args), countFrames ? countDecodedFrames(path) : undefined]);
+  if (r.code !== 0) throw new DecodeError(`cannot read ${path}: ${ffmpegReason(r.stderr) || 'ffprobe failed'}${damageNote(r.stderr)}`);
+  const json = JSON.parse(r.stdout.toString()) as { streams?: ProbeStream[]; frames?: Array<{ side_data_list?: Array<{ rotation?: number }> }> };
+  const s = json.streams?.[0];
+  if (!s || !s.width || !s.height) throw new DecodeError(`${path} has no video stream${r.stderr.trim() ? `: ${ffmpegReason(r.stderr)}` : ''}`);
+  const rotation = displayRotation(matrixRotation(json.frames?.[0]?.side_data_list), matrixRotation(s.side_data_list), s.tags?.rotate);
+  const size = displayedSize(s.width, s.height, rotation);
+  let fps = rate(s.avg_frame_rate);
+  if (!Number.isFinite(fps) || fps <= 0) fps = rate(s.r_frame_rate);
+  fps = Number.isFinite(fps) && fps > 0 ? fps : 25;
+
+  let frames: number;
+  if (counted) {
+    const why = ffmpegReason(counted.stderr);
+    const cut = counted.stderr.split('\n').find((line) => TRUNCATION.test(line));
+    if (cut) {
+      throw new DecodeError(
+        `${path} is truncated: the file ends in the middle of its data (only ${counted.frames} frames decode; ffmpeg: ${ffmpegReason(cut)}). ` +
+          'Use a complete copy of the video.',
+      );
+    }
+    if (counted.code !== 0) {
+      throw new DecodeError(`cannot decode ${path}: ffmpeg stopped after ${counted.frames} frames: ${why || `exit code ${counted.code}`}${damageNote(counted.stderr)}`);
+    }
+    if (counted.frames < 1) throw new DecodeError(`${path} has no video frame that decodes${why ? `: ${why}` : ''}`);
+    frames = counted.frames;
+  } else {
+    const declared = Number(s.nb_frames);
+    frames = Number.isInteger(declared) && declared > 0 ? declared : 1;
+  }
+  return { ...size, rotation, fps, frames };
+}
+
+/**
+ * The header of a binary PPM ("P6\n<width> <height>\n255\n") at the start of `buf`: its size and length, or
+ * null when `buf` does not hold all of it yet. Throws on anything else (8-bit RGB PPM is all ffmpeg is
+ * asked for).
+ */
+export function parsePpmHeader(buf: Uint8Array): { width: number; height: number; headerBytes: number } | null {
+  const head = Buffer.from(buf.buffer, buf.byteOffset, Math.min(buf.length, 64)).toString('latin1');
+  const m = /^P6\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(head);
+  if (!m) {
+    if (buf.length >= 64 || !/^(P(6(\s+(\d+(\s+(\d+(\s+(\d+)?)?)?)?)?)?)?)?$/.test(head)) {
+      throw new Error(`not an 8-bit RGB PPM frame (starts with ${JSON.stringify(head.slice(0, 16))})`);
+    }
+    return null;
+  }
+  if (m[3] !== '255') throw new Error(`PPM frame with maximum value ${m[3]}, expected 255`);
+  return { width: Number(m[1]), height: Number(m[2]), headerBytes: m[0].length };
+}
+
+/** Arguments that make ffmpeg write RGB frames to stdout, each as a PPM carrying its own size. */
+const PPM_OUT = ['-f', 'image2pipe', '-c:v', 'ppm', '-pix_fmt', 'rgb24', '-'];
+
+/**
+ * Decodes one image file (JPEG, PNG, ...) to RGB bytes, turned by its EXIF orientation as ffmpeg does.
+ * Damage the decoder can detect is an error naming the file: `-err_detect explode` turns the JPEG decoder's
+ * concealment of a truncated file ("overread") or of broken entropy-coded data ("error count") into a
+ * failure instead of a grey or smeared frame; a truncated or corrupt PNG fails its checks anyway. (JPEG has
+ * no checksum: a flipped byte that still decodes to valid codes cannot be noticed by any decoder.)
+ */
 export async function decodeImage(path: string): Promise<{ width: number; height: number; rgb: Uint8Array }> {
   const { ffmpeg } = ffmpegTools();
-  const info = await probe(path, false);
-  const r = await run(ffmpeg, ['-v', 'error', '-i', path, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-']);
-  const want = info.width * info.height * 3;
-  if (r.code !== 0 || r.stdout.length !== want) {
-    throw new DecodeError(`cannot decode ${path}: ${lastLine(r.stderr) || `got ${r.stdout.length} bytes, expected ${want}`}`);
+  const r = await run(ffmpeg, ['-v', 'error', '-err_detect', 'explode', '-i', path, '-frames:v', '1', ...PPM_OUT]);
+  if (r.code !== 0 || r.stdout.length === 0) {
+    throw new DecodeError(`cannot decode ${path}: ${ffmpegReason(r.stderr) || `exit code ${r.code}`}${damageNote(r.stderr)}`);
   }
-  return { width: info.width, height: info.height, rgb: new Uint8Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.length) };
+  let head: ReturnType<typeof parsePpmHeader>;
+  try {
+    head = parsePpmHeader(r.stdout);
+  } catch (e) {
+    throw new DecodeError(`cannot decode ${path}: ffmpeg wrote ${(e as Error).message}`);
+  }
+  const want = head ? head.headerBytes + head.width * head.height * 3 : -1;
+  if (!head || r.stdout.length !== want) {
+    throw new DecodeError(`cannot decode ${path}: got ${r.stdout.length} bytes from ffmpeg, expected ${want}`);
+  }
+  const rgb = new Uint8Array(r.stdout.buffer, r.stdout.byteOffset + head.headerBytes, head.width * head.height * 3);
+  return { width: head.width, height: head.height, rgb };
 }
 
 /**
  * Streams the frames of a video as RGB, starting at frame `start` (frame-accurate: decodes from the
- * beginning and drops earlier frames).
+ * beginning and drops earlier frames). The frames are those probe() counts (same decode arguments), at the
+ * displayed size; each comes with its size from ffmpeg, and a frame of another size than width × height is
+ * a DecodeError rather than misread bytes.
  */
 export class RawFrameStream {
   private proc: ChildProcessByStdio<null, Readable, Readable>;
   private chunks: Buffer[] = [];
   private have = 0;
   private ended = false;
+  private exitCode: number | null = null;
   private stderr = '';
   private waiter: (() => void) | null = null;
   next: number;
@@ -107,9 +289,7 @@ export class RawFrameStream {
     start = 0,
   ) {
     const { ffmpeg } = ffmpegTools();
-    const args = ['-v', 'error', '-i', path];
-    if (start > 0) args.push('-vf', `select=gte(n\\,${start})`);
-    args.push('-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-');
+    const args = ['-v', 'error', ...videoDecodeArgs(path, start > 0 ? `select=gte(n\\,${start})` : undefined), ...PPM_OUT];
     this.next = start;
     this.proc = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (d: Buffer) => {
@@ -119,12 +299,14 @@ export class RawFrameStream {
       this.wake();
     });
     this.proc.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.proc.on('close', () => {
+    this.proc.on('close', (code) => {
       this.ended = true;
+      this.exitCode = code;
       this.wake();
     });
   }
 
+  /** RGB bytes of one frame. */
   get frameBytes(): number {
     return this.width * this.height * 3;
   }
@@ -135,23 +317,54 @@ export class RawFrameStream {
     w?.();
   }
 
-  /** The next frame, or null at the end of the stream. */
-  async read(): Promise<Uint8Array | null> {
-    const n = this.frameBytes;
+  /** Waits until `n` bytes are buffered or ffmpeg has ended; true when they are there. */
+  private async fill(n: number): Promise<boolean> {
     while (this.have < n && !this.ended) {
       this.proc.stdout.resume();
       await new Promise<void>((r) => (this.waiter = r));
     }
-    if (this.have < n) {
-      if (this.stderr.trim()) throw new DecodeError(`cannot decode ${this.path}: ${lastLine(this.stderr)}`);
+    return this.have >= n;
+  }
+
+  /** The buffered bytes from the start, at least `n` of them (or all there are) in one Buffer. */
+  private front(n: number): Buffer {
+    if (this.chunks.length > 1 && this.chunks[0].length < Math.min(n, this.have)) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
+  private fail(what: string): DecodeError {
+    const why = ffmpegReason(this.stderr);
+    return new DecodeError(`cannot decode ${this.path} at frame ${this.next}: ${what}${why ? ` (ffmpeg: ${why})` : ''}`);
+  }
+
+  /** The next frame, or null at the end of the stream. */
+  async read(): Promise<Uint8Array | null> {
+    if (!(await this.fill(1))) {
+      if (this.exitCode !== 0) throw this.fail(`ffmpeg stopped (exit code ${this.exitCode})`);
       return null;
     }
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    let head: ReturnType<typeof parsePpmHeader> = null;
+    for (;;) {
+      try {
+        head = parsePpmHeader(this.front(64));
+      } catch (e) {
+        throw this.fail((e as Error).message);
+      }
+      if (head) break;
+      if (!(await this.fill(this.have + 1))) throw this.fail('the output ended inside a frame header');
+    }
+    if (head.width !== this.width || head.height !== this.height) {
+      throw this.fail(`the frame is ${head.width}×${head.height}, expected ${this.width}×${this.height}`);
+    }
+    const n = this.frameBytes;
+    if (!(await this.fill(head.headerBytes + n))) throw this.fail('the output ended inside a frame');
+    const end = head.headerBytes + n;
+    const first = this.front(end);
     const frame = new Uint8Array(n);
-    frame.set(all.subarray(0, n));
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.have = rest.length;
+    frame.set(first.subarray(head.headerBytes, end));
+    const rest = first.subarray(end);
+    this.chunks = rest.length ? [rest, ...this.chunks.slice(1)] : this.chunks.slice(1);
+    this.have -= end;
     if (this.have < n * 4) this.proc.stdout.resume();
     this.next++;
     return frame;
@@ -171,27 +384,43 @@ export interface Mp4Options {
 }
 
 /**
- * Writes an H.264 MP4 (yuv420p, faststart) from RGB frames. The file appears under its name only when
- * close() succeeds; abort() or a failure leaves nothing behind.
+ * Writes an H.264 MP4 (faststart) of exactly width × height from RGB frames.
+ *
+ * - Even width and height: yuv420p (High profile), which every player and browser plays.
+ * - An odd width or height: yuv420p and 4:2:2 need even sizes, so the frames are encoded as yuv444p (full
+ *   resolution colour) in the High 4:4:4 Predictive profile, keeping the exact size instead of padding or
+ *   cropping. ffmpeg-based players (ffplay, mpv, VLC) play it; many hardware decoders and the players built
+ *   on them (QuickTime/Safari, iOS, Android, Firefox, and Chrome on some platforms) do not. Crop or pad the
+ *   source to even dimensions when the file must play everywhere.
+ *
+ * The file is written under `tempPath` (`<path>.partial-<pid>.mp4`, which carries the final name) and
+ * appears under `path` only when close() succeeds; abort() or a failure leaves nothing behind.
  */
 export class Mp4Writer {
   private proc: ChildProcessByStdio<Writable, null, Readable>;
   private stderr = '';
   private done: Promise<number>;
   private readonly tmp: string;
+  /** The pixel format of the H.264 stream: yuv420p for even sizes, yuv444p when a side is odd. */
+  readonly pixelFormat: 'yuv420p' | 'yuv444p';
   frames = 0;
 
   constructor(
     readonly path: string,
     readonly opts: Mp4Options,
   ) {
+    const { width, height, fps } = opts;
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+      throw new Sam2Error(`Mp4Writer: ${path}: size must be positive integers, not ${width}×${height}`);
+    }
+    if (!(fps > 0)) throw new Sam2Error(`Mp4Writer: ${path}: fps must be positive, not ${fps}`);
     const { ffmpeg } = ffmpegTools();
     this.tmp = `${path}.partial-${process.pid}.mp4`;
+    this.pixelFormat = width % 2 === 0 && height % 2 === 0 ? 'yuv420p' : 'yuv444p';
     const args = [
       '-y', '-v', 'error',
-      '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${opts.width}x${opts.height}`, '-r', String(opts.fps), '-i', '-',
-      '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2',
-      '-c:v', 'libx264', '-preset', 'veryfast', '-crf', String(opts.crf ?? 18), '-pix_fmt', 'yuv420p',
+      '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', '-',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-crf', String(opts.crf ?? 18), '-pix_fmt', this.pixelFormat,
       '-movflags', '+faststart', this.tmp,
     ];
     this.proc = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
@@ -202,6 +431,11 @@ export class Mp4Writer {
     });
   }
 
+  /** Where the file is written until close() renames it to `path` (remove it if the process is interrupted). */
+  get tempPath(): string {
+    return this.tmp;
+  }
+
   async write(rgb: Uint8Array): Promise<void> {
     const want = this.opts.width * this.opts.height * 3;
     if (rgb.length !== want) throw new Sam2Error(`Mp4Writer: frame of ${rgb.length} bytes, expected ${want}`);
@@ -210,7 +444,7 @@ export class Mp4Writer {
       const drained = new Promise<boolean>((resolve) => this.proc.stdin.once('drain', () => resolve(true)));
       const stopped = this.done.then(() => false);
       if (!(await Promise.race([drained, stopped]))) {
-        throw new Sam2Error(`ffmpeg stopped while writing ${this.path}: ${lastLine(this.stderr)}`);
+        throw new Sam2Error(`ffmpeg stopped while writing ${this.path}: ${ffmpegReason(this.stderr)}`);
       }
     }
   }
@@ -221,7 +455,7 @@ export class Mp4Writer {
     const { rename, rm } = await import('node:fs/promises');
     if (code !== 0) {
       await rm(this.tmp, { force: true });
-      throw new Sam2Error(`ffmpeg could not write ${this.path}: ${lastLine(this.stderr) || `exit code ${code}`}`);
+      throw new Sam2Error(`ffmpeg could not write ${this.path}: ${ffmpegReason(this.stderr) || `exit code ${code}`}`);
     }
     await rename(this.tmp, this.path);
   }

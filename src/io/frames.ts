@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, basename } from 'node:path';
 import { Sam2Error } from '../runtime/errors.js';
-import { decodeImage, probe, RawFrameStream } from './ffmpeg.js';
+import { DecodeError, decodeImage, probe, RawFrameStream } from './ffmpeg.js';
 import { FrameCache } from './frame_cache.js';
 
 /** One RGB frame: width × height × 3 bytes, row-major. */
@@ -17,11 +17,22 @@ export interface Frame {
 }
 
 export interface FrameSource {
+  /** Number of frames; every index 0..count-1 can be read. */
   readonly count: number;
+  /**
+   * Size of the frames as displayed, after any rotation metadata (see `rotation`). Prompt coordinates (points,
+   * boxes) are pixels of this displayed picture, and masks have this size.
+   */
   readonly width: number;
   readonly height: number;
   /** Frames per second when the source knows it (video files). */
   readonly fps?: number;
+  /**
+   * Degrees clockwise by which the decoded picture was turned for display (video rotation metadata, as on
+   * phone videos), when the source knows it; the frames are already turned, so width/height and prompts
+   * need no further handling.
+   */
+  readonly rotation?: number;
   /** A short description for messages ("folder X (200 frames)"). */
   readonly description: string;
   get(index: number): Promise<Frame>;
@@ -54,8 +65,10 @@ export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<Fra
   const stem = (f: string) => basename(f, extname(f));
   const numeric = files.every((f) => /^\d+$/.test(stem(f)));
   files.sort(numeric ? (a, b) => Number(stem(a)) - Number(stem(b)) : new Intl.Collator(undefined, { numeric: true }).compare);
-  const first = await probe(join(dir, files[0]), false);
+  // The size is that of the first frame as decoded (after its EXIF orientation, as ffmpeg applies it).
+  const first = await decodeImage(join(dir, files[0]));
   const cache = new FrameCache(cacheFrames);
+  cache.set(0, first);
   const src: FrameSource = {
     count: files.length,
     width: first.width,
@@ -85,19 +98,27 @@ export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<Fra
  * The frames of a video file, decoded by ffmpeg. Forward access streams; going backwards restarts the
  * decoder a window before the requested frame and caches that window, so reverse tracking costs one decode
  * per window, not per frame.
+ *
+ * Frames are as displayed: rotation metadata (phone videos) is applied, width/height are the displayed size
+ * and prompt coordinates are displayed pixels. The count is decided when opening, by decoding the file once
+ * (see probe()): it is the number of frames ffmpeg delivers, which for a cut with an edit list is fewer than
+ * the file's packets. A truncated or undecodable file is a DecodeError naming it, raised here rather than
+ * midway through tracking.
  */
 export async function openVideoFile(path: string, window = 16): Promise<FrameSource> {
   if (!existsSync(path)) throw new Sam2Error(`video source ${path} does not exist`);
   const info = await probe(path, true);
-  if (info.frames < 1) throw new Sam2Error(`${path} has no frames`);
+  if (info.frames < 1) throw new DecodeError(`${path} has no frames`);
   const cache = new FrameCache(window * 2);
   let stream: RawFrameStream | null = null;
+  const rotated = info.rotation ? `, rotated ${info.rotation}°` : '';
   const src: FrameSource = {
     count: info.frames,
     width: info.width,
     height: info.height,
     fps: info.fps,
-    description: `video ${path} (${info.frames} frames, ${info.width}×${info.height}, ${info.fps.toFixed(2)} fps)`,
+    rotation: info.rotation,
+    description: `video ${path} (${info.frames} frames, ${info.width}×${info.height}${rotated}, ${info.fps.toFixed(2)} fps)`,
     async get(index: number): Promise<Frame> {
       checkIndex(src, index);
       const hit = cache.get(index);
@@ -109,7 +130,7 @@ export async function openVideoFile(path: string, window = 16): Promise<FrameSou
       for (;;) {
         const at = stream.next;
         const rgb = await stream.read();
-        if (!rgb) throw new Sam2Error(`${path}: frame ${index} could not be decoded (the stream ended at frame ${at})`);
+        if (!rgb) throw new DecodeError(`${path}: frame ${index} could not be decoded (the stream ended at frame ${at} of ${src.count})`);
         const f = { width: info.width, height: info.height, rgb };
         cache.set(at, f);
         if (at === index) return f;

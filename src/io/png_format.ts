@@ -14,6 +14,9 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The largest object id a palette mask can hold (one byte per pixel; 0 is the background). */
+export const MAX_OBJ_ID = 255;
+
 /** An image ready for compression: `raw` (the scanlines, filter 0) goes through zlib deflate, then `finish`. */
 export interface PngDraft {
   raw: Uint8Array;

@@ -15,6 +15,7 @@
  */
 import type { Frame, FrameSource } from '../io/frames.js';
 import { Sam2Error } from '../runtime/errors.js';
+import { checkOptionKeys } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Gpu } from '../runtime/gpu.js';
 import { configName, parseConfigName, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
@@ -157,6 +158,43 @@ export interface PredictorLoadOptions {
   onProgress?: (p: LoadProgress) => void;
 }
 
+/** Every key of each option object (a Record over keyof, so a new option must be listed here to compile). */
+const LOAD_KEYS = Object.keys({
+  model: 1, version: 1, weights: 1, dtype: 1, imageSize: 1, gpu: 1, fillHoleArea: 1, nonOverlapMasks: 1, batchObjects: 1,
+  clearNonCondMemAroundInput: 1, addAllFramesToCorrectAsCond: 1, onProgress: 1,
+} satisfies Record<keyof PredictorLoadOptions, 1>);
+const INIT_STATE_KEYS = Object.keys({ returnLogits: 1, featureCacheFrames: 1 } satisfies Record<keyof InitStateOptions, 1>);
+const POINTS_KEYS = Object.keys({
+  frameIdx: 1, objId: 1, points: 1, labels: 1, box: 1, clearOldPoints: 1, normalizeCoords: 1,
+} satisfies Record<keyof PointsOrBoxPrompt, 1>);
+const MASK_KEYS = Object.keys({ frameIdx: 1, objId: 1, mask: 1, height: 1, width: 1 } satisfies Record<keyof MaskPrompt, 1>);
+const PROPAGATE_KEYS = Object.keys({ startFrameIdx: 1, maxFrameNumToTrack: 1, reverse: 1 } satisfies Record<keyof PropagateOptions, 1>);
+
+/**
+ * Checks the points, labels and box of a prompt against a frame of `size` = [width, height] (in `unit`, e.g.
+ * 'video pixels'): finite coordinates inside the frame (edges included), labels the model knows, a box with
+ * x1 >= x0 and y1 >= y0. Throws a Sam2Error naming the point or box and the frame size.
+ */
+export function checkPromptGeometry(
+  p: { points?: ReadonlyArray<readonly [number, number]>; labels?: readonly number[]; box?: readonly [number, number, number, number] },
+  size: readonly [number, number],
+  unit = 'video pixels',
+): void {
+  const [W, H] = size;
+  const inside = (x: number, y: number) => Number.isFinite(x) && Number.isFinite(y) && x >= 0 && y >= 0 && x <= W && y <= H;
+  const pts = p.points ?? [];
+  const labels = p.labels ?? [];
+  pts.forEach(([x, y], i) => {
+    if (!inside(x, y)) throw new Sam2Error(`point ${i} (${x}, ${y}) is outside the frame (${W}×${H} ${unit})`);
+    if (![-1, 0, 1, 2, 3].includes(labels[i])) throw new Sam2Error(`label ${labels[i]} of point ${i} must be 1 (positive), 0 (negative), -1, 2 or 3`);
+  });
+  if (p.box) {
+    const [x0, y0, x1, y1] = p.box;
+    if (!(x1 >= x0 && y1 >= y0)) throw new Sam2Error(`box [${p.box.join(', ')}] must have x1 >= x0 and y1 >= y0`);
+    if (!inside(x0, y0) || !inside(x1, y1)) throw new Sam2Error(`box [${p.box.join(', ')}] is outside the frame (${W}×${H} ${unit})`);
+  }
+}
+
 export class SAM2VideoPredictor {
   readonly config: Sam2Config;
   readonly gpu: Gpu;
@@ -180,6 +218,7 @@ export class SAM2VideoPredictor {
    * `version`; weights of another size are refused with a message saying which they are), and every module.
    */
   static async load(opts: PredictorLoadOptions = {}): Promise<SAM2VideoPredictor> {
+    checkOptionKeys('SAM2VideoPredictor.load', opts, LOAD_KEYS);
     const size = opts.model ?? 'tiny';
     const version = opts.version ?? '2.1';
     const base = sam2Config(size, version, { imageSize: opts.imageSize });
@@ -227,6 +266,7 @@ export class SAM2VideoPredictor {
   // ------------------------------------------------------------------ state
 
   async initState(source: FrameSource, opts: InitStateOptions = {}): Promise<InferenceState> {
+    checkOptionKeys('initState', opts, INIT_STATE_KEYS);
     if (source.count < 1) throw new Sam2Error(`${source.description} has no frames`);
     return new InferenceState(source, { returnLogits: opts.returnLogits ?? false, featureCacheFrames: opts.featureCacheFrames ?? 1 });
   }
@@ -273,6 +313,7 @@ export class SAM2VideoPredictor {
   // ------------------------------------------------------------------ prompts
 
   async addNewPointsOrBox(state: InferenceState, p: PointsOrBoxPrompt): Promise<FrameResult> {
+    checkOptionKeys('addNewPointsOrBox', p, POINTS_KEYS);
     this.checkFrame(state, p.frameIdx);
     const clearOld = p.clearOldPoints ?? true;
     const normalize = p.normalizeCoords ?? true;
@@ -283,20 +324,12 @@ export class SAM2VideoPredictor {
     if (pts.length !== labels.length) throw new Sam2Error(`${pts.length} points but ${labels.length} labels`);
     const W = state.videoWidth;
     const H = state.videoHeight;
-    const inside = (x: number, y: number) => (normalize ? x >= 0 && y >= 0 && x <= W && y <= H : x >= 0 && y >= 0 && x <= this.imageSize && y <= this.imageSize);
-    pts.forEach(([x, y], i) => {
-      if (!Number.isFinite(x) || !Number.isFinite(y) || !inside(x, y)) {
-        throw new Sam2Error(`point ${i} (${x}, ${y}) is outside the frame (${normalize ? `${W}×${H} video pixels` : `${this.imageSize}×${this.imageSize}`})`);
-      }
-      if (![-1, 0, 1, 2, 3].includes(labels[i])) throw new Sam2Error(`label ${labels[i]} of point ${i} must be 1 (positive), 0 (negative), -1, 2 or 3`);
-    });
+    checkPromptGeometry(p, normalize ? [W, H] : [this.imageSize, this.imageSize], normalize ? 'video pixels' : 'model pixels');
     const coords: number[] = [];
     const labs: number[] = [];
     if (p.box) {
       if (!clearOld) throw new Sam2Error('cannot add a box without clearing old points (use clearOldPoints: true): a box must come before any point');
       const [x0, y0, x1, y1] = p.box;
-      if (!(x1 >= x0 && y1 >= y0)) throw new Sam2Error(`box [${p.box.join(', ')}] must have x1 >= x0 and y1 >= y0`);
-      if (!inside(x0, y0) || !inside(x1, y1)) throw new Sam2Error(`box [${p.box.join(', ')}] is outside the frame`);
       coords.push(x0, y0, x1, y1);
       labs.push(2, 3);
     }
@@ -326,6 +359,7 @@ export class SAM2VideoPredictor {
   }
 
   async addNewMask(state: InferenceState, p: MaskPrompt): Promise<FrameResult> {
+    checkOptionKeys('addNewMask', p, MASK_KEYS);
     this.checkFrame(state, p.frameIdx);
     const H = p.height ?? state.videoHeight;
     const W = p.width ?? state.videoWidth;
@@ -473,6 +507,7 @@ export class SAM2VideoPredictor {
   }
 
   async *propagateInVideo(state: InferenceState, opts: PropagateOptions = {}): AsyncGenerator<FrameResult> {
+    checkOptionKeys('propagateInVideo', opts, PROPAGATE_KEYS);
     await this.preflight(state);
     const numFrames = state.numFrames;
     let start = opts.startFrameIdx;

@@ -246,6 +246,22 @@ export function validateTensors(
 // ---------------------------------------------------------------------------------------------------------
 // Upload
 
+/** Index of the first NaN or ±Inf among float values stored as `dtype` (little-endian), or -1. */
+function firstNonFinite(dtype: 'F32' | 'F16' | 'BF16', bytes: Uint8Array): number {
+  if (dtype === 'F32') {
+    const a = aligned(bytes, 4);
+    // The exponent bits all set is NaN or Inf; read as u32 to test without float conversion.
+    const v = new Uint32Array(a.buffer, a.byteOffset, a.length >> 2);
+    for (let i = 0; i < v.length; i++) if ((v[i] & 0x7f800000) === 0x7f800000) return i;
+    return -1;
+  }
+  const a = aligned(bytes, 2);
+  const v = new Uint16Array(a.buffer, a.byteOffset, a.length >> 1);
+  const exp = dtype === 'F16' ? 0x7c00 : 0x7f80;
+  for (let i = 0; i < v.length; i++) if ((v[i] & exp) === exp) return i;
+  return -1;
+}
+
 /** Bytes in the stored dtype → bytes and GPU dtype for upload. */
 function toGpuBytes(
   name: string,
@@ -254,7 +270,16 @@ function toGpuBytes(
   target: 'f32' | 'f16',
 ): { bytes: Uint8Array; dtype: 'f32' | 'f16' | 'i32' } {
   if (isFloatDType(stored)) {
-    return { bytes: convertFloatBytes(stored, target === 'f16' ? 'F16' : 'F32', bytes), dtype: target };
+    const bad = firstNonFinite(stored, bytes);
+    if (bad >= 0) {
+      throw new WeightError(`weights: tensor '${name}' holds a non-finite value (NaN or ±Inf) at element ${bad}; the file is corrupt`, 'format', name);
+    }
+    const out = convertFloatBytes(stored, target === 'f16' ? 'F16' : 'F32', bytes);
+    const over = target === 'f16' && stored !== 'F16' ? firstNonFinite('F16', out) : -1;
+    if (over >= 0) {
+      throw new WeightError(`weights: tensor '${name}' holds a value beyond the f16 range (±65504) at element ${over}; load it with dtype 'f32'`, 'dtype', name);
+    }
+    return { bytes: out, dtype: target };
   }
   if (stored === 'I32') return { bytes, dtype: 'i32' };
   if (stored === 'I64') {

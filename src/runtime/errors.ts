@@ -36,3 +36,28 @@ export class ShapeError extends Sam2Error {}
 
 /** A file or buffer (weights, checkpoint) is malformed. */
 export class FormatError extends Sam2Error {}
+
+/** A file the engine was given cannot be opened (missing, a folder, unreadable). Names the path. */
+export class FileAccessError extends Sam2Error {
+  constructor(
+    message: string,
+    readonly path: string,
+    /** The system error code (ENOENT, EACCES, EISDIR, ...). */
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Opens nothing: turns a Node file-system error about `path` (given as `what`) into a FileAccessError. */
+export function fileAccessError(what: string, path: string, e: unknown): FileAccessError {
+  const code = (e as { code?: string }).code ?? 'EIO';
+  const why: Record<string, string> = {
+    ENOENT: 'does not exist',
+    EACCES: 'cannot be read (permission denied)',
+    EPERM: 'cannot be read (operation not permitted)',
+    EISDIR: 'is a folder, not a file',
+    ENOTDIR: 'does not exist (a part of the path is a file)',
+  };
+  return new FileAccessError(`${what} ${path} ${why[code] ?? `cannot be opened (${code})`}`, path, code);
+}

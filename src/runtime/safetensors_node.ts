@@ -2,7 +2,7 @@
  * Node file access for safetensors (kept apart from safetensors.ts so browser bundles never see node:fs).
  *
  * Reading goes through a file handle: the header first, then each tensor's bytes on demand, so a large file
- * is never loaded whole. Writing streams tensors one at a time to `<path>.tmp` and renames it over `<path>`
+ * is never loaded whole. Writing streams tensors one at a time to `<path>.partial-<pid>` and renames it over `<path>`
  * once complete, so a crash or a failed conversion never leaves a half-written file under the real name.
  *
  * `node:fs` is imported dynamically inside the functions: a browser bundle that reaches this module through
@@ -10,7 +10,7 @@
  * top of the bundle); the functions are simply never called there.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { FormatError } from './errors.js';
+import { fileAccessError, FormatError } from './errors.js';
 import {
   planSafetensors,
   SafetensorsReader,
@@ -22,8 +22,18 @@ import {
 /** A random-access ByteSource over a file; close() releases the handle. */
 export async function fileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
   const { open } = await import('node:fs/promises');
-  const fh: FileHandle = await open(path, 'r');
-  const { size } = await fh.stat();
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw fileAccessError('file', path, e);
+  }
+  const st = await fh.stat();
+  if (st.isDirectory()) {
+    await fh.close();
+    throw fileAccessError('file', path, { code: 'EISDIR' });
+  }
+  const size = st.size;
   return {
     size,
     description: path,
@@ -74,8 +84,9 @@ export async function writeSafetensorsFile(
   const { open, rename, rm } = await import('node:fs/promises');
   const layout = planSafetensors(tensors, metadata);
   const byName = new Map(tensors.map((t) => [t.name, t]));
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
+  // A temporary name that carries the final one; 'wx' never truncates a file that happens to exist.
+  const tmp = `${path}.partial-${process.pid}`;
+  const fh = await open(tmp, 'wx');
   let ok = false;
   try {
     await writeAll(fh, layout.prefix, 0);

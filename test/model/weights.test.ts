@@ -210,6 +210,50 @@ describe('loader sources and failure cleanup (no device needed)', () => {
   });
 });
 
+describe('non-finite weights are refused at load (no device needed)', () => {
+  /** The small file with one value of one tensor replaced, stored as `dtype`. */
+  async function withValue(tensor: string, dtype: SafetensorsDType, at: number, value: number): Promise<Uint8Array> {
+    return serializeSafetensors(
+      SMALL.tensors.map((t) => {
+        const d = t.name === tensor ? dtype : STORED[t.name];
+        const v = VALUES.get(t.name)!.slice();
+        if (t.name === tensor) v[at] = value;
+        return { name: t.name, dtype: d, shape: t.shape, data: encode(d, v) };
+      }),
+      { config: 'small-test' },
+    );
+  }
+
+  it('NaN and ±Inf in f32, f16 and bf16 tensors name the tensor and the element', async () => {
+    const cases: [SafetensorsDType, number][] = [
+      ['F32', NaN],
+      ['F32', Infinity],
+      ['F16', -Infinity],
+      ['F16', NaN],
+      ['BF16', NaN],
+      ['BF16', Infinity],
+    ];
+    for (const [dtype, value] of cases) {
+      const { gpu, live } = recordingGpu();
+      const e = await rejection(loadWeights(await withValue('b.bias', dtype, 4, value), { gpu, manifest: SMALL }));
+      expect(e.message).toMatch(/tensor 'b\.bias' holds a non-finite value \(NaN or ±Inf\) at element 4/);
+      expect([e.kind, e.tensor]).toEqual(['format', 'b.bias']);
+      expect(live.size).toBe(0);
+    }
+  });
+
+  it('an f32 value beyond the f16 range is refused when loading as f16, accepted as f32', async () => {
+    const file = await withValue('c.table', 'F32', 2, 1e6);
+    const r = recordingGpu();
+    const e = await rejection(loadWeights(file, { gpu: r.gpu, manifest: SMALL, dtype: 'f16' }));
+    expect(e.message).toMatch(/tensor 'c\.table' holds a value beyond the f16 range .* at element 2; load it with dtype 'f32'/);
+    expect(r.live.size).toBe(0);
+    const ok = recordingGpu();
+    const store = await loadWeights(file, { gpu: ok.gpu, manifest: SMALL, dtype: 'f32' });
+    store.release();
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // On the GPU
 

@@ -25,6 +25,39 @@ describe('video predictor bad input', async () => {
     predictor.closeState(state);
   });
 
+  it('a misspelt option key is an OptionError naming it, in every option object', async () => {
+    await expect(SAM2VideoPredictor.load({ model: 'tiny', weight: 'w.safetensors' } as never)).rejects.toThrow(
+      /SAM2VideoPredictor\.load: unknown option 'weight' \(did you mean 'weights'\?\)/,
+    );
+    await expect(SAM2VideoPredictor.load({ model: 'tiny', weights: '/nonexistent/w.safetensors', gpu: main })).rejects.toThrow(
+      /file \/nonexistent\/w\.safetensors does not exist/,
+    );
+    await expect(predictor.initState(framesFromMemory(frames), { returnLogit: true } as never)).rejects.toThrow(/initState: unknown option 'returnLogit'/);
+    const state = await predictor.initState(framesFromMemory(frames));
+    await expect(predictor.addNewPointsOrBox(state, { frameIdx: 0, objId: 1, point: [[3, 3]], labels: [1] } as never)).rejects.toThrow(
+      /addNewPointsOrBox: unknown option 'point' \(did you mean 'points'\?\)/,
+    );
+    await expect(predictor.addNewMask(state, { frameIdx: 0, objId: 1, masks: new Uint8Array(W * H) } as never)).rejects.toThrow(/addNewMask: unknown option 'masks'/);
+    await expect(predictor.propagateInVideo(state, { start: 1 } as never).next()).rejects.toThrow(/propagateInVideo: unknown option 'start'/);
+    const { OptionError } = await import('../../src/runtime/options.js');
+    await expect(predictor.initState(framesFromMemory(frames), { x: 1 } as never)).rejects.toBeInstanceOf(OptionError);
+    predictor.closeState(state);
+  });
+
+  it('trackVideo checks its options, ids and outputs before loading anything', async () => {
+    const { trackVideo } = await import('../../src/track.js');
+    const { OutputError } = await import('../../src/io/outputs.js');
+    const base = { source: '/nonexistent/clip.mp4', prompts: [{ frame: 0, objId: 1, points: [[3, 3]] as [number, number][], labels: [1] }], json: '/tmp/never.json' };
+    await expect(trackVideo({ ...base, mask: 'm' } as never)).rejects.toThrow(/trackVideo: unknown option 'mask' \(did you mean 'masksDir'\?\)/);
+    await expect(trackVideo({ ...base, prompts: [{ ...base.prompts[0], objId: 300 }] })).rejects.toThrow(/object id 300 is not allowed: ids are integers 1\.\.255/);
+    await expect(trackVideo({ ...base, prompts: [{ ...base.prompts[0], objId: 0 }] })).rejects.toThrow(/object id 0 is not allowed/);
+    await expect(trackVideo({ ...base, fps: 0 })).rejects.toThrow(/fps must be a number in \(0, 1000\], not 0/);
+    await expect(trackVideo({ ...base, out: '/tmp/x.avi' })).rejects.toThrow(/must be named \.mp4/);
+    await expect(trackVideo({ ...base, json: '/proc/x.json' })).rejects.toBeInstanceOf(OutputError);
+    await expect(trackVideo({ ...base, json: '/tmp' })).rejects.toThrow(/json \/tmp is a folder; give a file name/);
+    await expect(trackVideo(base)).rejects.toThrow(/video source \/nonexistent\/clip\.mp4 does not exist/);
+  });
+
   it('frame index out of range', async () => {
     const state = await predictor.initState(framesFromMemory(frames));
     await expect(predictor.addNewPointsOrBox(state, { frameIdx: 3, objId: 1, points: [[3, 3]], labels: [1] })).rejects.toThrow(
