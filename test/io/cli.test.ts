@@ -116,6 +116,7 @@ describe('the command line refuses bad input before any work, in one line', () =
       [['--box', ',,,'], /--box ,,,: expected 4 comma-separated numbers/],
       [['--obj', '0', '--point', '3,4'], /--obj must be an integer from 1 to 255, not '0'/],
       [['--obj', '256', '--point', '3,4'], /--obj must be an integer from 1 to 255, not '256'/],
+      [['--obj', '257', '--point', '3,4'], /--obj must be an integer from 1 to 255, not '257'/],
       [['--obj', '1.5', '--point', '3,4'], /--obj must be an integer/],
       [['--frame', '', '--point', '3,4'], /--frame must be an integer >= 0, not ''/],
       [['--frame=-1', '--point', '3,4'], /--frame must be an integer >= 0, not '-1'/],
@@ -150,6 +151,14 @@ describe('the command line refuses bad input before any work, in one line', () =
     expectRefused(cli(['track', clip, '--point', '3,3', '--out', out, '--weights', frames]), 1, /weights .*frames is a folder, not a file/);
     expectRefused(cli(['convert', join(root, 'none.pt'), join(root, 'w.safetensors')]), 1, /checkpoint .*none\.pt does not exist/);
     expectRefused(cli(['convert', frames, join(root, 'w.safetensors')]), 1, /checkpoint .*frames is a folder, not a file/);
+    // A missing output folder is created (and removed again if the conversion fails).
+    const small = resolve(__dirname, '../fixtures/ckpt/small.pt');
+    const made = cli(['convert', small, join(root, 'new', 'deeper', 'w.safetensors'), '--allow-unknown-config']);
+    expect(made.status, made.stderr).toBe(0);
+    expect(readdirSync(join(root, 'new', 'deeper'))).toEqual(['w.safetensors']);
+    expectRefused(cli(['convert', clip, join(root, 'new2', 'w.safetensors')]), 1, /clip\.mp4/);
+    expect(existsSync(join(root, 'new2'))).toBe(false);
+    rmSync(join(root, 'new'), { recursive: true });
     expect(existsSync(out)).toBe(false);
   });
 
@@ -243,8 +252,11 @@ describe('the command line on real files', () => {
     const dir = join(root, 'cut');
     const frameCount = probe(cut).frames;
     const args = ['track', cut, ...FAST, '--point', '30,20', '--out', join(dir, 'c.mp4'), '--masks', join(dir, 'm'), '--json', join(dir, 'c.json')];
-    const r = cli(args);
+    // --reverse from frame 0 tracks nothing backwards: the progress total is the forward frames.
+    const r = cli([...args, '--reverse']);
     expect(r.status, r.stderr).toBe(0);
+    const steps = [...r.stderr.matchAll(/\((\d+)\/(\d+)\)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(steps.at(-1)).toEqual([frameCount, frameCount]);
     const json = JSON.parse(readFileSync(join(dir, 'c.json'), 'utf8'));
     expect(json.frames).toBe(frameCount);
     expect(json.trackedFrames).toBe(frameCount);
