@@ -96,7 +96,8 @@ export class TorchTensor {
   get numel(): number {
     let n = 1;
     for (const d of this.shape) n *= d;
-    return n;
+    // A zero dim empties the tensor even when the other dims multiply past the float range (NaN otherwise).
+    return Number.isNaN(n) ? 0 : n;
   }
 
   /** True when the elements are laid out densely in row-major order (size-1 dims may have any stride). */
@@ -610,6 +611,9 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): unknown 
 // ---------------------------------------------------------------------------------------------------------
 // PyTorch checkpoints
 
+/** The largest dense tensor readTensor returns: 4 GiB, the most one ArrayBuffer holds in Node 20. */
+export const MAX_TENSOR_BYTES = 2 ** 32;
+
 /** The first bytes of a pre-1.6 (non-zip) torch.save file: PROTO 2, LONG1 of the magic number. */
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
@@ -652,8 +656,13 @@ export class TorchCheckpoint {
     const prefix = pkls[0].slice(0, -'data.pkl'.length);
     const byteorder = zip.get(`${prefix}byteorder`);
     if (byteorder) {
-      const order = new TextDecoder().decode(await zip.read(byteorder)).trim();
-      if (order !== 'little') throw new FormatError(`${what}: storages are ${order}-endian; only little-endian is supported`);
+      // torch writes 'little' or 'big'; a larger entry is not read (nor echoed in the message).
+      const order = byteorder.size <= 16 ? new TextDecoder().decode(await zip.read(byteorder)).trim() : undefined;
+      if (order !== 'little') {
+        const found =
+          order === undefined ? `of unknown byte order (a ${byteorder.size}-byte byteorder entry)` : `${order}-endian`;
+        throw new FormatError(`${what}: storages are ${found}; only little-endian is supported`);
+      }
     }
     const storages = new Map<string, StorageRef>();
     const persistentLoad = (pid: unknown): StorageRef => {
@@ -674,13 +683,18 @@ export class TorchCheckpoint {
       }
       const entry = zip.get(`${prefix}data/${key}`);
       if (!entry) throw new FormatError(`${what}: storage '${key}' is referenced but ${prefix}data/${key} is missing`);
+      // torch writes a device name ('cpu', 'cuda:0'); anything else is not turned into a string (String() of
+      // an untrusted nested list recurses without bound).
+      if (typeof location !== 'string') {
+        throw new FormatError(`${what}: storage '${key}' has location ${describe(location)}, not a device name`);
+      }
       const n = intArg(numel, `storage '${key}' numel`);
       if (entry.size !== n * TORCH_DTYPE_BYTES[dtype]) {
         throw new FormatError(
           `${what}: storage '${key}' has ${entry.size} bytes but ${n} ${dtype} elements need ${n * TORCH_DTYPE_BYTES[dtype]}`,
         );
       }
-      const ref = new StorageRef(key, dtype, n, String(location));
+      const ref = new StorageRef(key, dtype, n, location);
       storages.set(key, ref);
       return ref;
     };
@@ -701,9 +715,14 @@ export class TorchCheckpoint {
     if (root.get('model') instanceof PickleDict) sd = root.get('model') as PickleDict;
     else if ([...root.values()].every((v) => v instanceof TorchTensor)) sd = root;
     else {
-      throw new FormatError(
-        `${what}: no state dict found: expected a "model" entry (keys: ${[...root.keys()].map(String).join(', ')})`,
-      );
+      // Keys are untrusted values (a list nested thousands deep, one list shared thousands of times):
+      // name at most a few, each briefly, never through String() of the whole structure.
+      const keys = [...root.keys()];
+      const shown = keys
+        .slice(0, 10)
+        .map((k) => (typeof k !== 'string' ? describe(k) : k.length > 40 ? `${k.slice(0, 40)}…` : k));
+      if (keys.length > shown.length) shown.push(`and ${keys.length - shown.length} more`);
+      throw new FormatError(`${what}: no state dict found: expected a "model" entry (keys: ${shown.join(', ')})`);
     }
     const out = new Map<string, TorchTensor>();
     for (const [k, v] of sd) {
@@ -723,6 +742,15 @@ export class TorchCheckpoint {
     const es = TORCH_DTYPE_BYTES[t.dtype];
     const numel = t.numel;
     if (numel === 0) return new Uint8Array(0);
+    // A view may repeat storage elements (stride 0), so its dense size is not bounded by the file: refuse
+    // sizes no buffer can hold before allocating anything.
+    const dense = numel * es;
+    if (!Number.isSafeInteger(dense) || dense > MAX_TENSOR_BYTES) {
+      throw new FormatError(
+        `${what}: ${t.dtype} [${t.shape.join(', ')}] is ${numel} elements (${dense} bytes), more than the ` +
+          `${MAX_TENSOR_BYTES} bytes one tensor may hold`,
+      );
+    }
     const extent = t.extent;
     if (t.storageOffset + extent > t.storage.numel) {
       throw new FormatError(
@@ -738,7 +766,15 @@ export class TorchCheckpoint {
       throw new FormatError(`${what}: ${(e as Error).message}`);
     }
     if (t.isContiguous) return raw;
-    return gather(raw, t.shape, t.stride, es);
+    try {
+      return gather(raw, t.shape, t.stride, es);
+    } catch (e) {
+      // An engine whose buffers are smaller than MAX_TENSOR_BYTES, or memory running out.
+      if (e instanceof RangeError) {
+        throw new FormatError(`${what}: cannot allocate ${dense} bytes for the dense tensor (${e.message})`);
+      }
+      throw e;
+    }
   }
 }
 

@@ -5,7 +5,11 @@
  * to 64 bytes; files over 4 GiB use ZIP64 records. This reader parses the central directory once and then
  * reads any byte range of a stored entry directly from the source, so one storage of a 900 MB checkpoint
  * can be read without the rest. Deflated entries (a checkpoint re-zipped by another tool) are supported by
- * inflating the whole entry when it is read. CRC-32 is checked whenever a whole entry is read.
+ * inflating the whole entry when it is read, never past the size the central directory records. CRC-32 is
+ * checked whenever a whole entry is read.
+ *
+ * The file is untrusted: every size, offset and count is checked against the file (and against what the
+ * compression method allows) before it is used, and every error is a FormatError naming the entry.
  */
 import { FormatError } from '../src/runtime/errors.js';
 import type { ByteSource } from '../src/runtime/safetensors.js';
@@ -105,22 +109,36 @@ export class ZipReader {
         const id = cv.getUint16(e, true);
         const len = cv.getUint16(e + 2, true);
         if (id === 0x0001) {
+          // Each value read must lie inside this field, and the field inside the extra area.
+          const fieldEnd = Math.min(e + 4 + len, extraEnd);
           let q = e + 4;
-          if (uncompressed === 0xffffffff) {
-            uncompressed = u64(cv, q, what);
+          const next = (field: string): number => {
+            if (q + 8 > fieldEnd) {
+              throw new FormatError(`${what}: entry '${name}': the ZIP64 extra field ends before its ${field} (${len} bytes)`);
+            }
             q += 8;
-          }
-          if (compressedSize === 0xffffffff) {
-            compressedSize = u64(cv, q, what);
-            q += 8;
-          }
-          if (localHeaderOffset === 0xffffffff) localHeaderOffset = u64(cv, q, what);
+            return u64(cv, q - 8, what);
+          };
+          if (uncompressed === 0xffffffff) uncompressed = next('uncompressed size');
+          if (compressedSize === 0xffffffff) compressedSize = next('compressed size');
+          if (localHeaderOffset === 0xffffffff) localHeaderOffset = next('local header offset');
         }
         e += 4 + len;
       }
       if (flags & 0x1) throw new FormatError(`${what}: entry '${name}' is encrypted`);
       if (method !== 0 && method !== 8) {
         throw new FormatError(`${what}: entry '${name}' uses zip compression method ${method} (only stored and deflate are supported)`);
+      }
+      // Sizes the data cannot have: a stored entry is its own bytes; deflate expands at most 1032:1.
+      if (method === 0 && uncompressed !== compressedSize) {
+        throw new FormatError(
+          `${what}: entry '${name}' is stored but records ${compressedSize} bytes in the file and ${uncompressed} uncompressed`,
+        );
+      }
+      if (method === 8 && uncompressed > compressedSize * DEFLATE_MAX_RATIO) {
+        throw new FormatError(
+          `${what}: entry '${name}' records ${uncompressed} bytes inflated from ${compressedSize}, beyond what deflate can expand to`,
+        );
       }
       if (localHeaderOffset + 30 + compressedSize > size) {
         throw new FormatError(`${what}: entry '${name}' extends beyond the end of the file: truncated?`);
@@ -183,15 +201,42 @@ function u64(dv: DataView, at: number, what: string): number {
   return Number(v);
 }
 
+/** Deflate's largest expansion: a 258-byte match coded in 2 bits. */
+const DEFLATE_MAX_RATIO = 1032;
+
+/**
+ * Inflates a deflated entry, stopping as soon as the output exceeds the size the directory records: a
+ * small entry can inflate to a thousand times its size, and the recorded size is what the caller budgets.
+ */
 async function inflateRaw(raw: Uint8Array, entry: ZipEntry, what: string): Promise<Uint8Array> {
+  const ds = new DecompressionStream('deflate-raw');
+  const writer = ds.writable.getWriter();
+  const reader = ds.readable.getReader();
+  // Failures surface on the reading side; the writer's promises must not become unhandled rejections.
+  writer.write(raw as Uint8Array<ArrayBuffer>).catch(() => {});
+  writer.close().catch(() => {});
+  const parts: Uint8Array[] = [];
+  let n = 0;
   try {
-    const stream = new Blob([raw as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
-    const out = new Uint8Array(await new Response(stream).arrayBuffer());
-    if (out.length !== entry.size) throw new Error(`inflated to ${out.length} bytes, expected ${entry.size}`);
-    return out;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.length;
+      if (n > entry.size) throw new Error(`inflates to more than the ${entry.size} bytes recorded`);
+      parts.push(value);
+    }
+    if (n !== entry.size) throw new Error(`inflated to ${n} bytes, expected ${entry.size}`);
   } catch (e) {
-    throw new FormatError(`${what}: entry '${entry.name}' does not inflate: ${(e as Error).message}`);
+    reader.cancel().catch(() => {});
+    throw new FormatError(`${what}: entry '${entry.name}' does not inflate: ${e instanceof Error ? e.message : String(e)}`);
   }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const part of parts) {
+    out.set(part, o);
+    o += part.length;
+  }
+  return out;
 }
 
 const CRC_TABLE = /* @__PURE__ */ (() => {

@@ -141,6 +141,50 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * A header value in an error message: JSON for small values (what JSON.stringify gives), cut short for
+ * large ones. The header is untrusted, so nothing here recurses deeper than a few levels or copies the
+ * value whole (JSON.stringify of an array nested thousands deep overflows the call stack).
+ */
+function preview(v: unknown, max = 120): string {
+  let out = '';
+  const walk = (x: unknown, depth: number): void => {
+    if (Array.isArray(x)) {
+      if (depth >= 4) {
+        out += '[…]';
+        return;
+      }
+      out += '[';
+      for (let i = 0; i < x.length && out.length <= max; i++) {
+        if (i) out += ',';
+        walk(x[i], depth + 1);
+      }
+      out += ']';
+    } else if (isPlainObject(x)) {
+      if (depth >= 4) {
+        out += '{…}';
+        return;
+      }
+      out += '{';
+      let first = true;
+      for (const k in x) {
+        if (!Object.hasOwn(x, k)) continue;
+        if (out.length > max) break;
+        out += `${first ? '' : ','}${JSON.stringify(k.length > max ? `${k.slice(0, max)}…` : k)}:`;
+        first = false;
+        walk(x[k], depth + 1);
+      }
+      out += '}';
+    } else if (typeof x === 'string') {
+      out += JSON.stringify(x.length > max ? `${x.slice(0, max)}…` : x);
+    } else {
+      out += String(JSON.stringify(x));
+    }
+  };
+  walk(v, 0);
+  return out.length > max ? `${out.slice(0, max)}…` : out;
+}
+
 function isIndex(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
@@ -180,14 +224,14 @@ export function parseHeader(
     const { dtype, shape, data_offsets: offsets } = entry;
     if (!isSafetensorsDType(dtype)) {
       throw new FormatError(
-        `${where}: dtype ${JSON.stringify(dtype)} is not supported (supported: ${SAFETENSORS_DTYPES.join(', ')})`,
+        `${where}: dtype ${preview(dtype)} is not supported (supported: ${SAFETENSORS_DTYPES.join(', ')})`,
       );
     }
     if (!Array.isArray(shape) || !shape.every(isIndex)) {
-      throw new FormatError(`${where}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+      throw new FormatError(`${where}: shape ${preview(shape)} is not a list of non-negative integers`);
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !isIndex(offsets[0]) || !isIndex(offsets[1])) {
-      throw new FormatError(`${where}: data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`);
+      throw new FormatError(`${where}: data_offsets ${preview(offsets)} is not a pair of non-negative integers`);
     }
     const [begin, end] = offsets as [number, number];
     if (end < begin) throw new FormatError(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
@@ -331,6 +375,9 @@ export interface StreamOptions {
   description?: string;
 }
 
+/** The first buffer a streamed read allocates before any of its bytes have arrived. */
+const READ_CHUNK = 64 * 1024;
+
 /** Pulls exact byte counts out of a stream of chunks, keeping at most one partial chunk. */
 class ChunkReader {
   private chunk: Uint8Array = new Uint8Array(0);
@@ -361,6 +408,26 @@ class ChunkReader {
       n += take;
     }
     return n;
+  }
+
+  /**
+   * Reads exactly `n` bytes into a fresh, caller-owned buffer; returns the number of bytes that arrived
+   * instead when the stream ends first. `n` comes from the file (a header length, a tensor's byte count) and
+   * is not trusted: the buffer starts at READ_CHUNK bytes at most and doubles only as bytes actually arrive
+   * (ending at exactly `n`), so a stream that claims more than it delivers never makes us allocate more than
+   * twice what it delivered.
+   */
+  async readExact(n: number): Promise<Uint8Array | number> {
+    let out = new Uint8Array(Math.min(n, READ_CHUNK));
+    let got = 0;
+    for (;;) {
+      got += await this.fill(out.subarray(got));
+      if (got < out.length) return got;
+      if (got === n) return out;
+      const grown = new Uint8Array(Math.min(n, out.length * 2));
+      grown.set(out);
+      out = grown;
+    }
   }
 
   /** True when no byte is left. */
@@ -406,9 +473,10 @@ export async function openSafetensorsStream(
     const got8 = await reader.fill(first8);
     if (got8 < 8) throw new FormatError(`${what}: ${got8} bytes is too short for a safetensors header`);
     const len = parseHeaderLength(first8, total, what);
-    const json = new Uint8Array(len);
-    const got = await reader.fill(json);
-    if (got < len) throw new FormatError(`${what}: truncated inside the ${len}-byte header (${8 + got} bytes in all)`);
+    const json = await reader.readExact(len);
+    if (typeof json === 'number') {
+      throw new FormatError(`${what}: truncated inside the ${len}-byte header (${8 + json} bytes in all)`);
+    }
     const header = parseHeader(json, total, what);
 
     let started = false;
@@ -418,9 +486,9 @@ export async function openSafetensorsStream(
       let done = false;
       try {
         for (const info of header.tensors) {
-          const bytes = new Uint8Array(info.end - info.begin);
-          const n = await reader.fill(bytes);
-          if (n < bytes.length) {
+          const bytes = await reader.readExact(info.end - info.begin);
+          if (typeof bytes === 'number') {
+            const n = bytes; // the stream ended after n of the tensor's bytes
             throw new TruncatedError(
               `${what}: truncated: tensor '${info.name}' needs data bytes [${info.begin}, ${info.end}) but the ` +
                 `stream ended after ${info.begin + n} data bytes (${header.dataStart + info.begin + n} bytes in all)`,
