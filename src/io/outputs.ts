@@ -3,7 +3,8 @@
  * an output is ever touched:
  *
  * - an output that exists is replaced only with `overwrite`, and a folder only when everything in it is
- *   something the job writes (a masks folder of NNNNN.png files), never a folder of other files;
+ *   something the job writes (a masks folder of NNNNN.png files), never a folder of other files (an empty
+ *   folder is simply filled);
  * - an output may never be, contain or sit inside an input, nor another output (refused even with
  *   `overwrite`);
  * - every output's folder must be creatable and writable, checked by writing a probe file;
@@ -157,7 +158,9 @@ export class OutputPlan {
         if (o.kind === 'folder' && !st?.isDirectory()) {
           throw new OutputError(`${o.label} ${o.path} exists and is not a folder`, o.path);
         }
-        if (!opts.overwrite) throw new OutputError(`${o.label} ${o.path} already exists; choose another path or allow replacing it (${hint})`, o.path);
+        // An empty folder holds nothing to lose: it is filled without asking.
+        const empty = o.kind === 'folder' && readdirSync(abs).length === 0;
+        if (!opts.overwrite && !empty) throw new OutputError(`${o.label} ${o.path} already exists; choose another path or allow replacing it (${hint})`, o.path);
         if (o.kind === 'folder') {
           const foreign = readdirSync(abs).find((n) => !o.replaceable?.test(n));
           if (foreign !== undefined) {

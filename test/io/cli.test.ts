@@ -183,7 +183,7 @@ describe('the command line refuses bad input before any work, in one line', () =
     expect(existsSync(join(root, 'res'))).toBe(false);
   });
 
-  it('existing outputs are refused without --overwrite; a folder of other files is never replaced', () => {
+  it('existing outputs are refused without --overwrite; a folder of other files is never replaced', async () => {
     const keep = join(root, 'keep');
     mkdirSync(join(keep, 'masks'), { recursive: true });
     writeFileSync(join(keep, 'old.mp4'), 'my video');
@@ -202,6 +202,11 @@ describe('the command line refuses bad input before any work, in one line', () =
     );
     expectRefused(cli(['track', clip, '--point', '3,3', '--out', join(keep, 'folder.mp4'), '--overwrite']), 2, /--out .*folder\.mp4 is a folder; give a file name/);
     expectRefused(cli(['track', clip, '--point', '3,3', '--masks', join(keep, 'old.mp4'), '--out', join(keep, 'n.mp4'), '--overwrite']), 2, /--masks .*old\.mp4 exists and is not a folder/);
+    // An empty folder is filled without asking (checked by the plan alone: no run needed to see it accepted).
+    mkdirSync(join(keep, 'empty'));
+    const { OutputPlan } = await import('../../src/io/outputs.js');
+    const plan = new OutputPlan({ inputs: [clip], outputs: [{ path: join(keep, 'empty'), kind: 'folder', label: '--masks', replaceable: /^\d+\.png$/ }] });
+    plan.finish();
     // The default output name in the current folder counts too.
     expectRefused(cli(['track', clip, '--point', '3,3'], keep), 2, /--out clip\.sam2\.mp4 already exists/);
     // convert's output likewise.
