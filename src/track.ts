@@ -20,7 +20,7 @@ import { checkOptionKeys } from './runtime/options.js';
 export interface TrackPrompt {
   frame: number;
   objId: number;
-  /** Points in video pixels with labels (1 positive, 0 negative). */
+  /** Points in displayed video pixels, with labels (1 positive, the default; 0 negative). */
   points?: Array<[number, number]>;
   labels?: number[];
   box?: [number, number, number, number];
@@ -217,9 +217,10 @@ export async function trackVideo(opts: TrackJobOptions): Promise<TrackSummary> {
     const drawn = new Map<number, OverlayPrompt[]>();
     for (const p of opts.prompts) {
       progress({ done: 0, total: 0, frameIdx: p.frame, phase: 'prompt' });
-      await predictor.addNewPointsOrBox(state, { frameIdx: p.frame, objId: p.objId, points: p.points, labels: p.labels, box: p.box, clearOldPoints: !!p.box || !state.objIds.includes(p.objId) });
+      const labels = p.labels ?? p.points?.map(() => 1);
+      await predictor.addNewPointsOrBox(state, { frameIdx: p.frame, objId: p.objId, points: p.points, labels, box: p.box, clearOldPoints: !!p.box || !state.objIds.includes(p.objId) });
       const list = drawn.get(p.frame) ?? [];
-      list.push({ points: p.points, labels: p.labels, box: p.box });
+      list.push({ points: p.points, labels, box: p.box });
       drawn.set(p.frame, list);
     }
     const start = Math.min(...opts.prompts.map((p) => p.frame));
