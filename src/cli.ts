@@ -221,7 +221,7 @@ function intArg(flag: string, v: string | undefined, min = 0, max = Number.MAX_S
 function fpsArg(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = NUMBER.test(v.trim()) ? Number(v) : NaN;
-  if (!(n > 0 && n <= 1000)) throw new UsageError(`--fps must be a number above 0 and at most 1000, not '${v}'`);
+  if (!(n >= 0.01 && n <= 1000)) throw new UsageError(`--fps must be a number from 0.01 to 1000, not '${v}'`);
   return n;
 }
 
@@ -249,7 +249,8 @@ Options:
                            Without it, weights/<config>.safetensors is used when present, else the
                            deterministic synthetic weights (the masks are then meaningless)
   --dtype f32|f16          GPU precision (default f32)
-  --image-size N           model input size (default 1024; smaller multiples of 32 run faster, coarser)
+  --image-size N           model input size (default 1024, the official; smaller multiples of 32
+                           down to 64 run faster, coarser)
   --reverse                also track backwards from the first prompted frame to frame 0
   --max-frames N           track at most N frames after the first prompted frame
   --out FILE.mp4           overlay video (default: <input name>.sam2.mp4 in the current folder)
@@ -259,6 +260,7 @@ Options:
   --fill-hole-area N       fill holes in the masks up to N pixels (default 8, the official; 0 = off)
   --overwrite              replace outputs that exist (a masks folder only when it holds nothing
                            but mask PNGs); without it an existing output is refused before any work
+  --debug                  print the stack trace with an error
   -h, --help               show this help
 
 Outputs are written under temporary names (<name>.partial-<pid>) and appear only when complete; an
@@ -316,8 +318,15 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
       if (!p) prompts.set(key, (p = { frame, objId: obj }));
       return p;
     };
+    // A --frame or --obj applies to the prompts after it: one followed by no prompt is a mistake, not a no-op.
+    const pending: Record<'frame' | 'obj', string | undefined> = { frame: undefined, obj: undefined };
     for (const t of tokens ?? []) {
       if (t.kind !== 'option' || t.value === undefined) continue;
+      if (t.name === 'frame' || t.name === 'obj') {
+        if (pending[t.name] !== undefined) throw new UsageError(`--${t.name} ${pending[t.name]} is followed by no --point or --box before --${t.name} ${t.value}`);
+        pending[t.name] = t.value;
+      }
+      if (t.name === 'point' || t.name === 'box') pending.frame = pending.obj = undefined;
       if (t.name === 'frame') frame = intArg('--frame', t.value)!;
       else if (t.name === 'obj') obj = intArg('--obj', t.value, 1, MAX_OBJ_ID)!;
       else if (t.name === 'point') {
@@ -333,13 +342,21 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
         p.box = numbers('--box', t.value, 4) as [number, number, number, number];
       }
     }
+    for (const name of ['frame', 'obj'] as const) {
+      if (pending[name] !== undefined && prompts.size > 0) {
+        throw new UsageError(`--${name} ${pending[name]} comes after the last prompt and applies to none; put it before the --point or --box it is for`);
+      }
+    }
     const model = (values.model ?? 'tiny') as import('./model/config.js').ModelSize;
     const { MODEL_SIZES, configName } = await import('./model/config.js');
     if (!MODEL_SIZES.includes(model)) throw new UsageError(`--model must be one of ${MODEL_SIZES.join(', ')}, not '${model}'`);
     const version = values['v2.0'] ? '2.0' : '2.1';
     const dtype = dtypeArg(values.dtype);
-    const imageSize = intArg('--image-size', values['image-size'], 64);
-    if (imageSize !== undefined && imageSize % 32 !== 0) throw new UsageError(`--image-size must be a multiple of 32, not ${imageSize}`);
+    const imageSize = values['image-size'];
+    const size = imageSize === undefined ? undefined : /^\d+$/.test(imageSize) ? Number(imageSize) : NaN;
+    if (size !== undefined && !(size >= 64 && size <= 1024 && size % 32 === 0)) {
+      throw new UsageError(`--image-size must be a multiple of 32 from 64 to 1024, not '${imageSize}'`);
+    }
     const maxFrames = intArg('--max-frames', values['max-frames'], 0);
     const fillHoleArea = intArg('--fill-hole-area', values['fill-hole-area'], 0);
     const fps = fpsArg(values.fps);
@@ -370,7 +387,7 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
       version,
       weights,
       dtype,
-      imageSize,
+      imageSize: size,
       reverse: values.reverse === true,
       maxFrames,
       out,
@@ -474,7 +491,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   } catch (e) {
     const detail = debug && e instanceof Error && e.stack ? `\n${e.stack}` : '';
     if (e instanceof UsageError) {
-      console.error(`sam2-webgpu: ${e.message}${detail}`);
+      console.error(`sam2-webgpu${cmd ? ` ${name}` : ''}: ${e.message}${detail}`);
       return 2;
     }
     if (e instanceof OutputError) {

@@ -4,13 +4,13 @@
  * convention: 0 = background, k = object k) and a JSON summary. Every output appears under its name only
  * when complete.
  */
-import { statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Mp4Writer } from './io/ffmpeg.js';
 import { openFrames, type FrameSource } from './io/frames.js';
 import { OutputPlan } from './io/outputs.js';
 import { davisPalette, encodeIndexedPng } from './io/png.js';
-import { davisIndexMask, MAX_OBJ_ID } from './io/png_format.js';
+import { davisIndexMask, isIndexedPng, MAX_OBJ_ID } from './io/png_format.js';
 import { renderOverlay, type OverlayPrompt } from './io/render.js';
 import type { ModelSize, ModelVersion } from './model/config.js';
 import { checkPromptGeometry, SAM2VideoPredictor, type FrameResult } from './model/video_predictor.js';
@@ -55,7 +55,7 @@ export interface TrackJobOptions {
   masksDir?: string;
   /** JSON summary. */
   json?: string;
-  /** Frame rate of the MP4 (default: the source's, 24 for frame folders); in (0, 1000]. */
+  /** Frame rate of the MP4 (default: the source's, 24 for frame folders); from 0.01 to 1000. */
   fps?: number;
   /**
    * Replace outputs that exist (default false: an existing output is an OutputError before any work). A masks
@@ -114,8 +114,23 @@ const JOB_KEYS = Object.keys({
 } satisfies Record<keyof TrackJobOptions, 1>);
 const PROMPT_KEYS = Object.keys({ frame: 1, objId: 1, points: 1, labels: 1, box: 1 } satisfies Record<keyof TrackPrompt, 1>);
 
-/** Mask file names in the masks folder (what an existing masks folder may hold to be replaced). */
-const MASK_FILE = /^\d{5,}\.png$/;
+/**
+ * What an existing masks folder may hold to be replaced: files named as the job names them (00042.png) that
+ * are palette PNGs — never RGB frames that happen to be named alike.
+ */
+function isMaskFile(name: string, path: string): boolean {
+  if (!/^\d{5,}\.png$/.test(name)) return false;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = new Uint8Array(26);
+    return readSync(fd, head, 0, 26, 0) === 26 && isIndexedPng(head);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 function nonNegativeInt(what: string, v: number | undefined, min = 0): void {
   if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new Sam2Error(`${what} must be an integer >= ${min}, not ${v}`);
@@ -142,8 +157,8 @@ function checkJobOptions(opts: TrackJobOptions): void {
   nonNegativeInt('maxFrames', opts.maxFrames);
   nonNegativeInt('imageSize', opts.imageSize, 64);
   nonNegativeInt('fillHoleArea', opts.fillHoleArea);
-  if (opts.fps !== undefined && !(Number.isFinite(opts.fps) && opts.fps > 0 && opts.fps <= 1000)) {
-    throw new Sam2Error(`fps must be a number in (0, 1000], not ${opts.fps}`);
+  if (opts.fps !== undefined && !(Number.isFinite(opts.fps) && opts.fps >= 0.01 && opts.fps <= 1000)) {
+    throw new Sam2Error(`fps must be a number from 0.01 to 1000, not ${opts.fps}`);
   }
   if (opts.out !== undefined && extname(opts.out).toLowerCase() !== '.mp4') {
     throw new Sam2Error(`the overlay video ${opts.out} must be named .mp4 (it is written as an H.264 MP4)`);
@@ -177,7 +192,7 @@ export async function trackVideo(opts: TrackJobOptions): Promise<TrackSummary> {
     inputs: [opts.source, ...(typeof opts.weights === 'string' ? [opts.weights] : [])],
     outputs: [
       ...(opts.out !== undefined ? [{ path: opts.out, kind: 'file' as const, label: names.out }] : []),
-      ...(opts.masksDir !== undefined ? [{ path: opts.masksDir, kind: 'folder' as const, label: names.masksDir, replaceable: MASK_FILE }] : []),
+      ...(opts.masksDir !== undefined ? [{ path: opts.masksDir, kind: 'folder' as const, label: names.masksDir, replaceable: isMaskFile }] : []),
       ...(opts.json !== undefined ? [{ path: opts.json, kind: 'file' as const, label: names.json }] : []),
     ],
     overwrite: opts.overwrite,

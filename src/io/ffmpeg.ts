@@ -425,10 +425,23 @@ export class Mp4Writer {
     ];
     this.proc = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     this.proc.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    // ffmpeg may stop at any time (a full disk, a setting it refuses): writing to it then fails with EPIPE,
+    // which is reported by write() and close() through the exit code and ffmpeg's own reason, never thrown
+    // from an event handler.
+    this.proc.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      this.stdinError ??= e;
+    });
     this.done = new Promise((resolve) => {
       this.proc.on('close', (code) => resolve(code ?? -1));
       this.proc.on('error', () => resolve(-1));
     });
+  }
+
+  private stdinError: NodeJS.ErrnoException | undefined;
+
+  /** Why ffmpeg stopped, for messages: its first error line, else the pipe error, else the exit code. */
+  private reason(code?: number): string {
+    return ffmpegReason(this.stderr) || (this.stdinError ? `${this.stdinError.code ?? this.stdinError.message}` : `exit code ${code ?? '?'}`);
   }
 
   /** Where the file is written until close() renames it to `path` (remove it if the process is interrupted). */
@@ -439,12 +452,16 @@ export class Mp4Writer {
   async write(rgb: Uint8Array): Promise<void> {
     const want = this.opts.width * this.opts.height * 3;
     if (rgb.length !== want) throw new Sam2Error(`Mp4Writer: frame of ${rgb.length} bytes, expected ${want}`);
+    if (this.stdinError || this.proc.exitCode !== null) {
+      const code = await this.done;
+      throw new Sam2Error(`ffmpeg stopped while writing ${this.path}: ${this.reason(code)}`);
+    }
     this.frames++;
     if (!this.proc.stdin.write(rgb)) {
       const drained = new Promise<boolean>((resolve) => this.proc.stdin.once('drain', () => resolve(true)));
       const stopped = this.done.then(() => false);
       if (!(await Promise.race([drained, stopped]))) {
-        throw new Sam2Error(`ffmpeg stopped while writing ${this.path}: ${ffmpegReason(this.stderr)}`);
+        throw new Sam2Error(`ffmpeg stopped while writing ${this.path}: ${this.reason(await this.done)}`);
       }
     }
   }
@@ -455,7 +472,7 @@ export class Mp4Writer {
     const { rename, rm } = await import('node:fs/promises');
     if (code !== 0) {
       await rm(this.tmp, { force: true });
-      throw new Sam2Error(`ffmpeg could not write ${this.path}: ${ffmpegReason(this.stderr) || `exit code ${code}`}`);
+      throw new Sam2Error(`ffmpeg could not write ${this.path}: ${this.reason(code)}`);
     }
     await rename(this.tmp, this.path);
   }

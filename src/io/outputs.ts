@@ -32,8 +32,11 @@ export interface OutputSpec {
   kind: 'file' | 'folder';
   /** What the output is called in messages: the CLI flag ('--masks') or the option name. */
   label: string;
-  /** For folders: the names a replaceable existing folder may hold (anything else makes it irreplaceable). */
-  replaceable?: RegExp;
+  /**
+   * For folders: whether an entry of an existing folder is something the job writes (the folder is replaced
+   * only when every entry is); absent, a non-empty folder is never replaced.
+   */
+  replaceable?: (name: string, path: string) => boolean;
 }
 
 export interface OutputPlanOptions {
@@ -141,7 +144,12 @@ export class OutputPlan {
       if (o.kind === 'file' && /[\\/]$/.test(o.path)) throw new OutputError(`${o.label} ${o.path}: a file name is needed, not a folder`, o.path);
       for (const i of inputs) {
         if (abs === i.abs) throw new OutputError(`${o.label} ${o.path} is the input ${i.path}; choose another path`, o.path);
-        if (within(abs, i.abs)) throw new OutputError(`${o.label} ${o.path} is inside the input folder ${i.path}; choose a path outside it`, o.path);
+        if (within(abs, i.abs)) {
+          if (!statSync(i.abs, { throwIfNoEntry: false })?.isDirectory()) {
+            throw new OutputError(`cannot create ${o.label} ${o.path}: ${i.path} is a file, not a folder`, o.path);
+          }
+          throw new OutputError(`${o.label} ${o.path} is inside the input folder ${i.path}; choose a path outside it`, o.path);
+        }
         if (within(i.abs, abs)) throw new OutputError(`${o.label} ${o.path} contains the input ${i.path}; choose another path`, o.path);
       }
       for (const p of this.planned) {
@@ -162,7 +170,7 @@ export class OutputPlan {
         const empty = o.kind === 'folder' && readdirSync(abs).length === 0;
         if (!opts.overwrite && !empty) throw new OutputError(`${o.label} ${o.path} already exists; choose another path or allow replacing it (${hint})`, o.path);
         if (o.kind === 'folder') {
-          const foreign = readdirSync(abs).find((n) => !o.replaceable?.test(n));
+          const foreign = readdirSync(abs).find((n) => !o.replaceable?.(n, join(abs, n)));
           if (foreign !== undefined) {
             throw new OutputError(`${o.label} ${o.path} holds ${foreign}, which this job does not write; it will not be replaced (choose another path)`, o.path);
           }
@@ -226,7 +234,7 @@ export class OutputPlan {
       renameSync(tmp, p.abs);
     } else {
       // Checked again now: a folder that gained foreign files since the plan is kept.
-      const foreign = readdirSync(p.abs).find((n) => !p.replaceable?.test(n));
+      const foreign = readdirSync(p.abs).find((n) => !p.replaceable?.(n, join(p.abs, n)));
       if (!p.replace || foreign !== undefined) {
         throw new OutputError(`${p.label} ${p.path} changed while the job ran${foreign ? ` (it holds ${foreign})` : ''}; the new output is left in ${tmp}`, p.path);
       }

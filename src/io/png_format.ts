@@ -17,6 +17,17 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
 /** The largest object id a palette mask can hold (one byte per pixel; 0 is the background). */
 export const MAX_OBJ_ID = 255;
 
+/**
+ * True when `head` (the first 26 bytes of a file, or more) is a PNG of 8-bit palette indices: the kind of
+ * file a mask folder holds (a photo or a video frame is RGB or grey).
+ */
+export function isIndexedPng(head: Uint8Array): boolean {
+  const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (head.length < 26 || sig.some((b, i) => head[i] !== b)) return false;
+  const ihdr = String.fromCharCode(head[12], head[13], head[14], head[15]) === 'IHDR';
+  return ihdr && head[24] === 8 && head[25] === 3;
+}
+
 /** An image ready for compression: `raw` (the scanlines, filter 0) goes through zlib deflate, then `finish`. */
 export interface PngDraft {
   raw: Uint8Array;

@@ -122,10 +122,14 @@ describe('the command line refuses bad input before any work, in one line', () =
       [['--frame=-1', '--point', '3,4'], /--frame must be an integer >= 0, not '-1'/],
       [['--frame', '-1', '--point', '3,4'], /Option '--frame' argument is ambiguous/],
       [['--point', '3,4', '--max-frames', 'x'], /--max-frames must be an integer >= 0, not 'x'/],
-      [['--point', '3,4', '--fps', 'abc'], /--fps must be a number above 0 and at most 1000, not 'abc'/],
-      [['--point', '3,4', '--fps', '0'], /--fps must be a number above 0/],
-      [['--point', '3,4', '--fps=-5'], /--fps must be a number above 0/],
-      [['--point', '3,4', '--image-size', '100'], /--image-size must be a multiple of 32/],
+      [['--point', '3,4', '--fps', 'abc'], /--fps must be a number from 0\.01 to 1000, not 'abc'/],
+      [['--point', '3,4', '--fps', '0'], /--fps must be a number from 0\.01 to 1000/],
+      [['--point', '3,4', '--fps', '1e-5'], /--fps must be a number from 0\.01 to 1000/],
+      [['--point', '3,4', '--fps=-5'], /--fps must be a number from 0\.01/],
+      [['--point', '3,4', '--image-size', '4096'], /--image-size must be a multiple of 32 from 64 to 1024, not '4096'/],
+      [['--point', '3,4', '--frame', '3'], /--frame 3 comes after the last prompt and applies to none; put it before the --point or --box it is for/],
+      [['--obj', '2', '--obj', '3', '--point', '3,4'], /--obj 2 is followed by no --point or --box/],
+      [['--point', '3,4', '--image-size', '100'], /--image-size must be a multiple of 32 from 64 to 1024, not '100'/],
       [['--point', '3,4', '--fill-hole-area=-1'], /--fill-hole-area must be an integer >= 0/],
       [['--point', '3,4', '--out', join(root, 'x.avi')], /--out .*x\.avi: the overlay video is an H\.264 MP4; give a name ending in \.mp4/],
       [['--point', '3,4', '--dtype', 'f64'], /--dtype must be f32 or f16/],
@@ -191,6 +195,8 @@ describe('the command line refuses bad input before any work, in one line', () =
     writeFileSync(join(keep, 'masks', 'vacation.jpg'), 'a photo');
     writeFileSync(join(keep, 'clip.sam2.mp4'), 'an earlier result');
     mkdirSync(join(keep, 'folder.mp4'));
+    mkdirSync(join(keep, 'pngframes'));
+    ffmpeg('-i', clip, '-frames:v', '2', '-start_number', '0', join(keep, 'pngframes', '%05d.png'));
     const before = snapshot(keep);
     expectRefused(cli(['track', clip, '--point', '3,3', '--out', join(keep, 'old.mp4')]), 2, /--out .*old\.mp4 already exists; choose another path or allow replacing it \(--overwrite\)/);
     expectRefused(cli(['track', clip, '--point', '3,3', '--json', join(keep, 'old.json'), '--out', join(keep, 'new.mp4')]), 2, /--json .*old\.json already exists/);
@@ -200,12 +206,18 @@ describe('the command line refuses bad input before any work, in one line', () =
       2,
       /--masks .*masks holds vacation\.jpg, which this job does not write; it will not be replaced/,
     );
+    // RGB frames named like masks are not masks.
+    expectRefused(
+      cli(['track', clip, '--point', '3,3', '--masks', join(keep, 'pngframes'), '--out', join(keep, 'new.mp4'), '--overwrite']),
+      2,
+      /--masks .*pngframes holds 00000\.png, which this job does not write/,
+    );
     expectRefused(cli(['track', clip, '--point', '3,3', '--out', join(keep, 'folder.mp4'), '--overwrite']), 2, /--out .*folder\.mp4 is a folder; give a file name/);
     expectRefused(cli(['track', clip, '--point', '3,3', '--masks', join(keep, 'old.mp4'), '--out', join(keep, 'n.mp4'), '--overwrite']), 2, /--masks .*old\.mp4 exists and is not a folder/);
     // An empty folder is filled without asking (checked by the plan alone: no run needed to see it accepted).
     mkdirSync(join(keep, 'empty'));
     const { OutputPlan } = await import('../../src/io/outputs.js');
-    const plan = new OutputPlan({ inputs: [clip], outputs: [{ path: join(keep, 'empty'), kind: 'folder', label: '--masks', replaceable: /^\d+\.png$/ }] });
+    const plan = new OutputPlan({ inputs: [clip], outputs: [{ path: join(keep, 'empty'), kind: 'folder', label: '--masks', replaceable: () => false }] });
     plan.finish();
     // The default output name in the current folder counts too.
     expectRefused(cli(['track', clip, '--point', '3,3'], keep), 2, /--out clip\.sam2\.mp4 already exists/);
@@ -219,6 +231,7 @@ describe('the command line refuses bad input before any work, in one line', () =
     writeFileSync(join(root, 'a-file'), 'x');
     expectRefused(cli(['track', clip, '--point', '3,3', '--out', join(root, 'a-file', 'o.mp4')]), 2, /cannot create --out .*o\.mp4: .*a-file is a file, not a folder/);
     expectRefused(cli(['track', clip, '--point', '3,3', '--json', join(root, 'a-file', 'deeper', 's.json'), '--out', join(root, 'o.mp4')]), 2, /cannot create --json/);
+    expectRefused(cli(['track', clip, '--point', '3,3', '--out', `${clip}/o.mp4`]), 2, /cannot create --out .*clip\.mp4\/o\.mp4: .*clip\.mp4 is a file, not a folder/);
     expectRefused(cli(['track', clip, '--point', '3,3', '--out', '/proc/o.mp4']), 2, /cannot write --out \/proc\/o\.mp4: the folder \/proc is not writable/);
     expectRefused(cli(['track', clip, '--point', '3,3', '--out', join(root, 'o.mp4'), '--json', '/proc/x/s.json']), 2, /cannot write --json/);
     expect(existsSync(join(root, 'o.mp4'))).toBe(false);

@@ -390,3 +390,25 @@ describe('damaged files', () => {
     for (const path of [faststart, plain, mkv]) expect((await openVideoFile(path)).count).toBe(40);
   });
 });
+
+describe('the MP4 writer when ffmpeg stops', () => {
+  it('a setting ffmpeg refuses is a Sam2Error from write() or close(), never an unhandled pipe error, and nothing is left', async () => {
+    const { Sam2Error } = await import('../../src/runtime/errors.js');
+    const dir = mkdtempSync(join(tmpdir(), 'sam2-mp4-stop-'));
+    const path = join(dir, 'o.mp4');
+    // ffmpeg accepts the command line, then gives up on a frame duration this long.
+    const w = new Mp4Writer(path, { width: 64, height: 48, fps: 1e-5 });
+    const frame = new Uint8Array(64 * 48 * 3).fill(90);
+    const e = await (async () => {
+      for (let i = 0; i < 200; i++) await w.write(frame);
+      await w.close();
+    })().then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(Sam2Error);
+    expect((e as Error).message).toMatch(/ffmpeg (stopped while writing|could not write) .*o\.mp4: \S/);
+    await w.abort();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});

@@ -51,7 +51,7 @@ describe('video predictor bad input', async () => {
     await expect(trackVideo({ ...base, mask: 'm' } as never)).rejects.toThrow(/trackVideo: unknown option 'mask' \(did you mean 'masksDir'\?\)/);
     await expect(trackVideo({ ...base, prompts: [{ ...base.prompts[0], objId: 300 }] })).rejects.toThrow(/object id 300 is not allowed: ids are integers 1\.\.255/);
     await expect(trackVideo({ ...base, prompts: [{ ...base.prompts[0], objId: 0 }] })).rejects.toThrow(/object id 0 is not allowed/);
-    await expect(trackVideo({ ...base, fps: 0 })).rejects.toThrow(/fps must be a number in \(0, 1000\], not 0/);
+    await expect(trackVideo({ ...base, fps: 0 })).rejects.toThrow(/fps must be a number from 0\.01 to 1000, not 0/);
     await expect(trackVideo({ ...base, out: '/tmp/x.avi' })).rejects.toThrow(/must be named \.mp4/);
     await expect(trackVideo({ ...base, json: '/proc/x.json' })).rejects.toBeInstanceOf(OutputError);
     await expect(trackVideo({ ...base, json: '/tmp' })).rejects.toThrow(/json \/tmp is a folder; give a file name/);
