@@ -1,9 +1,9 @@
 /**
  * `npx tsx bench/memory_flat.ts [--image-size 64] [--frames 200] [--objects 1]`: tracks the bedroom clip
- * (../shared/data/bedroom, or a folder given with --source) and prints the GPU bytes in use (buffer pool) and
+ * (samples/bedroom, its first 17 frames at 960×540, played over and over to make --frames; or --source) and prints the GPU bytes in use (buffer pool) and
  * the Node heap after selected frames, to show that memory stays flat over the video's length.
  */
-import { openFrames } from '../src/io/frames.js';
+import { openFrames, type FrameSource } from '../src/io/frames.js';
 import { SAM2VideoPredictor } from '../src/model/video_predictor.js';
 
 function arg(name: string, dflt: string): string {
@@ -14,11 +14,20 @@ function arg(name: string, dflt: string): string {
 const imageSize = Number(arg('image-size', '64'));
 const frames = Number(arg('frames', '200'));
 const objects = Number(arg('objects', '1'));
-const source = arg('source', new URL('../../shared/data/bedroom', import.meta.url).pathname);
+const source = arg('source', new URL('../samples/bedroom', import.meta.url).pathname);
 const marks = new Set([8, 10, 50, 100, 200].filter((n) => n <= frames));
 
 const predictor = await SAM2VideoPredictor.load({ model: 'tiny', imageSize });
-const src = await openFrames(source);
+const clip = await openFrames(source);
+// The clip played over and over until it has `frames` frames: memory must stay flat with the video's length.
+const src: FrameSource = {
+  count: Math.max(frames, clip.count),
+  width: clip.width,
+  height: clip.height,
+  description: `${clip.description}, looped to ${Math.max(frames, clip.count)} frames`,
+  get: (i) => clip.get(i % clip.count),
+  close: () => clip.close(),
+};
 const state = await predictor.initState(src);
 const prompts: Array<[number, number]> = [[210, 350], [390, 220], [700, 300]];
 for (let k = 0; k < objects; k++) {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:video -- [--image-size 256] [--frames 10] [--reps 2] [--dtype f32]`: per-frame milliseconds
  * of whole tracked frames (frame resize + image encoder + tracking + video-resolution masks) on the bedroom
- * clip (../shared/data/bedroom, or --source), for 1 and 3 objects, with the objects of a frame batched and
+ * clip (samples/bedroom: its first 17 frames at 960×540, or --source), for 1 and 3 objects, with the objects of a frame batched and
  * one by one. The configurations alternate (A B C A B C …) so that machine load hits them alike; the table
  * gives the median per-frame time of each and the ratios. JSON goes to bench/results/video.json.
  */
@@ -19,7 +19,7 @@ const imageSize = Number(arg('image-size', '256'));
 const frames = Number(arg('frames', '10'));
 const reps = Number(arg('reps', '2'));
 const dtype = arg('dtype', 'f32') as 'f32' | 'f16';
-const source = arg('source', new URL('../../shared/data/bedroom', import.meta.url).pathname);
+const source = arg('source', new URL('../samples/bedroom', import.meta.url).pathname);
 const prompts: Array<[number, number]> = [[210, 350], [390, 220], [700, 300]];
 
 const gpu = await Gpu.create();

@@ -55,7 +55,8 @@ export const TORCH_DTYPE_BYTES: Readonly<Record<TorchDType, number>> = {
   bool: 1,
 };
 
-const STORAGE_TYPES: Readonly<Record<string, TorchDType>> = {
+/** torch storage class names → element dtype (the classes torch.save names in storage references). */
+export const STORAGE_TYPES: Readonly<Record<string, TorchDType>> = {
   FloatStorage: 'float32',
   HalfStorage: 'float16',
   BFloat16Storage: 'bfloat16',

@@ -63,8 +63,8 @@ import {
   TorchCheckpoint,
   TorchTensor,
   unpickle,
+  STORAGE_TYPES,
   UnsafePickleError,
-  type TorchDType,
 } from '../../weights/pickle.js';
 import { ZipReader, type ZipEntry } from '../../weights/zip.js';
 import { checkpointCorpus, pickleCorpus, safetensorsCorpus, walkPickle } from './corpus.js';
@@ -462,30 +462,17 @@ async function zipTarget(bytes: Uint8Array, ctx: Ctx): Promise<void> {
   }
 }
 
-const STORAGE_DTYPES: Readonly<Record<string, TorchDType>> = {
-  FloatStorage: 'float32',
-  HalfStorage: 'float16',
-  BFloat16Storage: 'bfloat16',
-  DoubleStorage: 'float64',
-  LongStorage: 'int64',
-  IntStorage: 'int32',
-  ShortStorage: 'int16',
-  CharStorage: 'int8',
-  ByteStorage: 'uint8',
-  BoolStorage: 'bool',
-};
-
 /** Storage references as torch writes them, resolved without any archive behind them. */
 function persistentLoad(pid: unknown): StorageRef {
   if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') throw new FormatError(`${WHAT}: unsupported persistent id`);
   const [, type, key, location, numel] = pid as unknown[];
   const q = (type as { qualname?: unknown } | null)?.qualname;
   const cls = typeof q === 'string' && q.startsWith('torch.') ? q.slice(6) : '';
-  if (!Object.hasOwn(STORAGE_DTYPES, cls)) throw new FormatError(`${WHAT}: storage reference without a storage type`);
+  if (!Object.hasOwn(STORAGE_TYPES, cls)) throw new FormatError(`${WHAT}: storage reference without a storage type`);
   if (typeof key !== 'string' || typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
     throw new FormatError(`${WHAT}: malformed storage reference`);
   }
-  return new StorageRef(key, STORAGE_DTYPES[cls], numel, typeof location === 'string' ? location : 'cpu');
+  return new StorageRef(key, STORAGE_TYPES[cls], numel, typeof location === 'string' ? location : 'cpu');
 }
 
 /** (d): what an accepted pickle returns holds only data. */

@@ -8,7 +8,7 @@ import { framesFromMemory, openFrameFolder, openFrames, openVideoFile } from '..
 import { davisPalette, encodeIndexedPng } from '../../src/io/png.js';
 import { objectColor, renderOverlay } from '../../src/io/render.js';
 
-const BEDROOM = join(__dirname, '../../../shared/data/bedroom');
+const BEDROOM = join(__dirname, '../../samples/bedroom');
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'sam2-io-'));

@@ -1,7 +1,7 @@
 /**
  * ImagePredictor against the official SAM2ImagePredictor (test/model/data/image_predictor_truck256.safetensors,
  * made by tools/reference/image_predictor_reference.py: sam2.1_hiera_t at image size 256, synthetic weights,
- * ../shared/data/images/truck.jpg, the prompts of the official notebook):
+ * samples/images/truck.jpg, the prompts of the official notebook):
  * - from the reference's cached features, every variant: one point (multimask), positive + negative points,
  *   box, box + point, mask input, a batch of 4 boxes, one point single-mask: IoU predictions and low-res
  *   logits (parity), binary masks at 1800 × 1200 (IoU);
@@ -27,7 +27,7 @@ import { preprocessImage } from '../../src/model/preprocess.js';
 const CONFIG = 'sam2.1_hiera_t';
 const cfg = sam2Config('tiny', '2.1', { imageSize: 256 });
 const DATA = 'test/model/data/image_predictor_truck256.safetensors';
-const TRUCK = '../shared/data/images/truck.jpg';
+const TRUCK = 'samples/images/truck.jpg';
 
 function manifest(heads: boolean): Manifest {
   const full = getManifest(CONFIG);

@@ -18,8 +18,8 @@ import { variants, type Variant } from '../helpers.js';
 import { expectParity, parityTable, type ParityResult } from './parity.js';
 
 const S = 256;
-const BEDROOM0 = '../shared/data/bedroom/00000.jpg';
-const TRUCK = '../shared/data/images/truck.jpg';
+const BEDROOM0 = 'samples/bedroom/00000.jpg';
+const TRUCK = 'samples/images/truck.jpg';
 /** One byte level after normalization: 1 / 255 / std. */
 const LEVEL = 1 / 255 / 0.224;
 /**

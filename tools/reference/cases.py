@@ -87,7 +87,7 @@ def frames_fixture(root: str, image_size: int = SIZE, num_frames: int = LONG_FRA
         {
             "image_size": image_size,
             "num_frames": num_frames,
-            "source": [f"../shared/data/bedroom/{i:05d}.jpg" for i in range(num_frames)],
+            "source": [f"samples/bedroom/{i:05d}.jpg" for i in range(num_frames)],
             "video_height": VIDEO_H,
             "video_width": VIDEO_W,
             "resize": "PIL Image.convert('RGB').resize((S, S)) (bicubic), as sam2.utils.misc._load_img_as_tensor",
@@ -133,7 +133,7 @@ def image_encoder_fixture(root: str, image_size: int = SIZE, config: str = CONFI
         base_meta(
             config,
             image_size,
-            frame="../shared/data/bedroom/00000.jpg",
+            frame="samples/bedroom/00000.jpg",
             stage_ends=list(trunk.stage_ends),
             scalp=enc.scalp,
             layouts={
@@ -256,7 +256,7 @@ def mask_decoder_fixture(root: str, image_size: int = SIZE, config: str = CONFIG
     meta = base_meta(
         config,
         image_size,
-        frame="../shared/data/bedroom/00000.jpg",
+        frame="samples/bedroom/00000.jpg",
         inputs="image_embeddings = frame-0 top-level features + no_mem_embed (an initial conditioning frame), "
         "image_pe = sam_prompt_encoder.get_dense_pe(), high_res_features = conv_s0 / conv_s1 outputs",
         stability={"delta": dec.dynamic_multimask_stability_delta, "thresh": dec.dynamic_multimask_stability_thresh},

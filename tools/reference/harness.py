@@ -44,7 +44,7 @@ import synthetic  # noqa: E402
 from fixture_io import FixtureWriter  # noqa: E402
 
 REPO = synthetic.REPO
-BEDROOM = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "bedroom"))
+BEDROOM = os.path.join(REPO, "samples", "bedroom")
 
 CONFIG_FILES = {
     "sam2.1_hiera_t": "configs/sam2.1/sam2.1_hiera_t.yaml",
@@ -137,7 +137,7 @@ class FrameDir:
         self.path = tempfile.mkdtemp(prefix="sam2-frames-")
         for i, src in enumerate(frame_paths(num_frames)):
             if not os.path.exists(src):
-                raise FileNotFoundError(f"{src} (the bedroom frames live in ../shared/data/bedroom)")
+                raise FileNotFoundError(f"{src} (the bedroom frames live in samples/bedroom)")
             shutil.copyfile(src, os.path.join(self.path, f"{i:05d}.jpg"))
 
     def __enter__(self) -> str:

@@ -1,5 +1,5 @@
 """Reference for the engine's ImagePredictor: the official SAM2ImagePredictor (sam2.1_hiera_t, image size 256,
-the synthetic weights of weights/README.md) on ../shared/data/images/truck.jpg with the prompts of the official
+the synthetic weights of weights/README.md) on samples/images/truck.jpg with the prompts of the official
 image-predictor notebook, written to test/model/data/image_predictor_truck256.safetensors.
 
 The model is built as `build_sam2` builds it (with its postprocessing overrides: dynamic multimask via
@@ -39,7 +39,7 @@ from fixture_io import FixtureWriter  # noqa: E402
 
 CONFIG = "sam2.1_hiera_t"
 SIZE = 256
-TRUCK = os.path.normpath(os.path.join(synthetic.REPO, "..", "shared", "data", "images", "truck.jpg"))
+TRUCK = os.path.join(synthetic.REPO, "samples", "images", "truck.jpg")
 OUT = os.path.join(synthetic.REPO, "test", "model", "data", "image_predictor_truck256.safetensors")
 
 POINT = [[500.0, 375.0]]
@@ -87,7 +87,7 @@ def main() -> None:
         "config_file": harness.CONFIG_FILES[CONFIG],
         "image_size": SIZE,
         "weights": "synthetic v1 (weights/README.md)",
-        "image": "../shared/data/images/truck.jpg",
+        "image": "samples/images/truck.jpg",
         "orig_hw": [h, w],
         "builder": "build_sam2 (apply_postprocessing: dynamic multimask via stability 0.05 / 0.98), "
                    "_bb_feat_sizes set for the image size",

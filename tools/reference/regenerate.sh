@@ -18,8 +18,8 @@ if [ ! -x "$py" ]; then
   echo "reference env missing: running tools/reference/setup.sh"
   bash "$here/setup.sh"
 fi
-if [ ! -f "$repo/../shared/data/bedroom/00000.jpg" ]; then
-  echo "error: ../shared/data/bedroom (the official example frames) is not next to the repository" >&2
+if [ ! -f "$repo/samples/bedroom/00000.jpg" ]; then
+  echo "error: samples/bedroom (the official example frames) is missing from the repository" >&2
   exit 1
 fi
 
