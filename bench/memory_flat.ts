@@ -17,7 +17,7 @@ const objects = Number(arg('objects', '1'));
 const source = arg('source', new URL('../samples/bedroom', import.meta.url).pathname);
 const marks = new Set([8, 10, 50, 100, 200].filter((n) => n <= frames));
 
-const predictor = await SAM2VideoPredictor.load({ model: 'tiny', imageSize });
+const predictor = await SAM2VideoPredictor.load({ model: 'tiny', imageSize, weights: 'synthetic' });
 const clip = await openFrames(source);
 // The clip played over and over until it has `frames` frames: memory must stay flat with the video's length.
 const src: FrameSource = {

@@ -30,7 +30,7 @@ const configs = [
 ];
 const predictors = new Map<boolean, SAM2VideoPredictor>();
 for (const batch of [true, false]) {
-  predictors.set(batch, await SAM2VideoPredictor.load({ model: 'tiny', imageSize, dtype, gpu, batchObjects: batch }));
+  predictors.set(batch, await SAM2VideoPredictor.load({ model: 'tiny', imageSize, dtype, gpu, batchObjects: batch, weights: 'synthetic' }));
 }
 
 /** Tracks `frames` frames after prompting frame 0; returns ms per tracked frame (frame 0 excluded). */

@@ -13,6 +13,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ModelSize } from './model/config.js';
 import { MAX_OBJ_ID } from './io/png_format.js';
 import { OutputError, OutputPlan, installSignalCleanup } from './io/outputs.js';
 import { fileAccessError, Sam2Error } from './runtime/errors.js';
@@ -90,11 +91,13 @@ function progressPrinter(label: string): { update(done: number, total?: number, 
 const convert: Command = {
   name: 'convert',
   summary: 'convert a PyTorch SAM 2 / 2.1 checkpoint (.pt) to safetensors',
-  usage: `Usage: sam2-webgpu convert <checkpoint.pt> <output.safetensors> [options]
+  usage: `Usage: sam2-webgpu convert <checkpoint.pt> [output.safetensors] [options]
 
 Reads an official SAM 2 / SAM 2.1 checkpoint (torch.save of {"model": state_dict}) without Python and
 without executing any pickled code, infers the config (sam2.1_hiera_t/s/b+/l, sam2_hiera_t/s/b+/l) from
 the tensor names and shapes, and writes safetensors with __metadata__ {format, config, source, dtype}.
+Without an output, a checkpoint named as Meta names them (sam2.1_hiera_tiny.pt) becomes
+weights/sam2.1_hiera_tiny.safetensors (.f16.safetensors with --dtype f16), where \`track\` looks.
 
 Options:
   --dtype f32|f16          storage type of float tensors (default f32; f16 rounds to nearest even)
@@ -111,9 +114,10 @@ Options:
       console.log(this.usage);
       return 0;
     }
-    if (positionals.length !== 2) throw new UsageError('convert needs <checkpoint.pt> <output.safetensors> (see convert --help)');
-    const [input, output] = positionals;
+    if (positionals.length < 1 || positionals.length > 2) throw new UsageError('convert needs <checkpoint.pt> [output.safetensors] (see convert --help)');
+    const input = positionals[0];
     const dtype = dtypeArg(values.dtype);
+    const output = positionals[1] ?? (await defaultConvertOutput(input, dtype));
     const { statSync } = await import('node:fs');
     const st = statSync(input, { throwIfNoEntry: false });
     if (!st?.isFile()) throw fileAccessError('checkpoint', input, { code: st ? 'EISDIR' : 'ENOENT' });
@@ -148,6 +152,16 @@ Options:
   },
 };
 
+/** weights/<Meta's name>.safetensors for a checkpoint named as Meta names them; a UsageError otherwise. */
+async function defaultConvertOutput(input: string, dtype: 'f32' | 'f16'): Promise<string> {
+  const { basename, join } = await import('node:path');
+  const m = /^(sam2\.1|sam2)_hiera_(tiny|small|base_plus|large)\.pt$/.exec(basename(input));
+  if (!m) throw new UsageError(`convert: ${input} is not named as Meta names its checkpoints (sam2.1_hiera_tiny.pt, ...); give the output file`);
+  const { weightsFileName } = await import('./model/config.js');
+  const { weightsDir, shortPath } = await import('./io/weights_files.js');
+  return shortPath(join(weightsDir(), weightsFileName(m[2] as ModelSize, m[1] === 'sam2.1' ? '2.1' : '2.0', dtype)));
+}
+
 const weights: Command = {
   name: 'weights',
   summary: "download Meta's published checkpoint and convert it (npm run weights -- <size>)",
@@ -162,7 +176,8 @@ machine copy the .pt file there (or use \`sam2-webgpu convert\`).
 Options:
   --v2.0            the original SAM 2 checkpoints (July 2024) instead of SAM 2.1
   --dtype f32|f16   storage type of float tensors (default f32)
-  --out DIR         output folder (default: the package's weights/ folder)
+  --out DIR         output folder (default: weights/ in the current folder, or $SAM2_WEBGPU_WEIGHTS;
+                    \`track\` and load() look there)
   -h, --help        show this help`,
   async run(args) {
     const { values, positionals } = parse(args, {
@@ -245,9 +260,10 @@ Prompts (in video pixels; each applies to the current --frame and --obj, which d
 Options:
   --model tiny|small|base_plus|large   model size (default tiny)
   --v2.0                   the original SAM 2 instead of SAM 2.1
-  --weights FILE           converted weights (safetensors; see \`sam2-webgpu convert\` and \`weights\`).
-                           Without it, weights/<config>.safetensors is used when present, else the
-                           deterministic synthetic weights (the masks are then meaningless)
+  --weights FILE           converted weights (safetensors; see \`sam2-webgpu weights\` and \`convert\`).
+                           Default: weights/sam2.1_hiera_<size>.safetensors (or .f16.safetensors) in
+                           the current folder, or in $SAM2_WEBGPU_WEIGHTS. \`--weights synthetic\` runs
+                           the deterministic synthetic weights (the masks are then meaningless)
   --dtype f32|f16          GPU precision (default f32)
   --image-size N           model input size (default 1024, the official; smaller multiples of 32
                            down to 64 run faster, coarser)
@@ -347,8 +363,8 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
         throw new UsageError(`--${name} ${pending[name]} comes after the last prompt and applies to none; put it before the --point or --box it is for`);
       }
     }
-    const model = (values.model ?? 'tiny') as import('./model/config.js').ModelSize;
-    const { MODEL_SIZES, configName } = await import('./model/config.js');
+    const model = (values.model ?? 'tiny') as ModelSize;
+    const { MODEL_SIZES } = await import('./model/config.js');
     if (!MODEL_SIZES.includes(model)) throw new UsageError(`--model must be one of ${MODEL_SIZES.join(', ')}, not '${model}'`);
     const version = values['v2.0'] ? '2.0' : '2.1';
     const dtype = dtypeArg(values.dtype);
@@ -364,18 +380,7 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
     const { basename, extname } = await import('node:path');
     const out = values.out ?? `${basename(source.replace(/[\\/]+$/, ''), extname(source)) || 'video'}.sam2.mp4`;
     if (extname(out).toLowerCase() !== '.mp4') throw new UsageError(`--out ${out}: the overlay video is an H.264 MP4; give a name ending in .mp4`);
-    let weights = values.weights;
-    if (!weights) {
-      const { existsSync } = await import('node:fs');
-      const { join, dirname } = await import('node:path');
-      const here = dirname(fileURLToPath(import.meta.url));
-      for (const dir of [join(here, '..', 'weights'), join(here, '..', '..', 'weights')]) {
-        for (const suffix of ['', '.f16']) {
-          const f = join(dir, `${configName(model, version)}${suffix}.safetensors`);
-          if (!weights && existsSync(f)) weights = f;
-        }
-      }
-    }
+    const weights = values.weights;
     const { trackVideo } = await import('./track.js');
     const tty = stderrIsTTY();
     let lastLine = 0;
@@ -398,10 +403,10 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
       overwrite: values.overwrite === true,
       names: { out: '--out', masksDir: '--masks', json: '--json', overwrite: '--overwrite' },
       onProgress: (p) => {
-        if (p.phase === 'load' && !weights) {
+        if (p.phase === 'load' && weights === 'synthetic') {
           process.stderr.write(
-            'sam2-webgpu track: WARNING: no weights given and none found in weights/; using synthetic weights, so the masks are meaningless. ' +
-              `Get the real ones with \`npm run weights -- ${model}\` or convert a checkpoint with \`sam2-webgpu convert\`.\n`,
+            'sam2-webgpu track: synthetic weights: the masks are meaningless. ' +
+              `Get the real ones with \`npx sam2-webgpu weights ${model}\`.\n`,
           );
         }
         const line =

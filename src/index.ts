@@ -14,6 +14,7 @@ export {
   ShapeError,
   FormatError,
   FileAccessError,
+  DisposedError,
 } from './runtime/errors.js';
 export { OptionError } from './runtime/options.js';
 export {
@@ -26,8 +27,27 @@ export {
   type SafetensorsDType,
   type TensorInfo,
 } from './runtime/safetensors.js';
-export { loadWeights, WeightStore, WeightError, type LoadOptions, type LoadProgress, type WeightSource } from './model/weights.js';
-export { sam2Config, configName, parseConfigName, MODEL_SIZES, type Sam2Config, type ModelSize, type ModelVersion } from './model/config.js';
+export {
+  loadWeights,
+  WeightStore,
+  WeightError,
+  NoWeightsError,
+  type LoadOptions,
+  type LoadProgress,
+  type WeightSource,
+  type HostTensor,
+} from './model/weights.js';
+export {
+  sam2Config,
+  configName,
+  parseConfigName,
+  weightsFileName,
+  checkpointFileName,
+  MODEL_SIZES,
+  type Sam2Config,
+  type ModelSize,
+  type ModelVersion,
+} from './model/config.js';
 export {
   SAM2VideoPredictor,
   InferenceState,
@@ -38,9 +58,22 @@ export {
   type MaskPrompt,
   type PropagateOptions,
 } from './model/video_predictor.js';
-export { ImagePredictor } from './model/image_predictor.js';
+export {
+  ImagePredictor,
+  PromptError,
+  type ImagePredictorLoadOptions,
+  type ImagePredictorOptions,
+  type PredictOptions,
+  type PredictResult,
+  type ImageInput,
+  type RgbImage,
+  type HostArray,
+  type CachedFeatures,
+  type Point,
+  type Box,
+} from './model/image_predictor.js';
 export { SAM2Base, NO_OBJ_SCORE } from './model/sam2_base.js';
 export { ImageEncoder, ImageFeatures } from './model/image_encoder.js';
-export type { FrameSource, Frame } from './io/frames.js';
+export type { FrameSource, DisposableFrameSource, Frame } from './io/frames.js';
 export { framesFromImages, framesFromCallback, browserImageSize, rgbaToRgb, RgbConverter, type BrowserImage, type RgbaImage, type ImageFramesOptions, type CallbackFramesOptions } from './io/browser_frames.js';
 export { fetchWeights, weightsFromFile, hasCachedWeights, clearCachedWeights, WEIGHTS_CACHE, type WeightsProgress, type FetchWeightsOptions, type FetchedWeights } from './io/browser_weights.js';

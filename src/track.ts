@@ -11,6 +11,7 @@ import { openFrames, type FrameSource } from './io/frames.js';
 import { OutputPlan } from './io/outputs.js';
 import { davisPalette, encodeIndexedPng } from './io/png.js';
 import { davisIndexMask, isIndexedPng, MAX_OBJ_ID } from './io/png_format.js';
+import { findWeights } from './io/weights_files.js';
 import { renderOverlay, type OverlayPrompt } from './io/render.js';
 import type { ModelSize, ModelVersion } from './model/config.js';
 import { checkPromptGeometry, SAM2VideoPredictor, type FrameResult } from './model/video_predictor.js';
@@ -41,7 +42,11 @@ export interface TrackJobOptions {
   prompts: TrackPrompt[];
   model?: ModelSize;
   version?: ModelVersion;
-  /** Converted safetensors weights; absent → synthetic weights (see TrackSummary.syntheticWeights). */
+  /**
+   * Converted safetensors weights, or 'synthetic' (meaningless masks; TrackSummary.syntheticWeights says so).
+   * Absent: the model's file in the weights folder (`weights/sam2.1_hiera_tiny.safetensors`); a NoWeightsError
+   * when there is none.
+   */
   weights?: string;
   dtype?: 'f32' | 'f16';
   imageSize?: number;
@@ -187,9 +192,11 @@ function trackedCounts(start: number, count: number, maxFrames: number | undefin
  */
 export async function trackVideo(opts: TrackJobOptions): Promise<TrackSummary> {
   checkJobOptions(opts);
+  const weights = opts.weights ?? findWeights(opts.model ?? 'tiny', opts.version ?? '2.1', opts.dtype ?? 'f32');
+  const synthetic = weights === 'synthetic';
   const names = { out: 'out', masksDir: 'masksDir', json: 'json', overwrite: 'overwrite: true', ...opts.names };
   const outputs = new OutputPlan({
-    inputs: [opts.source, ...(typeof opts.weights === 'string' ? [opts.weights] : [])],
+    inputs: [opts.source, ...(synthetic ? [] : [weights])],
     outputs: [
       ...(opts.out !== undefined ? [{ path: opts.out, kind: 'file' as const, label: names.out }] : []),
       ...(opts.masksDir !== undefined ? [{ path: opts.masksDir, kind: 'folder' as const, label: names.masksDir, replaceable: isMaskFile }] : []),
@@ -203,7 +210,7 @@ export async function trackVideo(opts: TrackJobOptions): Promise<TrackSummary> {
   let mp4: Mp4Writer | undefined;
   let committed = false;
   try {
-    if (typeof opts.weights === 'string') checkWeightsFile(opts.weights);
+    if (!synthetic) checkWeightsFile(weights);
     source = await openFrames(opts.source);
     const W = source.width;
     const H = source.height;
@@ -223,7 +230,7 @@ export async function trackVideo(opts: TrackJobOptions): Promise<TrackSummary> {
     predictor = await SAM2VideoPredictor.load({
       model: opts.model,
       version: opts.version,
-      weights: opts.weights,
+      weights,
       dtype: opts.dtype,
       imageSize: opts.imageSize,
       fillHoleArea: opts.fillHoleArea,

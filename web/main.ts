@@ -336,7 +336,7 @@ async function loadModel(): Promise<void> {
   el.loadProgress.value = 0;
   const t0 = performance.now();
   try {
-    let weights: WeightSource | undefined;
+    let weights: WeightSource = 'synthetic';
     let what = 'synthetic weights';
     hook.weightsFromCache = false;
     const onBytes = (p: { loaded: number; total?: number; fromCache: boolean }) => {

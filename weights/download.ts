@@ -6,36 +6,31 @@
  *   <out>/checkpoints/sam2.1_hiera_tiny.pt      the original checkpoint (kept; re-used on the next run)
  *   <out>/sam2.1_hiera_tiny.safetensors         f32 (or sam2.1_hiera_tiny.f16.safetensors with --dtype f16)
  *
- * `out` defaults to the repository's weights/ folder. The download goes to `<file>.tmp` and is renamed when
+ * `out` defaults to weights/ in the current folder (or $SAM2_WEBGPU_WEIGHTS), where `track` and `load()` look. The download goes to `<file>.tmp` and is renamed when
  * complete (its length checked against Content-Length), so an interrupted run never leaves a partial
  * checkpoint under the real name. Offline, the first request fails within seconds (DNS / connect timeout)
  * with an OfflineError that explains how to convert a checkpoint obtained elsewhere.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { shortPath, weightsDir } from '../src/io/weights_files.js';
+import { checkpointFileName, configName, MODEL_SIZES, weightsFileName, type ModelSize } from '../src/model/config.js';
+import type { ConfigName } from '../src/model/manifest_check.js';
 import { Sam2Error } from '../src/runtime/errors.js';
-import type { ConfigName } from '../src/model/manifests.js';
 import { convertCheckpoint, type ConvertProgress, type OutputDType } from './convert.js';
 
-export type ModelSize = 'tiny' | 'small' | 'base_plus' | 'large';
-export const MODEL_SIZES: readonly ModelSize[] = ['tiny', 'small', 'base_plus', 'large'];
+export { MODEL_SIZES, type ModelSize };
 
 /** Where Meta publishes the checkpoints (as in the sam2 repository's checkpoints/download_ckpts.sh). */
 export const SAM2_1_BASE_URL = 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/';
 export const SAM2_BASE_URL = 'https://dl.fbaipublicfiles.com/segment_anything_2/072824/';
 
-const SHORT: Record<ModelSize, 't' | 's' | 'b+' | 'l'> = { tiny: 't', small: 's', base_plus: 'b+', large: 'l' };
-
-/** Meta's file name and our config name for a size and version. */
+/** Meta's file name, our config name and the download URL for a size and version. */
 export function checkpointInfo(size: ModelSize, v2_0 = false): { file: string; config: ConfigName; url: string } {
-  const version = v2_0 ? 'sam2' : 'sam2.1';
-  return {
-    file: `${version}_hiera_${size}.pt`,
-    config: `${version}_hiera_${SHORT[size]}` as ConfigName,
-    url: `${v2_0 ? SAM2_BASE_URL : SAM2_1_BASE_URL}${version}_hiera_${size}.pt`,
-  };
+  const version = v2_0 ? '2.0' : '2.1';
+  const file = checkpointFileName(size, version);
+  return { file, config: configName(size, version) as ConfigName, url: `${v2_0 ? SAM2_BASE_URL : SAM2_1_BASE_URL}${file}` };
 }
 
 /** The checkpoint server cannot be reached (offline, DNS, firewall) or refused the download. */
@@ -53,7 +48,7 @@ export interface DownloadOptions {
   /** SAM 2 (July 2024) instead of SAM 2.1. */
   v2_0?: boolean;
   dtype?: OutputDType;
-  /** Output folder (default: the repository's weights/). */
+  /** Output folder (default: weightsDir(), weights/ in the current folder). */
   outDir?: string;
   /** Replaces Meta's base URL (mirrors, tests). */
   baseUrl?: string;
@@ -71,29 +66,15 @@ export interface DownloadResult {
   downloaded: boolean;
 }
 
-export function defaultWeightsDir(): string {
-  return dirname(fileURLToPath(import.meta.url));
-}
-
-/** A path relative to the working directory when it lies below it, absolute otherwise. */
-function shortPath(p: string): string {
-  const r = relative(process.cwd(), p);
-  return r && !r.startsWith('..') && !isAbsolute(r) ? r : resolve(p);
-}
-
-function offlineHelp(file: string, url: string, outDir: string, dtype: OutputDType): string {
+function offlineHelp(size: ModelSize, v2_0: boolean | undefined, file: string, url: string, outDir: string, dtype: OutputDType): string {
   const pt = shortPath(join(outDir, 'checkpoints', file));
-  const st = shortPath(join(outDir, outputName(file, dtype)));
+  const st = shortPath(join(outDir, weightsFileName(size, v2_0 ? '2.0' : '2.1', dtype)));
   return (
     `To use a checkpoint obtained elsewhere (another machine, a mirror, Hugging Face facebook/${file.replace(/_hiera_(\w+)\.pt$/, (_, s: string) => `-hiera-${s.replace('_', '-')}`)}):\n` +
     `  1. copy ${file} (from ${url}) to ${pt}\n` +
     `  2. run   npx sam2-webgpu convert ${pt} ${st}${dtype === 'f16' ? ' --dtype f16' : ''}\n` +
     `or re-run this command once ${pt} is in place (an existing checkpoint is converted without downloading).`
   );
-}
-
-function outputName(file: string, dtype: OutputDType): string {
-  return file.replace(/\.pt$/, dtype === 'f16' ? '.f16.safetensors' : '.safetensors');
 }
 
 /** Streams `url` to `path` (via `path.tmp`), with progress and timeouts. */
@@ -165,11 +146,11 @@ export async function downloadWeights(opts: DownloadOptions): Promise<DownloadRe
   }
   const dtype = opts.dtype ?? 'f32';
   const info = checkpointInfo(opts.size, opts.v2_0);
-  const outDir = opts.outDir ?? defaultWeightsDir();
+  const outDir = opts.outDir ?? weightsDir();
   const url = opts.baseUrl ? new URL(info.file, opts.baseUrl.endsWith('/') ? opts.baseUrl : `${opts.baseUrl}/`).href : info.url;
   const checkpoint = join(outDir, 'checkpoints', info.file);
-  const safetensors = join(outDir, outputName(info.file, dtype));
-  const help = offlineHelp(info.file, url, outDir, dtype);
+  const safetensors = join(outDir, weightsFileName(opts.size, opts.v2_0 ? '2.0' : '2.1', dtype));
+  const help = offlineHelp(opts.size, opts.v2_0, info.file, url, outDir, dtype);
 
   let downloaded = false;
   if (!(existsSync(checkpoint) && (await stat(checkpoint)).size > 0)) {

@@ -6,9 +6,10 @@
  *
  * Nothing here imports a Node module; ImageData-like objects ({width, height, data}) work in Node too.
  */
+import { closableSource } from '../runtime/dispose.js';
 import { Sam2Error } from '../runtime/errors.js';
 import { FrameCache } from './frame_cache.js';
-import type { Frame, FrameSource } from './frames.js';
+import type { DisposableFrameSource, Frame } from './frames.js';
 
 /** Anything a browser can draw into a 2-D canvas, or raw RGBA pixels. */
 export type BrowserImage =
@@ -105,7 +106,7 @@ export interface ImageFramesOptions {
  * A FrameSource over images held by the caller (all one size; checked up front). The images stay the caller's:
  * close() does not close them.
  */
-export function framesFromImages(images: readonly BrowserImage[], opts: ImageFramesOptions = {}): FrameSource {
+export function framesFromImages(images: readonly BrowserImage[], opts: ImageFramesOptions = {}): DisposableFrameSource {
   if (images.length === 0) throw new Sam2Error('no frames were given');
   const { width, height } = browserImageSize(images[0]);
   if (!(width > 0 && height > 0)) throw new Sam2Error(`frame 0 has size ${width}×${height}`);
@@ -113,7 +114,7 @@ export function framesFromImages(images: readonly BrowserImage[], opts: ImageFra
   const converter = new RgbConverter();
   const cache = new FrameCache(opts.cacheFrames ?? 4);
   const description = opts.description ?? `${images.length} frames of ${width}×${height}`;
-  return {
+  return closableSource({
     count: images.length,
     width,
     height,
@@ -131,7 +132,7 @@ export function framesFromImages(images: readonly BrowserImage[], opts: ImageFra
     close() {
       cache.clear();
     },
-  };
+  });
 }
 
 export interface CallbackFramesOptions extends ImageFramesOptions {
@@ -152,7 +153,7 @@ export interface CallbackFramesOptions extends ImageFramesOptions {
  * A FrameSource that asks a callback for each frame as the engine needs it and keeps only a few converted
  * frames, so host memory stays flat however long the video is.
  */
-export async function framesFromCallback(opts: CallbackFramesOptions): Promise<FrameSource> {
+export async function framesFromCallback(opts: CallbackFramesOptions): Promise<DisposableFrameSource> {
   const { count } = opts;
   if (!Number.isInteger(count) || count < 1) throw new Sam2Error(`a video needs at least one frame (count: ${count})`);
   const converter = new RgbConverter();
@@ -176,7 +177,7 @@ export async function framesFromCallback(opts: CallbackFramesOptions): Promise<F
   const W = width!;
   const H = height!;
   const description = opts.description ?? `${count} frames of ${W}×${H}`;
-  return {
+  return closableSource({
     count,
     width: W,
     height: H,
@@ -201,5 +202,5 @@ export async function framesFromCallback(opts: CallbackFramesOptions): Promise<F
       cache.clear();
       opts.onClose?.();
     },
-  };
+  });
 }

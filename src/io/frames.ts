@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, basename } from 'node:path';
+import { closableSource } from '../runtime/dispose.js';
 import { Sam2Error } from '../runtime/errors.js';
 import { DecodeError, decodeImage, probe, RawFrameStream } from './ffmpeg.js';
 import { FrameCache } from './frame_cache.js';
@@ -41,8 +42,14 @@ export interface FrameSource {
    * loader's own bytes, to reproduce its input exactly). Undefined → the engine resizes get(index).
    */
   resized?(index: number, size: number): Promise<Uint8Array | undefined>;
+  /** Stops decoding and drops cached frames; get() afterwards is a DisposedError. Runs once. */
   close(): void;
+  /** `using` closes the source (the package's sources all have it). */
+  [Symbol.dispose]?(): void;
 }
+
+/** A FrameSource made by this package: `using frames = await openFrames(path)` closes it at scope exit. */
+export type DisposableFrameSource = FrameSource & Disposable & AsyncDisposable;
 
 
 function checkIndex(src: FrameSource, index: number): void {
@@ -57,7 +64,7 @@ const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
  * The frames of a folder: JPEG and PNG files. As the official loader, names that are integers ("00042.jpg")
  * sort by value; otherwise the folder must use one naming scheme and sorts by natural order.
  */
-export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<FrameSource> {
+export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<DisposableFrameSource> {
   if (!existsSync(dir)) throw new Sam2Error(`video source ${dir} does not exist`);
   if (!statSync(dir).isDirectory()) throw new Sam2Error(`${dir} is not a folder of frames`);
   const files = readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()));
@@ -91,7 +98,7 @@ export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<Fra
     },
     close() {},
   };
-  return src;
+  return closableSource(src);
 }
 
 /**
@@ -105,7 +112,7 @@ export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<Fra
  * the file's packets. A truncated or undecodable file is a DecodeError naming it, raised here rather than
  * midway through tracking.
  */
-export async function openVideoFile(path: string, window = 16): Promise<FrameSource> {
+export async function openVideoFile(path: string, window = 16): Promise<DisposableFrameSource> {
   if (!existsSync(path)) throw new Sam2Error(`video source ${path} does not exist`);
   const info = await probe(path, true);
   if (info.frames < 1) throw new DecodeError(`${path} has no frames`);
@@ -141,11 +148,11 @@ export async function openVideoFile(path: string, window = 16): Promise<FrameSou
       stream = null;
     },
   };
-  return src;
+  return closableSource(src);
 }
 
 /** Frames supplied by the caller (already decoded, all one size). */
-export function framesFromMemory(frames: Frame[], fps?: number): FrameSource {
+export function framesFromMemory(frames: Frame[], fps?: number): DisposableFrameSource {
   if (frames.length === 0) throw new Sam2Error('no frames were given');
   const { width, height } = frames[0];
   frames.forEach((f, i) => {
@@ -166,11 +173,11 @@ export function framesFromMemory(frames: Frame[], fps?: number): FrameSource {
     },
     close() {},
   };
-  return src;
+  return closableSource(src);
 }
 
 /** A folder of frames or a video file, by what the path is. */
-export async function openFrames(path: string): Promise<FrameSource> {
+export async function openFrames(path: string): Promise<DisposableFrameSource> {
   if (!existsSync(path)) throw new Sam2Error(`video source ${path} does not exist`);
   return statSync(path).isDirectory() ? openFrameFolder(path) : openVideoFile(path);
 }

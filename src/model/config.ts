@@ -110,6 +110,20 @@ export function configName(size: ModelSize, version: ModelVersion): string {
   return `${version === '2.1' ? 'sam2.1' : 'sam2'}_hiera_${SHORT[size]}`;
 }
 
+/**
+ * The file name of converted weights: Meta's checkpoint name with `.safetensors` (`sam2.1_hiera_tiny.safetensors`,
+ * `sam2_hiera_base_plus.safetensors`), `.f16.safetensors` for f16 storage. `weights`, `convert`, `track` and
+ * `load()` all use it.
+ */
+export function weightsFileName(size: ModelSize, version: ModelVersion, dtype: 'f32' | 'f16' = 'f32'): string {
+  return `${version === '2.1' ? 'sam2.1' : 'sam2'}_hiera_${size}${dtype === 'f16' ? '.f16' : ''}.safetensors`;
+}
+
+/** Meta's checkpoint file name (`sam2.1_hiera_tiny.pt`). */
+export function checkpointFileName(size: ModelSize, version: ModelVersion): string {
+  return `${version === '2.1' ? 'sam2.1' : 'sam2'}_hiera_${size}.pt`;
+}
+
 /** Parses "sam2.1_hiera_t" / "sam2_hiera_b+" back to size and version. */
 export function parseConfigName(name: string): { size: ModelSize; version: ModelVersion } {
   const m = /^(sam2\.1|sam2)_hiera_(t|s|b\+|l)$/.exec(name);

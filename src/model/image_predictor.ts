@@ -3,7 +3,7 @@
  * encodes an image once and caches its features; predict() turns prompts in original-image pixels into
  * masks at the original resolution, IoU predictions and low-res logits, as many prompts per call as wanted.
  *
- *   const p = await ImagePredictor.create({ gpu, weights, config });
+ *   using p = await ImagePredictor.load({ model: 'tiny', weights: 'weights/sam2.1_hiera_tiny.safetensors' });
  *   await p.setImage({ data: rgb, width, height });           // or ImageData / ImageBitmap
  *   const { masks, iouPredictions, lowResMasks } = await p.predict({ pointCoords: [[500, 375]], pointLabels: [1] });
  *
@@ -21,15 +21,18 @@
 import { add } from '../kernels/binary.js';
 import { permute } from '../kernels/layout.js';
 import { resize } from '../kernels/resize.js';
-import { Sam2Error, ShapeError } from '../runtime/errors.js';
-import type { Gpu } from '../runtime/gpu.js';
+import { asyncDisposeSymbol, disposeSymbol } from '../runtime/dispose.js';
+import { DisposedError, Sam2Error, ShapeError } from '../runtime/errors.js';
+import { Gpu } from '../runtime/gpu.js';
+import { checkOptionKeys } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { Sam2Config } from './config.js';
+import { configName, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
+import type { ConfigName } from './manifest_check.js';
 import { ImageEncoder, type ImageFeatures } from './image_encoder.js';
 import { dtypeOf, type ModelContext } from './layers.js';
 import { MaskDecoder, maskDecoderOptions } from './mask_decoder.js';
 import { PromptEncoder, PromptError, POINT_LABELS } from './prompt_encoder.js';
-import type { WeightStore } from './weights.js';
+import { loadWeights, modelWeights, type LoadProgress, type WeightSource, type WeightStore } from './weights.js';
 
 export { PromptError } from './prompt_encoder.js';
 
@@ -61,6 +64,41 @@ export interface CachedFeatures {
   highResFeats: readonly [Tensor, Tensor];
 }
 
+/** ImagePredictor.load(): the model, its weights and the GPU, as SAM2VideoPredictor.load() takes them. */
+export interface ImagePredictorLoadOptions {
+  /** Model size (default 'tiny'). */
+  model?: ModelSize;
+  /** SAM 2.1 (default) or the original SAM 2. */
+  version?: ModelVersion;
+  /**
+   * Converted weights: a safetensors path (Node), an ArrayBuffer, a fetch Response or stream, or 'synthetic'.
+   * Absent: in Node the model's file in the weights folder; in browsers a NoWeightsError.
+   */
+  weights?: WeightSource;
+  /** Activation and weight dtype on the GPU (default 'f32'). */
+  dtype?: 'f32' | 'f16';
+  /** Model input size (default 1024). */
+  imageSize?: number;
+  /** Use this GPU context instead of creating one. */
+  gpu?: Gpu;
+  /** Logits above this are foreground (default 0). */
+  maskThreshold?: number;
+  /** Loading progress (bytes and tensors), at most every 100 ms and once at the end. */
+  onProgress?: (p: LoadProgress) => void;
+}
+
+const LOAD_KEYS = Object.keys({
+  model: 1, version: 1, weights: 1, dtype: 1, imageSize: 1, gpu: 1, maskThreshold: 1, onProgress: 1,
+} satisfies Record<keyof ImagePredictorLoadOptions, 1>);
+
+/** What load() made and dispose() frees (nothing for create(), whose caller owns the GPU and weights). */
+interface Owned {
+  weights?: WeightStore;
+  gpu?: Gpu;
+  synthetic?: boolean;
+}
+
+/** ImagePredictor.create(): modules bound to weights already on a GPU the caller keeps. */
 export interface ImagePredictorOptions {
   gpu: Gpu;
   weights: WeightStore;
@@ -113,24 +151,82 @@ export class ImagePredictor {
   private cached: Cached | null = null;
   private origHW: [number, number] | null = null;
   private readonly ctx: ModelContext;
+  /** True when the model runs on synthetic weights (weights: 'synthetic'): its masks are meaningless. */
+  readonly syntheticWeights: boolean;
+  private disposed = false;
 
   private constructor(
     opts: ImagePredictorOptions,
     promptEncoder: PromptEncoder,
     readonly config: Sam2Config,
+    private readonly owned: Owned,
   ) {
     this.ctx = { gpu: opts.gpu, weights: opts.weights };
     this.imageSize = config.imageSize;
     this.maskThreshold = opts.maskThreshold ?? 0;
     this.promptEncoder = promptEncoder;
     this.maskDecoder = new MaskDecoder(this.ctx, maskDecoderOptions(config));
+    this.syntheticWeights = owned.synthetic ?? false;
+  }
+
+  /**
+   * Loads a model for single images: the GPU (unless given) and the weights (checked against the official
+   * config of `model` / `version`). dispose() frees what it made.
+   */
+  static async load(opts: ImagePredictorLoadOptions = {}): Promise<ImagePredictor> {
+    checkOptionKeys('ImagePredictor.load', opts, LOAD_KEYS);
+    const size = opts.model ?? 'tiny';
+    const version = opts.version ?? '2.1';
+    const config = sam2Config(size, version, { imageSize: opts.imageSize });
+    const name = configName(size, version) as ConfigName;
+    const dtype = opts.dtype ?? 'f32';
+    const source = await modelWeights(opts.weights, name, dtype, 'ImagePredictor.load');
+    const gpu = opts.gpu ?? (await Gpu.create());
+    let weights: WeightStore | undefined;
+    try {
+      weights = await loadWeights(source, { gpu, dtype, expectConfig: name, onProgress: opts.onProgress });
+      const owned = { weights, gpu: opts.gpu ? undefined : gpu, synthetic: source === 'synthetic' };
+      return await ImagePredictor.bind({ gpu, weights, config, maskThreshold: opts.maskThreshold }, owned);
+    } catch (e) {
+      weights?.release();
+      if (!opts.gpu) gpu.destroy();
+      throw e;
+    }
   }
 
   /** Binds the prompt encoder and mask decoder; the image encoder is bound at the first setImage(). */
   static async create(opts: ImagePredictorOptions): Promise<ImagePredictor> {
-    const ctx = { gpu: opts.gpu, weights: opts.weights };
-    const pe = await PromptEncoder.create(ctx, opts.config);
-    return new ImagePredictor(opts, pe, opts.config);
+    return ImagePredictor.bind(opts, {});
+  }
+
+  private static async bind(opts: ImagePredictorOptions, owned: Owned): Promise<ImagePredictor> {
+    const pe = await PromptEncoder.create({ gpu: opts.gpu, weights: opts.weights }, opts.config);
+    return new ImagePredictor(opts, pe, opts.config, owned);
+  }
+
+  /**
+   * Frees the cached features and the modules, and what load() made (weights, GPU). Runs once; the
+   * predictor is unusable after (DisposedError).
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.release();
+    this.disposed = true;
+    this.owned.weights?.release();
+    this.owned.gpu?.destroy();
+  }
+
+  /** `using p = await ImagePredictor.load(...)` disposes it at scope exit. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  async [asyncDisposeSymbol](): Promise<void> {
+    this.dispose();
+  }
+
+  private check(what: string): void {
+    if (this.disposed) throw new DisposedError(`${what}: this ImagePredictor was disposed`);
   }
 
   get isImageSet(): boolean {
@@ -144,6 +240,7 @@ export class ImagePredictor {
 
   /** set_image(): the transform and the image encoder on the GPU; the features are cached for predict(). */
   async setImage(image: ImageInput): Promise<void> {
+    this.check('setImage');
     const { data, width, height, channels } = await rgbBytes(image);
     this.resetPredictor();
     const enc = this.imageEncoder();
@@ -156,6 +253,7 @@ export class ImagePredictor {
    * [3, S, S] in the weights' dtype) and the original image's size. The input is not released.
    */
   setTransformedImage(input: Tensor, origHW: readonly [number, number]): void {
+    this.check('setTransformedImage');
     checkSize(origHW);
     this.resetPredictor();
     const f = this.imageEncoder().encode(input);
@@ -167,6 +265,7 @@ export class ImagePredictor {
    * outlive their use here and are not released by resetPredictor().
    */
   setImageFeatures(features: CachedFeatures, origHW: readonly [number, number]): void {
+    this.check('setImageFeatures');
     checkSize(origHW);
     const C = this.promptEncoder.embedDim;
     const [h, w] = this.promptEncoder.imageEmbeddingSize;
@@ -187,6 +286,7 @@ export class ImagePredictor {
 
   /** get_image_embedding(): [1, C, h, w] (NCHW), owned by the predictor until the next image. */
   getImageEmbedding(): Tensor {
+    this.check('getImageEmbedding');
     const c = this.requireImage('getImageEmbedding');
     if (!c.embedNchw) {
       const [h, w] = this.promptEncoder.imageEmbeddingSize;
@@ -214,6 +314,7 @@ export class ImagePredictor {
 
   /** predict(): see PredictOptions and PredictResult. */
   async predict(opts: PredictOptions = {}): Promise<PredictResult> {
+    this.check('predict');
     const cached = this.requireImage('predict');
     const gpu = this.ctx.gpu;
     const [H, W] = this.origHW!;

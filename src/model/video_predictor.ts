@@ -14,14 +14,14 @@
  * which keeps every frame, would use them).
  */
 import type { Frame, FrameSource } from '../io/frames.js';
-import { Sam2Error } from '../runtime/errors.js';
+import { asyncDisposeSymbol, disposeSymbol } from '../runtime/dispose.js';
+import { DisposedError, Sam2Error } from '../runtime/errors.js';
 import { checkOptionKeys } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Gpu } from '../runtime/gpu.js';
 import { configName, parseConfigName, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
-import { getManifest, type ConfigName } from './manifests.js';
-import { loadWeights, type LoadProgress, type WeightSource } from './weights.js';
-import { syntheticTensors } from '../../weights/synthetic.js';
+import type { ConfigName } from './manifest_check.js';
+import { loadWeights, modelWeights, type LoadProgress, type WeightSource } from './weights.js';
 import type { ImageFeatures } from './image_encoder.js';
 import { applyNonOverlappingConstraints, fillHolesInMaskScores } from './postprocess.js';
 import { NO_OBJ_SCORE, releaseOutput, SAM2Base, type FrameOutput, type ObjectOutputDict, type PointInputs } from './sam2_base.js';
@@ -63,11 +63,34 @@ export class InferenceState {
   readonly featureCache = new Map<number, ImageFeatures>();
   /** The frame the memory window is centred on (the last one tracked). */
   lastTracked = -1;
+  private closed = false;
 
   constructor(
     readonly source: FrameSource,
-    readonly opts: Required<InitStateOptions>,
+    readonly opts: Readonly<Required<InitStateOptions>>,
+    private readonly onClose: (state: InferenceState) => void = () => {},
   ) {}
+
+  /** True once closeState() / close() ran; using the state afterwards is a DisposedError. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The predictor's closeState(state): frees the state's GPU tensors and closes its frame source. Runs once. */
+  close(): void {
+    if (this.closed) return;
+    this.onClose(this);
+    this.closed = true;
+  }
+
+  /** `using state = await predictor.initState(frames)` closes it at scope exit. */
+  [disposeSymbol](): void {
+    this.close();
+  }
+
+  async [asyncDisposeSymbol](): Promise<void> {
+    this.close();
+  }
 
   get numFrames(): number {
     return this.source.count;
@@ -122,8 +145,11 @@ export interface PredictorLoadOptions {
   /** SAM 2.1 (default) or the original SAM 2. */
   version?: ModelVersion;
   /**
-   * Converted weights: a safetensors path (Node), an ArrayBuffer, a fetch Response or stream. Absent: the
-   * deterministic synthetic weights (the official architecture with meaningless values; masks are noise).
+   * Converted weights: a safetensors path (Node), an ArrayBuffer, a fetch Response or stream (fetchWeights,
+   * weightsFromFile), or 'synthetic' for the deterministic synthetic weights (the official architecture with
+   * meaningless values; masks are noise). Absent: in Node the model's file in the weights folder
+   * (`weights/sam2.1_hiera_tiny.safetensors`, or $SAM2_WEBGPU_WEIGHTS; `npx sam2-webgpu weights tiny` puts it
+   * there); in browsers a NoWeightsError.
    */
   weights?: WeightSource;
   /** Activation and weight dtype on the GPU (default 'f32'). */
@@ -155,6 +181,7 @@ export interface PredictorLoadOptions {
    * every later frame attends to it.
    */
   addAllFramesToCorrectAsCond?: boolean;
+  /** Loading progress (bytes and tensors), at most every 100 ms and once at the end. */
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -195,22 +222,56 @@ export function checkPromptGeometry(
   }
 }
 
+/** What a predictor was loaded with (fixed for its lifetime). */
+interface PredictorSettings {
+  syntheticWeights: boolean;
+  batchObjects: boolean;
+  clearNonCondMemAroundInput: boolean;
+  addAllFramesToCorrectAsCond: boolean;
+  ownsGpu: boolean;
+}
+
 export class SAM2VideoPredictor {
   readonly config: Sam2Config;
   readonly gpu: Gpu;
-  /** True when the model runs on synthetic weights (no checkpoint was given). */
-  syntheticWeights = false;
-  /** Objects of a frame are tracked in one batch (PredictorLoadOptions.batchObjects). */
-  batchObjects = true;
-  /** PredictorLoadOptions.clearNonCondMemAroundInput. */
-  clearNonCondMemAroundInput = false;
-  /** PredictorLoadOptions.addAllFramesToCorrectAsCond. */
-  addAllFramesToCorrectAsCond = false;
-  private ownsGpu = false;
+  private readonly settings: Readonly<PredictorSettings>;
+  private disposed = false;
 
-  constructor(readonly model: SAM2Base) {
+  constructor(
+    readonly model: SAM2Base,
+    settings: Partial<PredictorSettings> = {},
+  ) {
     this.config = model.config;
     this.gpu = model.gpu;
+    this.settings = Object.freeze({
+      syntheticWeights: settings.syntheticWeights ?? false,
+      batchObjects: settings.batchObjects ?? true,
+      clearNonCondMemAroundInput: settings.clearNonCondMemAroundInput ?? false,
+      addAllFramesToCorrectAsCond: settings.addAllFramesToCorrectAsCond ?? false,
+      ownsGpu: settings.ownsGpu ?? false,
+    });
+  }
+
+  // What the predictor was loaded with; fixed (getters: assigning one is a TypeError).
+
+  /** True when the model runs on synthetic weights (weights: 'synthetic'): its masks are meaningless. */
+  get syntheticWeights(): boolean {
+    return this.settings.syntheticWeights;
+  }
+
+  /** Objects of a frame are tracked in one batch (PredictorLoadOptions.batchObjects). */
+  get batchObjects(): boolean {
+    return this.settings.batchObjects;
+  }
+
+  /** PredictorLoadOptions.clearNonCondMemAroundInput. */
+  get clearNonCondMemAroundInput(): boolean {
+    return this.settings.clearNonCondMemAroundInput;
+  }
+
+  /** PredictorLoadOptions.addAllFramesToCorrectAsCond. */
+  get addAllFramesToCorrectAsCond(): boolean {
+    return this.settings.addAllFramesToCorrectAsCond;
   }
 
   /**
@@ -227,12 +288,12 @@ export class SAM2VideoPredictor {
       fillHoleArea: opts.fillHoleArea ?? base.fillHoleArea,
       nonOverlapMasks: opts.nonOverlapMasks ?? base.nonOverlapMasks,
     };
+    const name = configName(size, version) as ConfigName;
+    const dtype = opts.dtype ?? 'f32';
+    const source = await modelWeights(opts.weights, name, dtype, 'SAM2VideoPredictor.load');
     const gpu = opts.gpu ?? (await Gpu.create());
     try {
-      const name = configName(size, version) as ConfigName;
-      const synthetic = opts.weights === undefined;
-      const source: WeightSource = synthetic ? syntheticPairs(name) : opts.weights!;
-      const weights = await loadWeights(source, { gpu, dtype: opts.dtype ?? 'f32', expectConfig: name, onProgress: opts.onProgress });
+      const weights = await loadWeights(source, { gpu, dtype, expectConfig: name, onProgress: opts.onProgress });
       const loaded = weights.config.name;
       if (loaded !== name) {
         const got = parseConfigName(loaded);
@@ -240,23 +301,40 @@ export class SAM2VideoPredictor {
         throw new Sam2Error(`the weights are ${loaded} (${got.size}, SAM ${got.version}); load them with model: '${got.size}', version: '${got.version}'`);
       }
       const model = await SAM2Base.create({ gpu, weights }, config);
-      const p = new SAM2VideoPredictor(model);
-      p.syntheticWeights = synthetic;
-      p.batchObjects = opts.batchObjects ?? true;
-      p.clearNonCondMemAroundInput = opts.clearNonCondMemAroundInput ?? false;
-      p.addAllFramesToCorrectAsCond = opts.addAllFramesToCorrectAsCond ?? false;
-      p.ownsGpu = !opts.gpu;
-      return p;
+      return new SAM2VideoPredictor(model, {
+        syntheticWeights: source === 'synthetic',
+        batchObjects: opts.batchObjects,
+        clearNonCondMemAroundInput: opts.clearNonCondMemAroundInput,
+        addAllFramesToCorrectAsCond: opts.addAllFramesToCorrectAsCond,
+        ownsGpu: !opts.gpu,
+      });
     } catch (e) {
       if (!opts.gpu) gpu.destroy();
       throw e;
     }
   }
 
-  /** Frees the model (and the GPU context when load() created it). */
+  /** Frees the model (and the GPU context when load() created it). Runs once; the predictor is unusable after. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.model.release();
-    if (this.ownsGpu) this.gpu.destroy();
+    if (this.settings.ownsGpu) this.gpu.destroy();
+  }
+
+  /** `using predictor = await SAM2VideoPredictor.load(...)` disposes it at scope exit. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  async [asyncDisposeSymbol](): Promise<void> {
+    this.dispose();
+  }
+
+  /** Throws DisposedError when the predictor was disposed or the state closed. */
+  private check(what: string, state?: InferenceState): void {
+    if (this.disposed) throw new DisposedError(`${what}: this SAM2VideoPredictor was disposed`);
+    if (state?.isClosed) throw new DisposedError(`${what}: this inference state was closed`);
   }
 
   get imageSize(): number {
@@ -266,9 +344,11 @@ export class SAM2VideoPredictor {
   // ------------------------------------------------------------------ state
 
   async initState(source: FrameSource, opts: InitStateOptions = {}): Promise<InferenceState> {
+    this.check('initState');
     checkOptionKeys('initState', opts, INIT_STATE_KEYS);
     if (source.count < 1) throw new Sam2Error(`${source.description} has no frames`);
-    return new InferenceState(source, { returnLogits: opts.returnLogits ?? false, featureCacheFrames: opts.featureCacheFrames ?? 1 });
+    const settings = { returnLogits: opts.returnLogits ?? false, featureCacheFrames: opts.featureCacheFrames ?? 1 };
+    return new InferenceState(source, Object.freeze(settings), (state) => this.releaseState(state));
   }
 
   private objIdToIdx(state: InferenceState, objId: number, create: boolean): number {
@@ -289,6 +369,7 @@ export class SAM2VideoPredictor {
 
   /** Encoded features of a frame (cached like the official predictor: the most recent frame). */
   async imageFeatures(state: InferenceState, frameIdx: number): Promise<ImageFeatures> {
+    this.check('imageFeatures', state);
     const hit = state.featureCache.get(frameIdx);
     if (hit) {
       state.featureCache.delete(frameIdx);
@@ -313,6 +394,7 @@ export class SAM2VideoPredictor {
   // ------------------------------------------------------------------ prompts
 
   async addNewPointsOrBox(state: InferenceState, p: PointsOrBoxPrompt): Promise<FrameResult> {
+    this.check('addNewPointsOrBox', state);
     checkOptionKeys('addNewPointsOrBox', p, POINTS_KEYS);
     this.checkFrame(state, p.frameIdx);
     const clearOld = p.clearOldPoints ?? true;
@@ -359,6 +441,7 @@ export class SAM2VideoPredictor {
   }
 
   async addNewMask(state: InferenceState, p: MaskPrompt): Promise<FrameResult> {
+    this.check('addNewMask', state);
     checkOptionKeys('addNewMask', p, MASK_KEYS);
     this.checkFrame(state, p.frameIdx);
     const H = p.height ?? state.videoHeight;
@@ -507,6 +590,7 @@ export class SAM2VideoPredictor {
   }
 
   async *propagateInVideo(state: InferenceState, opts: PropagateOptions = {}): AsyncGenerator<FrameResult> {
+    this.check('propagateInVideo', state);
     checkOptionKeys('propagateInVideo', opts, PROPAGATE_KEYS);
     await this.preflight(state);
     const numFrames = state.numFrames;
@@ -596,6 +680,7 @@ export class SAM2VideoPredictor {
 
   /** GPU bytes of the memory bank (every stored memory feature of every object). */
   bankBytes(state: InferenceState): number {
+    this.check('bankBytes', state);
     let n = 0;
     for (const obj of state.objects) {
       for (const d of [obj.output.cond, obj.output.nonCond]) for (const o of d.values()) n += o.maskmemFeatures?.byteLength ?? 0;
@@ -607,6 +692,7 @@ export class SAM2VideoPredictor {
 
   /** Removes every prompt of an object on a frame (clear_all_prompts_in_frame). */
   async clearAllPromptsInFrame(state: InferenceState, frameIdx: number, objId: number): Promise<FrameResult> {
+    this.check('clearAllPromptsInFrame', state);
     this.checkFrame(state, frameIdx);
     const objIdx = this.objIdToIdx(state, objId, false);
     const obj = state.objects[objIdx];
@@ -630,6 +716,7 @@ export class SAM2VideoPredictor {
 
   /** Removes every prompt and result (reset_state). */
   resetState(state: InferenceState): void {
+    this.check('resetState', state);
     for (const obj of state.objects) this.releaseObject(obj);
     state.objIds.length = 0;
     state.objects.length = 0;
@@ -650,6 +737,7 @@ export class SAM2VideoPredictor {
    * Returns the remaining object ids and the updated masks of frames where the object had prompts.
    */
   async removeObject(state: InferenceState, objId: number, opts: { strict?: boolean } = {}): Promise<{ objIds: number[]; updated: FrameResult[] }> {
+    this.check('removeObject', state);
     const idx = state.objIds.indexOf(objId);
     if (idx < 0) {
       if (opts.strict ?? true) throw new Sam2Error(`cannot remove object id ${objId}: it does not exist (objects: ${state.objIds.join(', ') || 'none'})`);
@@ -674,15 +762,15 @@ export class SAM2VideoPredictor {
 
   /** Frees everything the state holds on the GPU. */
   closeState(state: InferenceState): void {
-    this.resetState(state);
+    state.close();
+  }
+
+  private releaseState(state: InferenceState): void {
+    if (!this.disposed) this.resetState(state);
     for (const f of state.featureCache.values()) f.release();
     state.featureCache.clear();
     state.source.close();
   }
-}
-
-function* syntheticPairs(name: ConfigName): Generator<readonly [string, { shape: number[]; data: Float32Array }]> {
-  for (const t of syntheticTensors(getManifest(name))) yield [t.name, { shape: [...t.shape], data: t.data }] as const;
 }
 
 function concatF32(a: Float32Array, b: Float32Array): Float32Array {

@@ -41,13 +41,15 @@ import {
   describeDiff,
   diffCount,
   diffManifest,
-  getManifest,
-  inferConfig,
   type ConfigName,
   type Manifest,
   type ManifestDType,
   type ManifestTensor,
-} from './manifests.js';
+} from './manifest_check.js';
+import { parseConfigName } from './config.js';
+
+/** The official manifests (JSON), loaded when weights are validated, so a browser bundle fetches them lazily. */
+const manifests = () => import('./manifests.js');
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
@@ -64,6 +66,7 @@ export type SyntheticWeights =
   | AsyncIterable<readonly [string, HostTensor]>;
 
 export type WeightSource =
+  /** A safetensors path (Node), or 'synthetic': the deterministic synthetic weights (meaningless masks). */
   | string
   | ArrayBuffer
   | ArrayBufferView
@@ -84,11 +87,18 @@ export class WeightError extends FormatError {
   }
 }
 
+/**
+ * No weights were given and none were found (Node: in the weights folder). The message says where it looked
+ * and how to get them.
+ */
+export class NoWeightsError extends Sam2Error {}
+
+/** Loading progress, reported at most every 100 ms and once at the end (not once per tensor). */
 export interface LoadProgress {
   /** Source bytes processed (file bytes; f32-equivalent bytes for synthetic weights). */
   bytesDone: number;
   bytesTotal: number;
-  /** The tensor just uploaded. */
+  /** The last tensor uploaded. */
   tensor: string;
   tensorsDone: number;
   tensorsTotal: number;
@@ -183,11 +193,12 @@ function storedDTypes(m: ManifestDType): readonly SafetensorsDType[] {
 }
 
 /** Picks the manifest: custom, expected, or inferred (the closest official one if none matches exactly). */
-function resolveManifest(
+async function resolveManifest(
   tensors: readonly { readonly name: string; readonly shape: readonly number[] }[],
   opts: LoadOptions,
-): { manifest: Manifest; hint: string } {
+): Promise<{ manifest: Manifest; hint: string }> {
   if (opts.manifest) return { manifest: opts.manifest, hint: '' };
+  const { getManifest, inferConfig } = await manifests();
   if (opts.expectConfig) {
     const manifest = getManifest(opts.expectConfig);
     if (diffCount(diffManifest(manifest, tensors)) === 0) return { manifest, hint: '' };
@@ -307,6 +318,9 @@ interface PendingTensor {
 }
 
 /** Uploads tensors one at a time; releases everything uploaded so far if anything fails. */
+/** Loading progress is reported at most this often (and once at the end). */
+const PROGRESS_INTERVAL_MS = 100;
+
 async function uploadAll(
   entries: AsyncIterable<PendingTensor>,
   opts: LoadOptions,
@@ -316,12 +330,22 @@ async function uploadAll(
   const target = opts.dtype ?? 'f32';
   const out = new Map<string, Tensor>();
   const tensorsTotal = manifest.tensors.length;
+  let last = -Infinity;
+  let report: LoadProgress | undefined;
   try {
     for await (const t of entries) {
       const up = toGpuBytes(t.name, t.dtype, t.bytes, target);
       out.set(t.name, opts.gpu.uploadBytes(up.bytes, t.shape, up.dtype, t.name));
-      opts.onProgress?.({ bytesDone: t.bytesDone, bytesTotal, tensor: t.name, tensorsDone: out.size, tensorsTotal });
+      if (!opts.onProgress) continue;
+      report = { bytesDone: t.bytesDone, bytesTotal, tensor: t.name, tensorsDone: out.size, tensorsTotal };
+      const now = Date.now();
+      if (now - last >= PROGRESS_INTERVAL_MS) {
+        last = now;
+        opts.onProgress(report);
+        report = undefined;
+      }
     }
+    if (report) opts.onProgress?.(report);
     return out;
   } catch (e) {
     for (const t of out.values()) t.release();
@@ -336,7 +360,7 @@ async function loadFromHeader(
   entries: () => AsyncIterable<{ info: TensorInfo; bytes: Uint8Array }>,
   opts: LoadOptions,
 ): Promise<WeightStore> {
-  const { manifest, hint } = resolveManifest(header.tensors, opts);
+  const { manifest, hint } = await resolveManifest(header.tensors, opts);
   validateTensors(manifest, header.tensors, hint);
   const total = header.dataStart + header.dataLength;
   async function* pending(): AsyncGenerator<PendingTensor> {
@@ -383,7 +407,7 @@ async function loadSynthetic(source: SyntheticWeights, opts: LoadOptions): Promi
   let manifest: Manifest;
   let hint = '';
   if (opts.manifest || opts.expectConfig) {
-    manifest = opts.manifest ?? getManifest(opts.expectConfig!);
+    manifest = opts.manifest ?? (await manifests()).getManifest(opts.expectConfig!);
   } else {
     // Inference needs every name and shape first. Arrays and Maps can be walked twice; any other iterable is
     // collected (pass expectConfig to stream a generator without holding it).
@@ -393,7 +417,7 @@ async function loadSynthetic(source: SyntheticWeights, opts: LoadOptions): Promi
       items = all;
     }
     const shapes = [...(items as Iterable<readonly [string, HostTensor]>)].map(([name, t]) => ({ name, shape: t.shape }));
-    ({ manifest, hint } = resolveManifest(shapes, opts));
+    ({ manifest, hint } = await resolveManifest(shapes, opts));
   }
   const want = new Map<string, ManifestTensor>(manifest.tensors.map((t) => [t.name, t]));
   const seen = new Set<string>();
@@ -447,6 +471,41 @@ async function loadSynthetic(source: SyntheticWeights, opts: LoadOptions): Promi
   return new WeightStore(configOf(manifest), opts.dtype ?? 'f32', tensors);
 }
 
+/** The deterministic synthetic weights of `expectConfig` (weights/synthetic.ts), generated tensor by tensor. */
+async function loadSyntheticRule(opts: LoadOptions): Promise<WeightStore> {
+  if (!opts.manifest && !opts.expectConfig) throw new Sam2Error("weights: 'synthetic' needs the model's config (expectConfig)");
+  const [{ syntheticTensors }, manifest] = await Promise.all([
+    import('../../weights/synthetic.js'),
+    opts.manifest ?? manifests().then((m) => m.getManifest(opts.expectConfig!)),
+  ]);
+  function* pairs(): Generator<readonly [string, HostTensor]> {
+    for (const t of syntheticTensors(manifest)) yield [t.name, { shape: [...t.shape], data: t.data }] as const;
+  }
+  return loadSynthetic(pairs(), { ...opts, manifest });
+}
+
+/**
+ * The `weights` option of the predictors' load(): 'synthetic' and anything given pass through; absent, Node
+ * looks for the model's file in the weights folder (io/weights_files.ts) and browsers throw NoWeightsError.
+ */
+export async function modelWeights(
+  weights: WeightSource | undefined,
+  config: ConfigName,
+  dtype: 'f32' | 'f16',
+  who: string,
+): Promise<WeightSource> {
+  if (weights !== undefined && weights !== null) return weights;
+  const { size, version } = parseConfigName(config);
+  if (typeof process !== 'undefined' && process.versions?.node) {
+    const { findWeights } = await import('../io/weights_files.js');
+    return findWeights(size, version, dtype);
+  }
+  throw new NoWeightsError(
+    `${who}: no weights given. Pass weights: await fetchWeights(url) (a converted .safetensors file; the README says how to ` +
+      `get one), weightsFromFile(file), an ArrayBuffer, or 'synthetic' for the synthetic weights (meaningless masks)`,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Entry point
 
@@ -470,6 +529,7 @@ export async function loadWeights(source: WeightSource, opts: LoadOptions): Prom
   if (opts.dtype !== undefined && opts.dtype !== 'f32' && opts.dtype !== 'f16') {
     throw new Sam2Error(`weights: dtype must be 'f32' or 'f16', not '${String(opts.dtype)}'`);
   }
+  if (source === 'synthetic') return loadSyntheticRule(opts);
   if (typeof source === 'string') {
     const { openSafetensorsFile } = await import('../runtime/safetensors_node.js');
     const reader = await asWeightError(() => openSafetensorsFile(source));

@@ -61,3 +61,6 @@ export function fileAccessError(what: string, path: string, e: unknown): FileAcc
   };
   return new FileAccessError(`${what} ${path} ${why[code] ?? `cannot be opened (${code})`}`, path, code);
 }
+
+/** A predictor, inference state, frame source or Gpu was used after dispose() / close() / destroy(). */
+export class DisposedError extends Sam2Error {}

@@ -9,7 +9,8 @@
 import { BufferPool, storageBytes } from './buffers.js';
 import { acquireDevice, type DeviceInfo, type DeviceOptions } from './device.js';
 import { decodeToF32, DTYPE_BYTES, encodeF32, type DType } from './dtype.js';
-import { DeviceLostError, GpuValidationError, OutOfMemoryError, ShapeError, Sam2Error } from './errors.js';
+import { DeviceLostError, DisposedError, GpuValidationError, OutOfMemoryError, ShapeError, Sam2Error } from './errors.js';
+import { disposeSymbol } from './dispose.js';
 import { Params } from './params.js';
 import { PipelineCache, type KernelVariant } from './pipelines.js';
 import { Profiler } from './profiler.js';
@@ -326,18 +327,25 @@ export class Gpu {
     return this.submits;
   }
 
+  /** Frees the device and every pooled buffer; using the context afterwards is a DisposedError. Runs once. */
   destroy(): void {
+    if (this.destroyed) return;
     this.destroyed = true;
     this.pool.trim();
     this.device.destroy();
     this.owner = null;
   }
+  /** `using gpu = await Gpu.create()` destroys it at scope exit. */
+  [disposeSymbol](): void {
+    this.destroy();
+  }
+
 
   // ---------------------------------------------------------------- internals
 
   private checkAlive(): void {
     if (this.lost) throw this.lost;
-    if (this.destroyed) throw new Sam2Error('this Gpu was destroyed');
+    if (this.destroyed) throw new DisposedError('this Gpu was destroyed');
   }
 
   private async checkErrors(): Promise<void> {

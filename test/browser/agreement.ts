@@ -38,7 +38,7 @@ async function fixtureFrames(n: number): Promise<FrameSource> {
 export async function agreementOutputs(gpu: Gpu): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
   const frames = await fixtureFrames(AGREEMENT_FRAMES);
-  const video = await SAM2VideoPredictor.load({ gpu, imageSize: AGREEMENT_SIZE, dtype: 'f32' });
+  const video = await SAM2VideoPredictor.load({ gpu, imageSize: AGREEMENT_SIZE, dtype: 'f32', weights: 'synthetic' });
   const state = await video.initState(frames, { returnLogits: true });
   try {
     const first = await video.addNewPointsOrBox(state, { frameIdx: 0, objId: 1, points: [CLICK], labels: [1] });

@@ -12,7 +12,7 @@ const frames = Array.from({ length: 3 }, (_, i) => ({ width: W, height: H, rgb: 
 
 describe('video predictor bad input', async () => {
   const { main } = await testGpus();
-  const predictor = await SAM2VideoPredictor.load({ model: 'tiny', imageSize: 64, gpu: main });
+  const predictor = await SAM2VideoPredictor.load({ model: 'tiny', imageSize: 64, gpu: main, weights: 'synthetic' });
 
   it('points outside the frame, bad labels and boxes', async () => {
     const state = await predictor.initState(framesFromMemory(frames));
@@ -47,7 +47,12 @@ describe('video predictor bad input', async () => {
   it('trackVideo checks its options, ids and outputs before loading anything', async () => {
     const { trackVideo } = await import('../../src/track.js');
     const { OutputError } = await import('../../src/io/outputs.js');
-    const base = { source: '/nonexistent/clip.mp4', prompts: [{ frame: 0, objId: 1, points: [[3, 3]] as [number, number][], labels: [1] }], json: '/tmp/never.json' };
+    const base = {
+      source: '/nonexistent/clip.mp4',
+      prompts: [{ frame: 0, objId: 1, points: [[3, 3]] as [number, number][], labels: [1] }],
+      json: '/tmp/never.json',
+      weights: 'synthetic',
+    };
     await expect(trackVideo({ ...base, mask: 'm' } as never)).rejects.toThrow(/trackVideo: unknown option 'mask' \(did you mean 'masksDir'\?\)/);
     await expect(trackVideo({ ...base, prompts: [{ ...base.prompts[0], objId: 300 }] })).rejects.toThrow(/object id 300 is not allowed: ids are integers 1\.\.255/);
     await expect(trackVideo({ ...base, prompts: [{ ...base.prompts[0], objId: 0 }] })).rejects.toThrow(/object id 0 is not allowed/);

@@ -31,7 +31,7 @@ function frames() {
 /** Tracks the scene; `batches` receives the batch size of every memory-attention call. */
 async function run(batchObjects: boolean, batches: number[]): Promise<FrameResult[]> {
   const { main } = await testGpus();
-  const predictor = await SAM2VideoPredictor.load({ model: 'tiny', imageSize: 128, gpu: main, batchObjects });
+  const predictor = await SAM2VideoPredictor.load({ model: 'tiny', imageSize: 128, gpu: main, batchObjects, weights: 'synthetic' });
   const attention = predictor.model.memoryAttention;
   const forward = attention.forward.bind(attention);
   attention.forward = (curr, ...rest) => {

@@ -50,7 +50,13 @@ function fixtureSource(u8: Uint8Array, count: number): FrameSource {
   };
 }
 
-async function makePredictor(gpu: Gpu, dtype: 'f32' | 'f16', fill: boolean, overrides: Record<string, number[]>): Promise<SAM2VideoPredictor> {
+async function makePredictor(
+  gpu: Gpu,
+  dtype: 'f32' | 'f16',
+  fill: boolean,
+  overrides: Record<string, number[]>,
+  options: readonly string[] = [],
+): Promise<SAM2VideoPredictor> {
   const manifest = getManifest('sam2.1_hiera_t');
   const pairs = (function* () {
     for (const t of syntheticTensors(manifest, overrides)) yield [t.name, { shape: [...t.shape], data: t.data }] as const;
@@ -58,7 +64,10 @@ async function makePredictor(gpu: Gpu, dtype: 'f32' | 'f16', fill: boolean, over
   const weights = await loadWeights(pairs, { gpu, dtype, expectConfig: 'sam2.1_hiera_t' });
   const base = sam2Config('tiny', '2.1', { imageSize: S });
   const model = await SAM2Base.create({ gpu, weights }, { ...base, fillHoleArea: fill ? 8 : 0 });
-  return new SAM2VideoPredictor(model);
+  return new SAM2VideoPredictor(model, {
+    clearNonCondMemAroundInput: options.includes('++model.clear_non_cond_mem_around_input=true'),
+    addAllFramesToCorrectAsCond: options.includes('++model.add_all_frames_to_correct_as_cond=true'),
+  });
 }
 
 function iou(a: Uint8Array, b: Uint8Array): number {
@@ -165,10 +174,7 @@ async function replay(gpu: Gpu, variant: 'f32' | 'f16', file: string, u8: Uint8A
     predictor_options?: string[];
   };
   // meta.fill_holes describes the run: 'filled: ...' or 'nofill: ...'.
-  const predictor = await makePredictor(gpu, variant, meta.fill_holes.startsWith('filled'), meta.overrides ?? {});
-  const options = meta.predictor_options ?? [];
-  predictor.clearNonCondMemAroundInput = options.includes('++model.clear_non_cond_mem_around_input=true');
-  predictor.addAllFramesToCorrectAsCond = options.includes('++model.add_all_frames_to_correct_as_cond=true');
+  const predictor = await makePredictor(gpu, variant, meta.fill_holes.startsWith('filled'), meta.overrides ?? {}, meta.predictor_options ?? []);
   const state = await predictor.initState(fixtureSource(u8, meta.num_frames));
   const rows: Row[] = [];
   let firstPrompt = true;
