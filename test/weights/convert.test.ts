@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/runtime/errors.js';
 import { CONFIG_NAMES, getManifest, inferConfig } from '../../src/model/manifests.js';
@@ -281,6 +281,38 @@ describe('command line', () => {
     const unsafe = cli('convert', `${FIX}/unsafe_global.pt`, join(dir, 'z.safetensors'));
     expect(unsafe.status).toBe(1);
     expect(unsafe.stderr).toMatch(/refusing global/);
+  });
+
+  it('one name per model joins convert and track: convert without an output writes weights/<name>.safetensors, track finds it', () => {
+    const work = join(dir, 'names');
+    mkdirSync(work, { recursive: true });
+    const bin = resolve('bin/sam2-webgpu.mjs');
+    const env = { ...process.env, SAM2_WEBGPU_WEIGHTS: '' };
+    const run = (cwd: string, ...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env });
+    copyFileSync(`${FIX}/sam2.1_hiera_t_expanded.pt`, join(work, 'sam2.1_hiera_tiny.pt'));
+    const c = run(work, 'convert', 'sam2.1_hiera_tiny.pt');
+    expect(c.status, c.stderr).toBe(0);
+    expect(c.stdout).toMatch(/^weights\/sam2\.1_hiera_tiny\.safetensors: sam2\.1_hiera_t, /);
+    expect(existsSync(join(work, 'weights', 'sam2.1_hiera_tiny.safetensors'))).toBe(true);
+    const odd = run(work, 'convert', 'sam2.1_hiera_tiny.pt', '--dtype', 'f16');
+    expect(odd.status, odd.stderr).toBe(0);
+    expect(existsSync(join(work, 'weights', 'sam2.1_hiera_tiny.f16.safetensors'))).toBe(true);
+    copyFileSync(join(work, 'sam2.1_hiera_tiny.pt'), join(work, 'model.pt'));
+    expect(run(work, 'convert', 'model.pt').stderr).toMatch(/model\.pt is not named as Meta names its checkpoints .*; give the output file/);
+    const clip = resolve('samples/bedroom.mp4');
+    const t = run(work, 'track', clip, '--point', '105,175', '--image-size', '64', '--max-frames', '1', '--out', 'o.mp4', '--json', 'o.json');
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stderr).not.toMatch(/synthetic/);
+    expect(JSON.parse(readFileSync(join(work, 'o.json'), 'utf8')).syntheticWeights).toBe(false);
+    // Elsewhere there are no weights: one line that says how to get them (synthetic only when asked for).
+    const none = join(dir, 'no-weights');
+    mkdirSync(none, { recursive: true });
+    const n = run(none, 'track', clip, '--point', '105,175', '--image-size', '64', '--out', 'o.mp4');
+    expect(n.status).toBe(1);
+    expect(n.stderr.trim().split('\n')).toHaveLength(1);
+    expect(n.stderr).toMatch(/no weights for sam2\.1_hiera_t \(tiny, SAM 2\.1\): found neither weights\/sam2\.1_hiera_tiny\.safetensors or weights\/sam2\.1_hiera_tiny\.f16\.safetensors\. Get them with `npx sam2-webgpu weights tiny`/);
+    expect(n.stderr).toMatch(/--weights synthetic/);
+    expect(existsSync(join(none, 'o.mp4'))).toBe(false);
   });
 
   it('weights fails at once offline, explaining how to convert a file obtained elsewhere', async () => {
