@@ -2,7 +2,8 @@
 // The `sam2-webgpu` command (package.json "bin"; `npx sam2-webgpu ...` in a clone, `npm run weights`).
 //
 // In a clone (src/cli.ts present and the dev dependency tsx installed) it runs the TypeScript sources
-// directly through tsx's loader, so the command always matches the working tree and needs no build step.
+// directly through tsx's loader, so the command always matches the working tree and needs no build step
+// (the shaders' embedded copy, src/generated/wgsl.ts, is brought up to date first: scripts/embed-wgsl.mjs).
 // Otherwise (an installed package, or a clone without dev dependencies) it runs the bundled dist/cli.js.
 //
 // The command runs in a child process whose stderr passes through this one: the GPU driver (Dawn) prints
@@ -17,6 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'src', 'cli.ts');
 const built = join(root, 'dist', 'cli.js');
+const embedScript = join(root, 'scripts', 'embed-wgsl.mjs');
 
 /** Native driver messages that are not the user's business (printed once per GPU adapter). */
 const DRIVER_NOISE = /^Warning: maxDynamic\w+ artificially reduced from \d+ to \d+/;
@@ -26,6 +28,7 @@ async function loadCli() {
     try {
       const { register } = await import('tsx/esm/api');
       register();
+      if (existsSync(embedScript)) (await import(pathToFileURL(embedScript).href)).embedWgsl(root);
       return await import(pathToFileURL(source).href);
     } catch (e) {
       if (!existsSync(built)) {

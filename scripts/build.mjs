@@ -1,7 +1,12 @@
 // Build: embed WGSL, type-check and write type declarations (dist/types), bundle the engine for Node and
 // browsers with esbuild, and build the web page (dist/web).
+//
+// The Node and browser bundles each have one entry per package subpath (package.json "exports": '.',
+// './kernels', './model'), built together with code splitting: modules shared by the entries land once in
+// a shared chunk next to them, so every subpath sees the same classes (a Tensor from 'sam2-webgpu' is a
+// Tensor to 'sam2-webgpu/kernels'), and dynamic import()s become chunks loaded on first use.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -11,17 +16,25 @@ import { nodeOnlyStub } from './node_only_stub.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 embedWgsl(root);
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
-// One pass type-checks and emits the declarations (tsconfig.json: declaration, outDir dist/types).
+// One pass type-checks and emits the declarations (tsconfig.json: declaration, outDir dist/types); the old
+// declarations go first, so a removed source leaves none behind.
+rmSync(join(root, 'dist/types'), { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, '-p', root, '--emitDeclarationOnly'], { stdio: 'inherit' });
 if (existsSync(join(root, 'web/tsconfig.json'))) execFileSync(process.execPath, [tsc, '-p', join(root, 'web'), '--noEmit'], { stdio: 'inherit' });
 
 const entry = join(root, 'src/index.ts');
 if (existsSync(entry)) {
+  const subpaths = {
+    kernels: join(root, 'src/kernels/index.ts'),
+    model: join(root, 'src/model/index.ts'),
+  };
   // Node: dependencies stay external (npm `webgpu` is a native module).
+  rmSync(join(root, 'dist/node'), { recursive: true, force: true });
   await build({
-    entryPoints: [join(root, 'src/node.ts')],
-    outfile: join(root, 'dist/node/node.js'),
+    entryPoints: { node: join(root, 'src/node.ts'), ...subpaths },
+    outdir: join(root, 'dist/node'),
     bundle: true,
+    splitting: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
@@ -30,11 +43,13 @@ if (existsSync(entry)) {
     logLevel: 'warning',
   });
   // Browser: Node-only modules become stubs (scripts/node_only_stub.mjs).
+  rmSync(join(root, 'dist/browser'), { recursive: true, force: true });
   await build({
     plugins: [nodeOnlyStub],
-    entryPoints: [entry],
-    outfile: join(root, 'dist/browser/index.js'),
+    entryPoints: { index: entry, ...subpaths },
+    outdir: join(root, 'dist/browser'),
     bundle: true,
+    splitting: true,
     platform: 'browser',
     format: 'esm',
     target: 'es2022',
@@ -43,7 +58,7 @@ if (existsSync(entry)) {
     logLevel: 'warning',
   });
 }
-// The command-line tool (Node).
+// The command-line tool (Node): one file, which bin/sam2-webgpu.mjs loads.
 await build({
   entryPoints: [join(root, 'src/cli.ts')],
   outfile: join(root, 'dist/cli.js'),

@@ -12,8 +12,10 @@ export function embedWgsl(root = join(dirname(fileURLToPath(import.meta.url)), '
   const out = join(outDir, 'wgsl.ts');
   mkdirSync(outDir, { recursive: true });
   if (existsSync(out) && readFileSync(out, 'utf8') === text) return out;
-  writeFileSync(out + '.tmp', text);
-  renameSync(out + '.tmp', out);
+  // A temporary name of this process's own, so two runs at once never write the same file.
+  const tmp = `${out}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, out);
   return out;
 }
 

@@ -4,7 +4,8 @@
 #
 # Driver: Mesa 25 lavapipe from the bookworm-backports suite (Vulkan 1.3 on the CPU, offers shader-f16).
 # Debian 12's own Mesa 22 lavapipe does not work with current Dawn. Falls back to the SwiftShader ICD that
-# Debian's chromium-common ships (no shader-f16).
+# Debian's chromium-common ships (no shader-f16). On other apt systems without a bookworm source (Ubuntu
+# 24.04 ships Mesa 24) the distribution's own mesa-vulkan-drivers is installed when it is Mesa 23 or newer.
 #
 # The backports source is derived from the machine's own apt configuration: whatever mirror serves
 # "bookworm" here also serves "bookworm-backports".
@@ -76,6 +77,12 @@ if ! lavapipe_ok; then
     need_update=0
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers \
       || echo "setup-webgpu: Mesa from bookworm-backports did not install; will use SwiftShader" >&2
+  else
+    # Not Debian 12: the distribution's own Mesa, when it is recent enough (checked by lavapipe_ok below).
+    $SUDO apt-get update -qq
+    need_update=0
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers \
+      || echo "setup-webgpu: mesa-vulkan-drivers did not install" >&2
   fi
 fi
 if ! lavapipe_ok && ! have_pkg chromium-common; then pkgs+=(chromium-common); fi

@@ -24,7 +24,8 @@ import type { PageOptions } from './page.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const MODELS_DIR = process.env.SAM2_PEERS_MODELS ?? join(here, 'models');
-const ORT_DIST = join(root, 'node_modules', 'onnxruntime-web', 'dist');
+/** onnxruntime-web's files, from the benchmark's own install (bench/peers/install.mjs). */
+const ORT_DIST = join(here, 'node_modules', 'onnxruntime-web', 'dist');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html',
@@ -89,6 +90,9 @@ async function main(): Promise<void> {
     reps: args.reps,
     runtimes: (args.get('runtimes') ?? 'ours,ortweb-webgpu,ortweb-wasm').split(','),
   };
+  if (!existsSync(join(ORT_DIST, 'ort.webgpu.min.mjs'))) {
+    throw new Error(`peers: onnxruntime-web is not installed in ${ORT_DIST}; run: node bench/peers/install.mjs`);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'sam2-peers-'));
   await bundle(dir);
   const server = await serve(dir);

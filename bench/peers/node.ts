@@ -47,6 +47,14 @@ export function loadedVulkanDrivers(): string[] {
   return [...libs];
 }
 
+/**
+ * onnxruntime-node is installed in bench/peers/node_modules (bench/peers/install.mjs, run by `npm run
+ * bench:peers`), which Node finds from this file. The specifier is not a literal so that type-checking the
+ * project does not need that install.
+ */
+const ORT_NODE: string = 'onnxruntime-node';
+
+/** A package's version, resolved from this folder as its import is (bench/peers/node_modules, then the root's). */
 function packageVersion(name: string): string {
   const require = createRequire(import.meta.url);
   return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
@@ -64,8 +72,10 @@ async function main(): Promise<void> {
   const wanted = (args.get('runtimes') ?? 'ours,ort-webgpu,ort-cpu').split(',');
 
   const manifest = JSON.parse(readFileSync(join(MODELS_DIR, 'manifest.json'), 'utf8')) as PeerManifest;
-  const ort = (await import('onnxruntime-node')) as unknown as OrtLike & { env: { versions?: unknown } };
-  const ortVersion = packageVersion('onnxruntime-node');
+  const ort = (await import(ORT_NODE).catch((e: unknown) => {
+    throw new Error(`peers: cannot load ${ORT_NODE} (install it with: node bench/peers/install.mjs): ${(e as Error).message}`);
+  })) as OrtLike & { env: { versions?: unknown } };
+  const ortVersion = packageVersion(ORT_NODE);
   const log = (s: string) => console.error(s);
 
   // onnxruntime's WebGPU EP first, alone: the driver libraries loaded after its first session are its own.

@@ -26,7 +26,7 @@ interface OrtWeb extends OrtLike {
 
 async function runPeers(opts: PageOptions): Promise<{ results: CaseResult[]; adapters: Record<string, unknown>; versions: Record<string, unknown> }> {
   const log = (s: string) => console.log(s);
-  // A URL the bundler leaves alone: the server maps /ort/ to node_modules/onnxruntime-web/dist.
+  // A URL the bundler leaves alone: the server maps /ort/ to bench/peers/node_modules/onnxruntime-web/dist.
   const ortUrl = '/ort/ort.webgpu.min.mjs';
   const ort = (await import(/* @vite-ignore */ ortUrl)) as OrtWeb;
   ort.env.wasm.wasmPaths = '/ort/';

@@ -21,14 +21,31 @@ import type { CaseResult } from './common.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 
+const USAGE = `Usage: npm run bench:peers [-- --full] [--targets lavapipe,swiftshader,chromium] [--modules a,b]
+           [--sizes 256,512] [--reps N] [--warmup N]
+
+Our engine against onnxruntime (onnxruntime-node, onnxruntime-web: installed into bench/peers/node_modules
+on the first run) on the same adapter. Needs the exported ONNX models in bench/peers/models:
+  bash tools/reference/setup.sh && tools/reference/.venv/bin/python tools/reference/export_onnx.py
+(SAM2_PEERS_MODELS=DIR reads them from elsewhere). Default: image size 256, 1 warm-up, 3 runs; --full: 256
+and 512, 1 warm-up, 5 runs. Modules: encoder, memory_attention, mask_decoder, memory_encoder (default), and
+frame1, frame3 (a whole tracked frame, 1 / 3 objects). See bench/peers/README.md.`;
+
 function main(): void {
   const argv = process.argv.slice(2);
   const get = (name: string) => {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;
   };
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   if (!existsSync(join(here, 'models', 'manifest.json')) && !process.env.SAM2_PEERS_MODELS) {
-    console.error('bench:peers: no exported models; run: tools/reference/.venv/bin/python tools/reference/export_onnx.py');
+    console.error(
+      'bench:peers: no exported models in bench/peers/models; make them with: ' +
+        'bash tools/reference/setup.sh && tools/reference/.venv/bin/python tools/reference/export_onnx.py',
+    );
     process.exit(1);
   }
   const full = argv.includes('--full');

@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * `using` support: Symbol.dispose / Symbol.asyncDispose, or the registered symbols that TypeScript's and
  * esbuild's `using` fall back to where a runtime lacks them.

@@ -99,7 +99,7 @@ beforeAll(() => {
   ffmpeg('-ss', '1.3', '-i', long, '-c', 'copy', cut);
 });
 
-const FAST = ['--image-size', '64'];
+const FAST = ['--weights', 'synthetic', '--image-size', '64'];
 
 describe('the command line refuses bad input before any work, in one line', () => {
   it('--version and --help', () => {

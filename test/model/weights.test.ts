@@ -300,7 +300,9 @@ describe('loader uploads to the GPU', () => {
       expect(store.size).toBe(471);
       expect(store.byteLength).toBe(TINY.num_params! * 2);
       expect(gpu.pool.getStats().inUse - before).toBeGreaterThanOrEqual(TINY.num_params! * 2);
-      expect(progress.length).toBe(471);
+      // Throttled: at most one report per 100 ms and the last one, not one per tensor.
+      expect(progress.length).toBeGreaterThanOrEqual(1);
+      expect(progress.length).toBeLessThan(471 / 4);
       expect(progress.at(-1)).toMatchObject({ tensorsDone: 471, tensorsTotal: 471 });
       expect(progress.at(-1)!.bytesDone).toBe(progress.at(-1)!.bytesTotal);
       expect(progress.at(-1)!.bytesTotal).toBe(readFileSync(path).length);
