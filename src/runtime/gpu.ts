@@ -10,7 +10,7 @@ import { BufferPool, storageBytes } from './buffers.js';
 import { acquireDevice, type DeviceInfo, type DeviceOptions } from './device.js';
 import { decodeToF32, DTYPE_BYTES, encodeF32, type DType } from './dtype.js';
 import { DeviceLostError, DisposedError, GpuValidationError, OutOfMemoryError, ShapeError, Sam2Error } from './errors.js';
-import { disposeSymbol } from './dispose.js';
+import { asyncDisposeSymbol, disposeSymbol } from './dispose.js';
 import { Params } from './params.js';
 import { PipelineCache, type KernelVariant } from './pipelines.js';
 import { Profiler } from './profiler.js';
@@ -337,6 +337,10 @@ export class Gpu {
   }
   /** `using gpu = await Gpu.create()` destroys it at scope exit. */
   [disposeSymbol](): void {
+    this.destroy();
+  }
+
+  async [asyncDisposeSymbol](): Promise<void> {
     this.destroy();
   }
 

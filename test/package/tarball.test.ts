@@ -257,6 +257,11 @@ describe('published package', () => {
       if (o.entryPoint === 'browser.mjs') {
         entryMin += bytes.length;
         entryGz += gz;
+        // The weight manifests (JSON of every official state dict) and the synthetic-weights generator are
+        // fetched only when used: they are not in the chunk a page loads up front.
+        const text = bytes.toString('utf8');
+        expect(text).not.toContain('sam2.modeling.backbones.image_encoder.ImageEncoder');
+        expect(text).not.toContain('sam_prompt_encoder\\.pe_layer');
       }
     }
     expect(entryMin).toBeGreaterThan(0);
