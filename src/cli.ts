@@ -117,10 +117,10 @@ Options:
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError('convert needs <checkpoint.pt> [output.safetensors] (see convert --help)');
     const input = positionals[0];
     const dtype = dtypeArg(values.dtype);
-    const output = positionals[1] ?? (await defaultConvertOutput(input, dtype));
     const { statSync } = await import('node:fs');
     const st = statSync(input, { throwIfNoEntry: false });
     if (!st?.isFile()) throw fileAccessError('checkpoint', input, { code: st ? 'EISDIR' : 'ENOENT' });
+    const output = positionals[1] ?? (await defaultConvertOutput(input, dtype));
     // The output is written as <output>.partial-<pid> and renamed when complete.
     const plan = new OutputPlan({
       inputs: [input],
@@ -156,7 +156,7 @@ Options:
 async function defaultConvertOutput(input: string, dtype: 'f32' | 'f16'): Promise<string> {
   const { basename, join } = await import('node:path');
   const m = /^(sam2\.1|sam2)_hiera_(tiny|small|base_plus|large)\.pt$/.exec(basename(input));
-  if (!m) throw new UsageError(`convert: ${input} is not named as Meta names its checkpoints (sam2.1_hiera_tiny.pt, ...); give the output file`);
+  if (!m) throw new UsageError(`${input} is not named as Meta names its checkpoints (sam2.1_hiera_tiny.pt, ...); give the output file`);
   const { weightsFileName } = await import('./model/config.js');
   const { weightsDir, shortPath } = await import('./io/weights_files.js');
   return shortPath(join(weightsDir(), weightsFileName(m[2] as ModelSize, m[1] === 'sam2.1' ? '2.1' : '2.0', dtype)));

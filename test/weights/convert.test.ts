@@ -298,7 +298,8 @@ describe('command line', () => {
     expect(odd.status, odd.stderr).toBe(0);
     expect(existsSync(join(work, 'weights', 'sam2.1_hiera_tiny.f16.safetensors'))).toBe(true);
     copyFileSync(join(work, 'sam2.1_hiera_tiny.pt'), join(work, 'model.pt'));
-    expect(run(work, 'convert', 'model.pt').stderr).toMatch(/model\.pt is not named as Meta names its checkpoints .*; give the output file/);
+    expect(run(work, 'convert', 'model.pt').stderr).toMatch(/^sam2-webgpu convert: model\.pt is not named as Meta names its checkpoints .*; give the output file\n$/);
+    expect(run(work, 'convert', 'absent.pt').stderr).toMatch(/checkpoint absent\.pt does not exist/);
     const clip = resolve('samples/bedroom.mp4');
     const t = run(work, 'track', clip, '--point', '105,175', '--image-size', '64', '--max-frames', '1', '--out', 'o.mp4', '--json', 'o.json');
     expect(t.status, t.stderr).toBe(0);
