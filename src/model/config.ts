@@ -132,6 +132,16 @@ export function parseConfigName(name: string): { size: ModelSize; version: Model
   return { size, version: m[1] === 'sam2.1' ? '2.1' : '2.0' };
 }
 
+/** Freezes a config and everything in it (a loaded model's config is fixed: changing it is a TypeError). */
+export function frozenConfig(config: Sam2Config): Readonly<Sam2Config> {
+  const freeze = (o: object): void => {
+    for (const v of Object.values(o)) if (v && typeof v === 'object' && !Object.isFrozen(v)) freeze(v);
+    Object.freeze(o);
+  };
+  freeze(config);
+  return config;
+}
+
 export interface ConfigOptions {
   /** Input resolution (official: 1024). Must be a multiple of 32 (the trunk's total stride × 2). */
   imageSize?: number;

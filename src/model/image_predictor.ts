@@ -26,7 +26,7 @@ import { DisposedError, Sam2Error, ShapeError } from '../runtime/errors.js';
 import { Gpu } from '../runtime/gpu.js';
 import { checkOptionKeys } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { configName, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
+import { configName, frozenConfig, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
 import type { ConfigName } from './manifest_check.js';
 import { ImageEncoder, type ImageFeatures } from './image_encoder.js';
 import { dtypeOf, type ModelContext } from './layers.js';
@@ -143,16 +143,13 @@ interface Cached {
 }
 
 export class ImagePredictor {
-  readonly imageSize: number;
-  readonly maskThreshold: number;
   readonly promptEncoder: PromptEncoder;
   readonly maskDecoder: MaskDecoder;
   private encoder: ImageEncoder | null = null;
   private cached: Cached | null = null;
   private origHW: [number, number] | null = null;
   private readonly ctx: ModelContext;
-  /** True when the model runs on synthetic weights (weights: 'synthetic'): its masks are meaningless. */
-  readonly syntheticWeights: boolean;
+  private readonly threshold: number;
   private disposed = false;
 
   private constructor(
@@ -162,11 +159,26 @@ export class ImagePredictor {
     private readonly owned: Owned,
   ) {
     this.ctx = { gpu: opts.gpu, weights: opts.weights };
-    this.imageSize = config.imageSize;
-    this.maskThreshold = opts.maskThreshold ?? 0;
+    this.threshold = opts.maskThreshold ?? 0;
     this.promptEncoder = promptEncoder;
     this.maskDecoder = new MaskDecoder(this.ctx, maskDecoderOptions(config));
-    this.syntheticWeights = owned.synthetic ?? false;
+  }
+
+  // What the predictor was loaded with; fixed (getters: assigning one is a TypeError).
+
+  /** The model's input size. */
+  get imageSize(): number {
+    return this.config.imageSize;
+  }
+
+  /** Logits above this are foreground. */
+  get maskThreshold(): number {
+    return this.threshold;
+  }
+
+  /** True when the model runs on synthetic weights (weights: 'synthetic'): its masks are meaningless. */
+  get syntheticWeights(): boolean {
+    return this.owned.synthetic ?? false;
   }
 
   /**
@@ -177,7 +189,7 @@ export class ImagePredictor {
     checkOptionKeys('ImagePredictor.load', opts, LOAD_KEYS);
     const size = opts.model ?? 'tiny';
     const version = opts.version ?? '2.1';
-    const config = sam2Config(size, version, { imageSize: opts.imageSize });
+    const config = frozenConfig(sam2Config(size, version, { imageSize: opts.imageSize }));
     const name = configName(size, version) as ConfigName;
     const dtype = opts.dtype ?? 'f32';
     const source = await modelWeights(opts.weights, name, dtype, 'ImagePredictor.load');

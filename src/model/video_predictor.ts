@@ -19,7 +19,7 @@ import { DisposedError, Sam2Error } from '../runtime/errors.js';
 import { checkOptionKeys } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { Gpu } from '../runtime/gpu.js';
-import { configName, parseConfigName, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
+import { configName, frozenConfig, parseConfigName, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
 import type { ConfigName } from './manifest_check.js';
 import { loadWeights, modelWeights, type LoadProgress, type WeightSource } from './weights.js';
 import type { ImageFeatures } from './image_encoder.js';
@@ -283,11 +283,11 @@ export class SAM2VideoPredictor {
     const size = opts.model ?? 'tiny';
     const version = opts.version ?? '2.1';
     const base = sam2Config(size, version, { imageSize: opts.imageSize });
-    const config: Sam2Config = {
+    const config = frozenConfig({
       ...base,
       fillHoleArea: opts.fillHoleArea ?? base.fillHoleArea,
       nonOverlapMasks: opts.nonOverlapMasks ?? base.nonOverlapMasks,
-    };
+    });
     const name = configName(size, version) as ConfigName;
     const dtype = opts.dtype ?? 'f32';
     const source = await modelWeights(opts.weights, name, dtype, 'SAM2VideoPredictor.load');

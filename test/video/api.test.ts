@@ -147,6 +147,12 @@ describe('dispose, using, and typed errors after disposal', () => {
       (p as { batchObjects: boolean }).batchObjects = true;
     }).toThrow(TypeError);
     expect(p.batchObjects).toBe(false);
+    expect(() => {
+      (p.config as { fillHoleArea: number }).fillHoleArea = 0;
+    }).toThrow(TypeError);
+    expect(() => {
+      (p.config.hiera.stages as number[])[0] = 9;
+    }).toThrow(TypeError);
   });
 
   it('ImagePredictor.load takes the same options; dispose frees what it made', async () => {
@@ -158,6 +164,9 @@ describe('dispose, using, and typed errors after disposal', () => {
       await p.setImage({ data: new Uint8Array(W * H * 3).fill(90), width: W, height: H });
       const r = await p.predict({ pointCoords: [[10, 12]], pointLabels: [1] });
       expect(r.masks.shape).toEqual([3, H, W]);
+      expect(() => {
+        (p as { maskThreshold: number }).maskThreshold = 1;
+      }).toThrow(TypeError);
     }
     await expect(escaped.predict({ pointCoords: [[1, 1]], pointLabels: [1] })).rejects.toThrow(/predict: this ImagePredictor was disposed/);
     await expect(ImagePredictor.load({ weight: 'x' } as never)).rejects.toThrow(/ImagePredictor\.load: unknown option 'weight'/);
