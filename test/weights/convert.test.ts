@@ -275,7 +275,9 @@ describe('command line', () => {
     expect(existsSync(out)).toBe(true);
     expect(cli('--help').stdout).toMatch(/Commands:\n\s+track .*\n\s+convert .*\n\s+weights /);
     expect(cli('convert', '--help').stdout).toMatch(/--dtype f32\|f16/);
-    expect(cli('convert', 'only-one').status).toBe(2);
+    expect(cli('convert').status).toBe(2);
+    expect(cli('convert', 'a.pt', 'b.safetensors', 'c').status).toBe(2);
+    expect(cli('convert', 'only-one').stderr).toMatch(/checkpoint only-one does not exist/);
     expect(cli('convert', `${FIX}/small.pt`, out, '--dtype', 'f64').stderr).toMatch(/--dtype must be f32 or f16/);
     expect(cli('frobnicate').status).toBe(2);
     const unsafe = cli('convert', `${FIX}/unsafe_global.pt`, join(dir, 'z.safetensors'));
