@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `sam2-webgpu` command (package.json "bin"; `npx sam2-webgpu ...` in a clone, `npm run weights`).
+// The `sam2-webgpu` command (package.json "bin"; `npx sam2-webgpu ...`).
 //
 // In a clone (src/cli.ts present and the dev dependency tsx installed) it runs the TypeScript sources
 // directly through tsx's loader, so the command always matches the working tree and needs no build step

@@ -126,7 +126,7 @@ args.push('--overwrite');
 const weightsDir = resolve(root, process.env.SAM2_WEBGPU_WEIGHTS || 'weights');
 const realWeights = ['sam2.1_hiera_tiny.safetensors', 'sam2.1_hiera_tiny.f16.safetensors'].some((f) => existsSync(join(weightsDir, f)));
 if (!given('--weights', '--model', '--v2.0') && !realWeights) {
-  console.log('demo: the demo runs on synthetic weights, so the masks are meaningless; get the real ones with `npm run weights -- tiny`');
+  console.log('demo: the demo runs on synthetic weights, so the masks are meaningless; get the real ones with `npx sam2-webgpu weights tiny`');
   args.push('--weights', 'synthetic');
 }
 args.push(...argv);

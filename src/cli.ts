@@ -6,7 +6,7 @@
  *   npx sam2-webgpu --help
  *   npx sam2-webgpu track clip.mp4 --point 210,350 [--obj 2 --box ...] [--out out.mp4] [--masks dir]
  *   npx sam2-webgpu convert sam2.1_hiera_tiny.pt sam2.1_hiera_tiny.safetensors [--dtype f16]
- *   npx sam2-webgpu weights tiny [--v2.0] [--dtype f16]        (also: npm run weights -- tiny)
+ *   npx sam2-webgpu weights tiny [--v2.0] [--dtype f16]
  *
  * Exit status: 0 success, 1 failure (the message says why), 2 bad usage.
  */
@@ -34,8 +34,20 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(firstLine(e));
+    throw parseError(e, args);
   }
+}
+
+/** A UsageError in one line from node:util parseArgs' error. */
+function parseError(e: unknown, args: readonly string[]): UsageError {
+  // parseArgs says "Option '--frame' argument is ambiguous" for a value that starts with '-'.
+  const ambiguous = /^Option '(--[\w.-]+)' argument is ambiguous/.exec(firstLine(e));
+  if (ambiguous) {
+    const flag = ambiguous[1];
+    const value = args[args.indexOf(flag) + 1] ?? '-...';
+    return new UsageError(`${flag} ${value}: a value that starts with '-' is written ${flag}=${value}`);
+  }
+  return new UsageError(firstLine(e));
 }
 
 /** The first line of an error's message (node:util's parseArgs explains over several). */
@@ -164,9 +176,8 @@ async function defaultConvertOutput(input: string, dtype: 'f32' | 'f16'): Promis
 
 const weights: Command = {
   name: 'weights',
-  summary: "download Meta's published checkpoint and convert it (npm run weights -- <size>)",
+  summary: "download Meta's published checkpoint and convert it",
   usage: `Usage: sam2-webgpu weights <tiny|small|base_plus|large> [options]
-       npm run weights -- <tiny|small|base_plus|large> [options]
 
 Downloads Meta's SAM 2.1 checkpoint (SAM 2 with --v2.0) from dl.fbaipublicfiles.com to
 <out>/checkpoints/<name>.pt and converts it to <out>/<name>.safetensors (<name>.f16.safetensors with
@@ -192,7 +203,8 @@ Options:
     const { downloadWeights, MODEL_SIZES } = await import('../weights/download.js');
     const size = positionals[0];
     if (positionals.length !== 1 || !(MODEL_SIZES as readonly string[]).includes(size)) {
-      throw new UsageError(`weights needs one size: ${MODEL_SIZES.join(' | ')} (see weights --help)`);
+      const what = positionals.length === 1 ? `'${size}' is not a model size` : 'weights needs one model size';
+      throw new UsageError(`${what}: ${MODEL_SIZES.join(' | ')} (see weights --help)`);
     }
     const bars = { download: progressPrinter('downloading'), convert: progressPrinter('converting') };
     let phase: 'download' | 'convert' | undefined;
@@ -315,7 +327,7 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
         },
       });
     } catch (e) {
-      throw new UsageError(firstLine(e));
+      throw parseError(e, args);
     }
     const { values, positionals, tokens } = parsed;
     if (values.help) {

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, basename } from 'node:path';
 import { closableSource } from '../runtime/dispose.js';
-import { Sam2Error } from '../runtime/errors.js';
+import { fileAccessError, Sam2Error } from '../runtime/errors.js';
 import { DecodeError, decodeImage, probe, RawFrameStream } from './ffmpeg.js';
 import { FrameCache } from './frame_cache.js';
 
@@ -65,7 +65,7 @@ const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
  * sort by value; otherwise the folder must use one naming scheme and sorts by natural order.
  */
 export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<DisposableFrameSource> {
-  if (!existsSync(dir)) throw new Sam2Error(`video source ${dir} does not exist`);
+  if (!existsSync(dir)) throw fileAccessError('video source', dir, { code: 'ENOENT' });
   if (!statSync(dir).isDirectory()) throw new Sam2Error(`${dir} is not a folder of frames`);
   const files = readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()));
   if (files.length === 0) throw new Sam2Error(`no JPEG or PNG frames in ${dir}`);
@@ -113,7 +113,7 @@ export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<Dis
  * midway through tracking.
  */
 export async function openVideoFile(path: string, window = 16): Promise<DisposableFrameSource> {
-  if (!existsSync(path)) throw new Sam2Error(`video source ${path} does not exist`);
+  if (!existsSync(path)) throw fileAccessError('video source', path, { code: 'ENOENT' });
   const info = await probe(path, true);
   if (info.frames < 1) throw new DecodeError(`${path} has no frames`);
   const cache = new FrameCache(window * 2);
@@ -178,6 +178,6 @@ export function framesFromMemory(frames: Frame[], fps?: number): DisposableFrame
 
 /** A folder of frames or a video file, by what the path is. */
 export async function openFrames(path: string): Promise<DisposableFrameSource> {
-  if (!existsSync(path)) throw new Sam2Error(`video source ${path} does not exist`);
+  if (!existsSync(path)) throw fileAccessError('video source', path, { code: 'ENOENT' });
   return statSync(path).isDirectory() ? openFrameFolder(path) : openVideoFile(path);
 }

@@ -23,7 +23,7 @@ export function findWeights(size: ModelSize, version: ModelVersion, dtype: 'f32'
   const candidates = order.map((d) => join(dir, weightsFileName(size, version, d)));
   const found = candidates.find((f) => existsSync(f) && statSync(f).isFile());
   if (found) return found;
-  const shown = candidates.map((f) => shortPath(f)).join(' or ');
+  const shown = candidates.map((f) => shortPath(f)).join(' nor ');
   const legacy = join(dir, `${configName(size, version)}.safetensors`);
   const rename = existsSync(legacy) ? ` (${shortPath(legacy)} exists: rename it to ${weightsFileName(size, version)})` : '';
   throw new NoWeightsError(

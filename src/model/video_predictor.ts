@@ -21,6 +21,7 @@ import type { Tensor } from '../runtime/tensor.js';
 import { Gpu } from '../runtime/gpu.js';
 import { configName, frozenConfig, parseConfigName, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
 import type { ConfigName } from './manifest_check.js';
+import { PromptError } from './prompt_encoder.js';
 import { loadWeights, modelWeights, type LoadProgress, type WeightSource } from './weights.js';
 import type { ImageFeatures } from './image_encoder.js';
 import { applyNonOverlappingConstraints, fillHolesInMaskScores } from './postprocess.js';
@@ -212,13 +213,13 @@ export function checkPromptGeometry(
   const pts = p.points ?? [];
   const labels = p.labels ?? [];
   pts.forEach(([x, y], i) => {
-    if (!inside(x, y)) throw new Sam2Error(`point ${i} (${x}, ${y}) is outside the frame (${W}×${H} ${unit})`);
-    if (![-1, 0, 1, 2, 3].includes(labels[i])) throw new Sam2Error(`label ${labels[i]} of point ${i} must be 1 (positive), 0 (negative), -1, 2 or 3`);
+    if (!inside(x, y)) throw new PromptError(`point ${i} (${x}, ${y}) is outside the frame (${W}×${H} ${unit})`);
+    if (![-1, 0, 1, 2, 3].includes(labels[i])) throw new PromptError(`label ${labels[i]} of point ${i} must be 1 (positive), 0 (negative), -1, 2 or 3`);
   });
   if (p.box) {
     const [x0, y0, x1, y1] = p.box;
-    if (!(x1 >= x0 && y1 >= y0)) throw new Sam2Error(`box [${p.box.join(', ')}] must have x1 >= x0 and y1 >= y0`);
-    if (!inside(x0, y0) || !inside(x1, y1)) throw new Sam2Error(`box [${p.box.join(', ')}] is outside the frame (${W}×${H} ${unit})`);
+    if (!(x1 >= x0 && y1 >= y0)) throw new PromptError(`box [${p.box.join(', ')}] must have x1 >= x0 and y1 >= y0`);
+    if (!inside(x0, y0) || !inside(x1, y1)) throw new PromptError(`box [${p.box.join(', ')}] is outside the frame (${W}×${H} ${unit})`);
   }
 }
 

@@ -47,7 +47,7 @@ describe('weights: one naming scheme, found by name, synthetic only when asked f
     process.env.SAM2_WEBGPU_WEIGHTS = emptyDir;
     const err = await SAM2VideoPredictor.load({ model: 'small', imageSize: 64 }).catch((e) => e);
     expect(err).toBeInstanceOf(NoWeightsError);
-    expect(err.message).toMatch(/no weights for sam2\.1_hiera_s \(small, SAM 2\.1\): found neither .*sam2\.1_hiera_small\.safetensors or .*sam2\.1_hiera_small\.f16\.safetensors/);
+    expect(err.message).toMatch(/no weights for sam2\.1_hiera_s \(small, SAM 2\.1\): found neither .*sam2\.1_hiera_small\.safetensors nor .*sam2\.1_hiera_small\.f16\.safetensors/);
     expect(err.message).toMatch(/npx sam2-webgpu weights small/);
     expect(err.message).toMatch(/weights: 'synthetic'/);
     await expect(ImagePredictor.load({ imageSize: 64 })).rejects.toBeInstanceOf(NoWeightsError);

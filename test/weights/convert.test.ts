@@ -280,6 +280,9 @@ describe('command line', () => {
     expect(cli('convert', 'only-one').stderr).toMatch(/checkpoint only-one does not exist/);
     expect(cli('convert', `${FIX}/small.pt`, out, '--dtype', 'f64').stderr).toMatch(/--dtype must be f32 or f16/);
     expect(cli('frobnicate').status).toBe(2);
+    const huge = cli('weights', 'huge');
+    expect(huge.status).toBe(2);
+    expect(huge.stderr).toMatch(/'huge' is not a model size: tiny \| small \| base_plus \| large/);
     const unsafe = cli('convert', `${FIX}/unsafe_global.pt`, join(dir, 'z.safetensors'));
     expect(unsafe.status).toBe(1);
     expect(unsafe.stderr).toMatch(/refusing global/);
@@ -313,7 +316,7 @@ describe('command line', () => {
     const n = run(none, 'track', clip, '--point', '105,175', '--image-size', '64', '--out', 'o.mp4');
     expect(n.status).toBe(1);
     expect(n.stderr.trim().split('\n')).toHaveLength(1);
-    expect(n.stderr).toMatch(/no weights for sam2\.1_hiera_t \(tiny, SAM 2\.1\): found neither weights\/sam2\.1_hiera_tiny\.safetensors or weights\/sam2\.1_hiera_tiny\.f16\.safetensors\. Get them with `npx sam2-webgpu weights tiny`/);
+    expect(n.stderr).toMatch(/no weights for sam2\.1_hiera_t \(tiny, SAM 2\.1\): found neither weights\/sam2\.1_hiera_tiny\.safetensors nor weights\/sam2\.1_hiera_tiny\.f16\.safetensors\. Get them with `npx sam2-webgpu weights tiny`/);
     expect(n.stderr).toMatch(/--weights synthetic/);
     expect(existsSync(join(none, 'o.mp4'))).toBe(false);
   });
