@@ -204,7 +204,8 @@ describe('ImagePredictor (sam2.1_hiera_t @ 256, truck.jpg) matches the official 
   });
 
   for (const variant of ['f32', 'f16', 'f16packed']) {
-    it(`end to end (${variant}): the reference transform output through the image encoder${variant === 'f32' ? '; then the JPEG' : ''}`, async () => {
+    it(`end to end (${variant}): the reference transform output through the image encoder${variant === 'f32' ? '; then the JPEG' : ''}`, async ({ skip }) => {
+      skip(!vs.some((x) => x.name === variant), 'the adapter lacks shader-f16');
       for (const v of vs.filter((x) => x.name === variant)) {
         const weights = await weightsFor(v.gpu, v.dtype as 'f32' | 'f16', false);
         const input = await upload(v, 'input');

@@ -256,8 +256,8 @@ describe('SAM2VideoPredictor against the official predictor', async () => {
     });
   }
   for (const file of ['point.nofill', 'two_objects.nofill']) {
-    it(`${file} (f16)`, async () => {
-      if (!main.info.features.f16) return;
+    it(`${file} (f16)`, async ({ skip }) => {
+      skip(!main.info.features.f16, 'the adapter lacks shader-f16');
       report(`${file} f16`, await replay(main, 'f16', file, u8, 4));
     });
   }
