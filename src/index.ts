@@ -32,6 +32,7 @@ export {
   WeightStore,
   WeightError,
   NoWeightsError,
+  type ModelLoadOptions,
   type LoadOptions,
   type LoadProgress,
   type WeightSource,

@@ -23,16 +23,15 @@ import { permute } from '../kernels/layout.js';
 import { resize } from '../kernels/resize.js';
 import { asyncDisposeSymbol, disposeSymbol } from '../runtime/dispose.js';
 import { DisposedError, Sam2Error, ShapeError } from '../runtime/errors.js';
-import { Gpu } from '../runtime/gpu.js';
+import type { Gpu } from '../runtime/gpu.js';
 import { checkOptionKeys } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { configName, frozenConfig, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
-import type { ConfigName } from './manifest_check.js';
+import type { Sam2Config } from './config.js';
 import { ImageEncoder, type ImageFeatures } from './image_encoder.js';
 import { dtypeOf, type ModelContext } from './layers.js';
 import { MaskDecoder, maskDecoderOptions } from './mask_decoder.js';
 import { PromptEncoder, PromptError, POINT_LABELS } from './prompt_encoder.js';
-import { loadWeights, modelWeights, type LoadProgress, type WeightSource, type WeightStore } from './weights.js';
+import { loadModel, type ModelLoadOptions, type WeightStore } from './weights.js';
 
 export { PromptError } from './prompt_encoder.js';
 
@@ -65,26 +64,9 @@ export interface CachedFeatures {
 }
 
 /** ImagePredictor.load(): the model, its weights and the GPU, as SAM2VideoPredictor.load() takes them. */
-export interface ImagePredictorLoadOptions {
-  /** Model size (default 'tiny'). */
-  model?: ModelSize;
-  /** SAM 2.1 (default) or the original SAM 2. */
-  version?: ModelVersion;
-  /**
-   * Converted weights: a safetensors path (Node), an ArrayBuffer, a fetch Response or stream, or 'synthetic'.
-   * Absent: in Node the model's file in the weights folder; in browsers a NoWeightsError.
-   */
-  weights?: WeightSource;
-  /** Activation and weight dtype on the GPU (default 'f32'). */
-  dtype?: 'f32' | 'f16';
-  /** Model input size (default 1024). */
-  imageSize?: number;
-  /** Use this GPU context instead of creating one. */
-  gpu?: Gpu;
+export interface ImagePredictorLoadOptions extends ModelLoadOptions {
   /** Logits above this are foreground (default 0). */
   maskThreshold?: number;
-  /** Loading progress (bytes and tensors), at most every 100 ms and once at the end. */
-  onProgress?: (p: LoadProgress) => void;
 }
 
 const LOAD_KEYS = Object.keys({
@@ -187,23 +169,9 @@ export class ImagePredictor {
    */
   static async load(opts: ImagePredictorLoadOptions = {}): Promise<ImagePredictor> {
     checkOptionKeys('ImagePredictor.load', opts, LOAD_KEYS);
-    const size = opts.model ?? 'tiny';
-    const version = opts.version ?? '2.1';
-    const config = frozenConfig(sam2Config(size, version, { imageSize: opts.imageSize }));
-    const name = configName(size, version) as ConfigName;
-    const dtype = opts.dtype ?? 'f32';
-    const source = await modelWeights(opts.weights, name, dtype, 'ImagePredictor.load');
-    const gpu = opts.gpu ?? (await Gpu.create());
-    let weights: WeightStore | undefined;
-    try {
-      weights = await loadWeights(source, { gpu, dtype, expectConfig: name, onProgress: opts.onProgress });
-      const owned = { weights, gpu: opts.gpu ? undefined : gpu, synthetic: source === 'synthetic' };
-      return await ImagePredictor.bind({ gpu, weights, config, maskThreshold: opts.maskThreshold }, owned);
-    } catch (e) {
-      weights?.release();
-      if (!opts.gpu) gpu.destroy();
-      throw e;
-    }
+    return loadModel(opts, 'ImagePredictor.load', ({ config, gpu, weights, synthetic, ownsGpu }) =>
+      ImagePredictor.bind({ gpu, weights, config, maskThreshold: opts.maskThreshold }, { weights, gpu: ownsGpu ? gpu : undefined, synthetic }),
+    );
   }
 
   /** Binds the prompt encoder and mask decoder; the image encoder is bound at the first setImage(). */

@@ -18,11 +18,10 @@ import { asyncDisposeSymbol, disposeSymbol } from '../runtime/dispose.js';
 import { DisposedError, Sam2Error } from '../runtime/errors.js';
 import { checkOptionKeys } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { Gpu } from '../runtime/gpu.js';
-import { configName, frozenConfig, parseConfigName, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
-import type { ConfigName } from './manifest_check.js';
+import type { Gpu } from '../runtime/gpu.js';
+import type { Sam2Config } from './config.js';
 import { PromptError } from './prompt_encoder.js';
-import { loadWeights, modelWeights, type LoadProgress, type WeightSource } from './weights.js';
+import { loadModel, type LoadedModel, type ModelLoadOptions } from './weights.js';
 import type { ImageFeatures } from './image_encoder.js';
 import { applyNonOverlappingConstraints, fillHolesInMaskScores } from './postprocess.js';
 import { NO_OBJ_SCORE, releaseOutput, SAM2Base, type FrameOutput, type ObjectOutputDict, type PointInputs } from './sam2_base.js';
@@ -140,25 +139,7 @@ function emptyDict(): ObjectOutputDict {
 }
 
 
-export interface PredictorLoadOptions {
-  /** Model size (default 'tiny'). */
-  model?: ModelSize;
-  /** SAM 2.1 (default) or the original SAM 2. */
-  version?: ModelVersion;
-  /**
-   * Converted weights: a safetensors path (Node), an ArrayBuffer, a fetch Response or stream (fetchWeights,
-   * weightsFromFile), or 'synthetic' for the deterministic synthetic weights (the official architecture with
-   * meaningless values; masks are noise). Absent: in Node the model's file in the weights folder
-   * (`weights/sam2.1_hiera_tiny.safetensors`, or $SAM2_WEBGPU_WEIGHTS; `npx sam2-webgpu weights tiny` puts it
-   * there); in browsers a NoWeightsError.
-   */
-  weights?: WeightSource;
-  /** Activation and weight dtype on the GPU (default 'f32'). */
-  dtype?: 'f32' | 'f16';
-  /** Model input size (default 1024, the official; smaller multiples of 32 are faster and coarser). */
-  imageSize?: number;
-  /** Use this GPU context instead of creating one. */
-  gpu?: Gpu;
+export interface PredictorLoadOptions extends ModelLoadOptions {
   /** Override the official post-processing: fill holes up to this area (0 = off). */
   fillHoleArea?: number;
   /** Apply the non-overlapping constraint across objects to the output masks. */
@@ -182,8 +163,6 @@ export interface PredictorLoadOptions {
    * every later frame attends to it.
    */
   addAllFramesToCorrectAsCond?: boolean;
-  /** Loading progress (bytes and tensors), at most every 100 ms and once at the end. */
-  onProgress?: (p: LoadProgress) => void;
 }
 
 /** Every key of each option object (a Record over keyof, so a new option must be listed here to compile). */
@@ -281,38 +260,20 @@ export class SAM2VideoPredictor {
    */
   static async load(opts: PredictorLoadOptions = {}): Promise<SAM2VideoPredictor> {
     checkOptionKeys('SAM2VideoPredictor.load', opts, LOAD_KEYS);
-    const size = opts.model ?? 'tiny';
-    const version = opts.version ?? '2.1';
-    const base = sam2Config(size, version, { imageSize: opts.imageSize });
-    const config = frozenConfig({
-      ...base,
-      fillHoleArea: opts.fillHoleArea ?? base.fillHoleArea,
-      nonOverlapMasks: opts.nonOverlapMasks ?? base.nonOverlapMasks,
+    const post = (c: Sam2Config): Sam2Config => ({
+      ...c,
+      fillHoleArea: opts.fillHoleArea ?? c.fillHoleArea,
+      nonOverlapMasks: opts.nonOverlapMasks ?? c.nonOverlapMasks,
     });
-    const name = configName(size, version) as ConfigName;
-    const dtype = opts.dtype ?? 'f32';
-    const source = await modelWeights(opts.weights, name, dtype, 'SAM2VideoPredictor.load');
-    const gpu = opts.gpu ?? (await Gpu.create());
-    try {
-      const weights = await loadWeights(source, { gpu, dtype, expectConfig: name, onProgress: opts.onProgress });
-      const loaded = weights.config.name;
-      if (loaded !== name) {
-        const got = parseConfigName(loaded);
-        weights.release();
-        throw new Sam2Error(`the weights are ${loaded} (${got.size}, SAM ${got.version}); load them with model: '${got.size}', version: '${got.version}'`);
-      }
-      const model = await SAM2Base.create({ gpu, weights }, config);
-      return new SAM2VideoPredictor(model, {
-        syntheticWeights: source === 'synthetic',
+    const build = async ({ config, gpu, weights, synthetic, ownsGpu }: LoadedModel) =>
+      new SAM2VideoPredictor(await SAM2Base.create({ gpu, weights }, config), {
+        syntheticWeights: synthetic,
         batchObjects: opts.batchObjects,
         clearNonCondMemAroundInput: opts.clearNonCondMemAroundInput,
         addAllFramesToCorrectAsCond: opts.addAllFramesToCorrectAsCond,
-        ownsGpu: !opts.gpu,
+        ownsGpu,
       });
-    } catch (e) {
-      if (!opts.gpu) gpu.destroy();
-      throw e;
-    }
+    return loadModel(opts, 'SAM2VideoPredictor.load', build, post);
   }
 
   /** Frees the model (and the GPU context when load() created it). Runs once; the predictor is unusable after. */

@@ -20,7 +20,7 @@
  * checked against `expectConfig`, or against a custom `manifest` (partial models, tests).
  */
 import { FormatError, Sam2Error } from '../runtime/errors.js';
-import type { Gpu } from '../runtime/gpu.js';
+import { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
 import {
   aligned,
@@ -46,7 +46,7 @@ import {
   type ManifestDType,
   type ManifestTensor,
 } from './manifest_check.js';
-import { parseConfigName } from './config.js';
+import { configName, frozenConfig, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
 
 /** The official manifests (JSON), loaded when weights are validated, so a browser bundle fetches them lazily. */
 const manifests = () => import('./manifests.js');
@@ -484,18 +484,72 @@ async function loadSyntheticRule(opts: LoadOptions): Promise<WeightStore> {
   return loadSynthetic(pairs(), { ...opts, manifest });
 }
 
+/** What both predictors' load() take for the model, its weights and the GPU. */
+export interface ModelLoadOptions {
+  /** Model size (default 'tiny'). */
+  model?: ModelSize;
+  /** SAM 2.1 (default) or the original SAM 2. */
+  version?: ModelVersion;
+  /**
+   * Converted weights: a safetensors path (Node), an ArrayBuffer, a fetch Response or stream (fetchWeights,
+   * weightsFromFile), or 'synthetic' for the deterministic synthetic weights (the official architecture with
+   * meaningless values; masks are noise). Absent: in Node the model's file in the weights folder
+   * (`weights/sam2.1_hiera_tiny.safetensors`, or $SAM2_WEBGPU_WEIGHTS; `npx sam2-webgpu weights tiny` puts it
+   * there); in browsers a NoWeightsError.
+   */
+  weights?: WeightSource;
+  /** Activation and weight dtype on the GPU (default 'f32'). */
+  dtype?: 'f32' | 'f16';
+  /** Model input size (default 1024, the official; smaller multiples of 32 are faster and coarser). */
+  imageSize?: number;
+  /** Use this GPU context instead of creating one. */
+  gpu?: Gpu;
+  /** Loading progress (bytes and tensors), at most every 100 ms and once at the end. */
+  onProgress?: (p: LoadProgress) => void;
+}
+
+/** A model's config and weights on a GPU, as load() hands them to a predictor. */
+export interface LoadedModel {
+  config: Sam2Config;
+  gpu: Gpu;
+  weights: WeightStore;
+  synthetic: boolean;
+  /** The GPU was created here (the predictor destroys it with itself). */
+  ownsGpu: boolean;
+}
+
 /**
- * The `weights` option of the predictors' load(): 'synthetic' and anything given pass through; absent, Node
- * looks for the model's file in the weights folder (io/weights_files.ts) and browsers throw NoWeightsError.
+ * The common part of the predictors' load(): the official config of `model` / `version` (adjusted by
+ * `adjust`), the weights — 'synthetic', the given source, or (absent) in Node the model's file in the
+ * weights folder (io/weights_files.ts) and in browsers a NoWeightsError, raised before the GPU starts — and
+ * the GPU. `build` makes the predictor; if it or the loading fails, what was made here is freed.
  */
-export async function modelWeights(
-  weights: WeightSource | undefined,
-  config: ConfigName,
-  dtype: 'f32' | 'f16',
+export async function loadModel<T>(
+  opts: ModelLoadOptions,
   who: string,
-): Promise<WeightSource> {
-  if (weights !== undefined && weights !== null) return weights;
-  const { size, version } = parseConfigName(config);
+  build: (m: LoadedModel) => Promise<T>,
+  adjust: (c: Sam2Config) => Sam2Config = (c) => c,
+): Promise<T> {
+  const size = opts.model ?? 'tiny';
+  const version = opts.version ?? '2.1';
+  const config = frozenConfig(adjust(sam2Config(size, version, { imageSize: opts.imageSize })));
+  const name = configName(size, version) as ConfigName;
+  const dtype = opts.dtype ?? 'f32';
+  const source = opts.weights ?? (await defaultWeights(size, version, dtype, who));
+  const gpu = opts.gpu ?? (await Gpu.create());
+  let weights: WeightStore | undefined;
+  try {
+    weights = await loadWeights(source, { gpu, dtype, expectConfig: name, onProgress: opts.onProgress });
+    return await build({ config, gpu, weights, synthetic: source === 'synthetic', ownsGpu: !opts.gpu });
+  } catch (e) {
+    weights?.release();
+    if (!opts.gpu) gpu.destroy();
+    throw e;
+  }
+}
+
+/** Weights not given: in Node the model's file in the weights folder; in browsers a NoWeightsError. */
+async function defaultWeights(size: ModelSize, version: ModelVersion, dtype: 'f32' | 'f16', who: string): Promise<WeightSource> {
   if (typeof process !== 'undefined' && process.versions?.node) {
     const { findWeights } = await import('../io/weights_files.js');
     return findWeights(size, version, dtype);
