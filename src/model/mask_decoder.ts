@@ -23,6 +23,11 @@
  * Outputs: masks [B, M, 4h, 4w] (low-res logits), iouPred [B, M], samTokensOut [B, M', C],
  * objectScoreLogits [B, 1]; M = 3 with multimask output, else 1.
  *
+ * Decisions are made in f32 in every storage mode: the mask logits (whose stability score picks the
+ * dynamic multimask fallback), the IoU predictions (the multimask choice) and the object-score logits
+ * (presence) are computed and returned as f32, by heads whose weights are kept in f32 (F32_WEIGHTS in
+ * weights.ts), so f16 storage cannot flip a near-tie: two candidates 4e-4 apart are below one f16 step at 0.5.
+ *
  * Data-dependent choices (the dynamic multimask fallback, and the best-IoU mask the tracking step takes)
  * stay on the GPU: a small kernel writes a one-hot selection [B, M], and the chosen rows are gathered with
  * a matmul by that one-hot (exact: one product by 1, the rest by 0).
@@ -30,7 +35,7 @@
 import { add } from '../kernels/binary.js';
 import { convTranspose2d } from '../kernels/conv2d.js';
 import { unary } from '../kernels/elementwise.js';
-import { concat, permute, slice } from '../kernels/layout.js';
+import { cast, concat, permute, slice } from '../kernels/layout.js';
 import { maskSelection, selectRows } from '../kernels/mask_select.js';
 import { matmul, matmulStrided, type MatmulAct } from '../kernels/matmul.js';
 import type { Gpu } from '../runtime/gpu.js';
@@ -89,24 +94,24 @@ export interface MaskDecoderInput {
 }
 
 export interface MaskPrediction {
-  /** [B, 4, 4h, 4w] low-res mask logits of every mask token (predict_masks), or the selected ones (forward). */
+  /** [B, 4, 4h, 4w] f32 low-res mask logits of every mask token (predict_masks), or the selected ones (forward). */
   masks: Tensor;
-  /** [B, 4] (or the selected [B, M]). */
+  /** [B, 4] f32 (or the selected [B, M]). */
   iouPred: Tensor;
-  /** [B, 4, C] mask-token outputs (predict_masks) or the SAM output tokens [B, M', C] (forward). */
+  /** [B, 4, C] mask-token outputs (predict_masks) or the SAM output tokens [B, M', C] (forward); activation dtype. */
   tokens: Tensor;
-  /** [B, 1]. */
+  /** [B, 1] f32. */
   objectScoreLogits: Tensor;
 }
 
 export interface MaskDecoderOutput {
-  /** [B, M, 4h, 4w]. */
+  /** [B, M, 4h, 4w] f32. */
   masks: Tensor;
-  /** [B, M]. */
+  /** [B, M] f32. */
   iouPred: Tensor;
-  /** [B, 3, C] with multimask output and use_multimask_token_for_obj_ptr, else [B, 1, C]. */
+  /** [B, 3, C] with multimask output and use_multimask_token_for_obj_ptr, else [B, 1, C]; activation dtype. */
   samTokensOut: Tensor;
-  /** [B, 1]. */
+  /** [B, 1] f32. */
   objectScoreLogits: Tensor;
 }
 
@@ -272,15 +277,21 @@ export class MaskDecoder {
     const hyperIn = concat(gpu, hyper, 1);
     for (const t of hyper) t.release();
     const P = 16 * HW;
-    const masks = matmul(gpu, hyperIn, up.reshape([B, C / 8, P]), { label: `${what}.masks` }).reshape([B, this.numMaskTokens, 4 * h, 4 * w]);
-    hyperIn.release();
-    up.release();
+    // The mask logits in f32 (one rounding of an f32-accumulated product, none to f16): their stability
+    // score decides the dynamic multimask fallback.
+    const hyper32 = toF32(gpu, hyperIn);
+    const up32 = toF32(gpu, up);
+    const masks = matmul(gpu, hyper32, up32.reshape([B, C / 8, P]), { label: `${what}.masks` }).reshape([B, this.numMaskTokens, 4 * h, 4 * w]);
+    releaseAll(hyperIn, hyper32, up, up32);
 
-    const iouPred = mlpOnToken(gpu, this.iouHead, hs, s);
+    // The decision heads read the output tokens in f32, with f32 weights.
+    const hs32 = toF32(gpu, hs);
+    const iouPred = mlpOnToken(gpu, this.iouHead, hs32, s);
     let objectScoreLogits: Tensor;
-    if (this.objScoreHead instanceof MLP) objectScoreLogits = mlpOnToken(gpu, this.objScoreHead, hs, 0);
-    else if (this.objScoreHead) objectScoreLogits = linearOnToken(gpu, this.objScoreHead, hs, 0, 'none');
-    else objectScoreLogits = uploadOrdered(gpu, new Float32Array(B).fill(10), [B, 1], dtype, `${what}.object_score_logits`);
+    if (this.objScoreHead instanceof MLP) objectScoreLogits = mlpOnToken(gpu, this.objScoreHead, hs32, 0);
+    else if (this.objScoreHead) objectScoreLogits = linearOnToken(gpu, this.objScoreHead, hs32, 0, 'none');
+    else objectScoreLogits = uploadOrdered(gpu, new Float32Array(B).fill(10), [B, 1], 'f32', `${what}.object_score_logits`);
+    if (hs32 !== hs) hs32.release();
     const tokensOut = slice(gpu, hs, 1, s + 1, this.numMaskTokens);
     hs.release();
     return { masks, iouPred, tokens: tokensOut, objectScoreLogits };
@@ -346,6 +357,16 @@ export class MaskDecoder {
 function uploadOrdered(gpu: Gpu, data: ArrayLike<number>, shape: readonly number[], dtype: 'f32' | 'f16', label: string): Tensor {
   gpu.flush();
   return gpu.upload(data, shape, dtype, label);
+}
+
+/** x as f32: x itself when it is f32, else a new f32 copy. */
+function toF32(gpu: Gpu, x: Tensor): Tensor {
+  return x.dtype === 'f32' ? x : cast(gpu, x, 'f32');
+}
+
+/** Releases each distinct tensor once (a tensor may be listed with its own f32 view, the same object). */
+function releaseAll(...ts: Tensor[]): void {
+  for (const t of new Set(ts)) t.release();
 }
 
 /** Linear on row `row` of every batch of x [B, N, in] (read in place, strided) → [B, out]. */

@@ -617,6 +617,7 @@ export class SAM2Base {
     sparse.release();
     dense.release();
 
+    // The decoder's masks, IoU predictions and object scores are f32 in every storage mode.
     let masks = dec.masks;
     let token = dec.samTokensOut;
     if (multimask) {
@@ -625,33 +626,47 @@ export class SAM2Base {
       masks = selectRows(gpu, sel, dec.masks);
       dec.masks.release();
       if (token.shape[1] > 1) {
-        const t = selectRows(gpu, sel, token);
+        const selT = sel.dtype === token.dtype ? sel : cast(gpu, sel, token.dtype as 'f16');
+        const t = selectRows(gpu, selT, token);
+        if (selT !== sel) selT.release();
         token.release();
         token = t;
       }
       sel.release();
     }
     dec.iouPred.release();
-    const score = dec.objectScoreLogits.dtype === 'f32' ? dec.objectScoreLogits : cast(gpu, dec.objectScoreLogits, 'f32');
-    if (score !== dec.objectScoreLogits) dec.objectScoreLogits.release();
+    const score = dec.objectScoreLogits;
     const lowRes = gateMasks(gpu, masks, score, cfg.predObjScores);
     masks.release();
     const highRes = resize(gpu, lowRes, 'bilinear', { size: [S, S] });
 
+    // The object pointer: obj_ptr_proj and the no-object gating in f32, stored in the activation dtype.
     const C = cfg.hiddenDim;
-    let objPtr: Tensor;
-    if (this.objPtrProj) {
-      objPtr = this.objPtrProj.forward(token.reshape([B, C]));
-      token.release();
-    } else {
-      objPtr = token.reshape([B, C]);
-    }
+    let objPtr = this.pointerF32(token.reshape([B, C]));
+    token.release();
     if (this.noObjPtr) {
       const g = gatePointer(gpu, objPtr, score, this.noObjPtr, { soft: cfg.softNoObjPtr, fixed: cfg.fixedNoObjPtr });
       objPtr.release();
       objPtr = g;
     }
-    return { lowRes, highRes, objPtr, score };
+    return { lowRes, highRes, objPtr: this.stored(objPtr), score };
+  }
+
+  /** obj_ptr_proj (or the identity) of the SAM output token [B, C], in f32 (a new tensor). */
+  private pointerF32(token: Tensor): Tensor {
+    const t32 = token.dtype === 'f32' ? token : cast(this.gpu, token, 'f32');
+    if (!this.objPtrProj) return t32 === token ? unary(this.gpu, token, 'identity') : t32;
+    const p = this.objPtrProj.forward(t32);
+    if (t32 !== token) t32.release();
+    return p;
+  }
+
+  /** An f32 tensor in the activation dtype (x itself in f32 models, else an f16 copy; x is released). */
+  private stored(x: Tensor): Tensor {
+    if (x.dtype === this.dtype) return x;
+    const y = cast(this.gpu, x, this.dtype);
+    x.release();
+    return y;
   }
 
   /** _use_mask_as_output: mask [1, 1, S, S] (f32, 0 / 1) → ±10 logits, the pointer from mask_downsample(mask). */
@@ -685,9 +700,11 @@ export class SAM2Base {
     const score = maskPresence(gpu, m32, 20, -10);
     if (m32 !== mask) m32.release();
     if (cfg.predObjScores && this.noObjPtr) {
-      const g = gatePointer(gpu, objPtr, score, this.noObjPtr, { soft: false, fixed: cfg.fixedNoObjPtr });
+      const p32 = objPtr.dtype === 'f32' ? objPtr : cast(gpu, objPtr, 'f32');
+      const g = gatePointer(gpu, p32, score, this.noObjPtr, { soft: false, fixed: cfg.fixedNoObjPtr });
+      if (p32 !== objPtr) p32.release();
       objPtr.release();
-      objPtr = g;
+      objPtr = this.stored(g);
     }
     return { lowRes, highRes, objPtr, score };
   }

@@ -317,10 +317,27 @@ interface PendingTensor {
   bytesDone: number;
 }
 
-/** Uploads tensors one at a time; releases everything uploaded so far if anything fails. */
+/**
+ * Tensors uploaded as f32 whatever the storage dtype: the heads whose outputs decide things run in f32 in
+ * every storage mode — the IoU prediction (the multimask choice), the object score (presence gating) and
+ * the object pointer (obj_ptr_proj, gated by the score with no_obj_ptr). Their cost is a few hundred kB.
+ */
+export const F32_WEIGHTS: readonly string[] = [
+  'sam_mask_decoder.iou_prediction_head.',
+  'sam_mask_decoder.pred_obj_score_head.',
+  'obj_ptr_proj.',
+  'no_obj_ptr',
+];
+
+/** Whether tensor `name` is kept in f32 in every storage mode (F32_WEIGHTS). */
+export function keptInF32(name: string): boolean {
+  return F32_WEIGHTS.some((p) => (p.endsWith('.') ? name.startsWith(p) : name === p));
+}
+
 /** Loading progress is reported at most this often (and once at the end). */
 const PROGRESS_INTERVAL_MS = 100;
 
+/** Uploads tensors one at a time; releases everything uploaded so far if anything fails. */
 async function uploadAll(
   entries: AsyncIterable<PendingTensor>,
   opts: LoadOptions,
@@ -334,7 +351,7 @@ async function uploadAll(
   let report: LoadProgress | undefined;
   try {
     for await (const t of entries) {
-      const up = toGpuBytes(t.name, t.dtype, t.bytes, target);
+      const up = toGpuBytes(t.name, t.dtype, t.bytes, keptInF32(t.name) ? 'f32' : target);
       out.set(t.name, opts.gpu.uploadBytes(up.bytes, t.shape, up.dtype, t.name));
       if (!opts.onProgress) continue;
       report = { bytesDone: t.bytesDone, bytesTotal, tensor: t.name, tensorsDone: out.size, tensorsTotal };

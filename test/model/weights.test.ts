@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { f32ToBf16Bits, f32ToF16Bits, roundTo } from '../../src/runtime/dtype.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import { getManifest, type Manifest } from '../../src/model/manifests.js';
-import { loadWeights, WeightError, type HostTensor, type LoadProgress, type WeightSource } from '../../src/model/weights.js';
+import { keptInF32, loadWeights, WeightError, type HostTensor, type LoadProgress, type WeightSource } from '../../src/model/weights.js';
 import {
   planSafetensors,
   serializeSafetensors,
@@ -298,7 +298,12 @@ describe('loader uploads to the GPU', () => {
       expect(store.config.name).toBe('sam2.1_hiera_t');
       expect(store.config.model).toBe(TINY.model);
       expect(store.size).toBe(471);
-      expect(store.byteLength).toBe(TINY.num_params! * 2);
+      // Two bytes per value, four for the decision heads kept in f32 (F32_WEIGHTS), which are all f32.
+      const kept = TINY.tensors.filter((t) => keptInF32(t.name));
+      expect(kept.map((t) => t.name).sort()).toEqual(store.names().filter((n) => store.get(n).dtype === 'f32').sort());
+      expect(kept.length).toBeGreaterThanOrEqual(10);
+      const keptValues = kept.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+      expect(store.byteLength).toBe(TINY.num_params! * 2 + keptValues * 2);
       expect(gpu.pool.getStats().inUse - before).toBeGreaterThanOrEqual(TINY.num_params! * 2);
       // Throttled: at most one report per 100 ms and the last one, not one per tensor.
       expect(progress.length).toBeGreaterThanOrEqual(1);
@@ -308,7 +313,7 @@ describe('loader uploads to the GPU', () => {
       expect(progress.at(-1)!.bytesTotal).toBe(readFileSync(path).length);
       for (let i = 1; i < progress.length; i++) expect(progress[i].bytesDone).toBeGreaterThan(progress[i - 1].bytesDone);
       const t = store.get('sam_mask_decoder.iou_prediction_head.layers.2.bias');
-      expect(t.dtype).toBe('f16');
+      expect(t.dtype).toBe('f32'); // a decision head: f32 in every storage mode
       expect(Array.from(await gpu.read(t))).toEqual([0, 0, 0, 0]);
     } finally {
       store.release();
