@@ -76,5 +76,6 @@ export {
 export { SAM2Base, NO_OBJ_SCORE } from './model/sam2_base.js';
 export { ImageEncoder, ImageFeatures } from './model/image_encoder.js';
 export type { FrameSource, DisposableFrameSource, Frame } from './io/frames.js';
-export { framesFromImages, framesFromCallback, browserImageSize, rgbaToRgb, RgbConverter, type BrowserImage, type RgbaImage, type ImageFramesOptions, type CallbackFramesOptions } from './io/browser_frames.js';
+export { framesFromImages, framesFromCallback, framesFromFiles, frameFileOrder, browserImageSize, rgbaToRgb, RgbConverter, type BrowserImage, type RgbaImage, type ImageFramesOptions, type CallbackFramesOptions, type FileFramesOptions, type ImageFile } from './io/browser_frames.js';
+export { decodeJpeg, isJpeg, DecodeError } from './io/jpeg.js';
 export { fetchWeights, weightsFromFile, hasCachedWeights, clearCachedWeights, WEIGHTS_CACHE, type WeightsProgress, type FetchWeightsOptions, type FetchedWeights } from './io/browser_weights.js';

@@ -1,15 +1,19 @@
 /**
  * Frame sources in browsers: the frames of a video as ImageBitmap / VideoFrame / ImageData / canvas / <img> /
  * <video> objects, either all given up front or fetched one at a time through a callback (index → image), so a
- * long video need not be held whole. Images are converted to RGB through one reused OffscreenCanvas (ImageData
- * is read directly, without a canvas).
+ * long video need not be held whole; or image files (a picked folder of JPEG frames), decoded here. Images are
+ * converted to RGB through one reused OffscreenCanvas (ImageData is read directly, without a canvas); JPEG files
+ * are decoded by libjpeg-turbo to PIL's bytes (src/io/jpeg.ts), the official loader's, which the browser's own
+ * decoders (createImageBitmap, <img>) do not give.
  *
- * Nothing here imports a Node module; ImageData-like objects ({width, height, data}) work in Node too.
+ * Nothing here imports a Node module; ImageData-like objects ({width, height, data}) and JPEG files work in
+ * Node too.
  */
 import { closableSource } from '../runtime/dispose.js';
 import { Sam2Error } from '../runtime/errors.js';
 import { FrameCache } from './frame_cache.js';
 import type { DisposableFrameSource, Frame } from './frames.js';
+import { DecodeError, decodeJpeg, isJpeg } from './jpeg.js';
 
 /** Anything a browser can draw into a 2-D canvas, or raw RGBA pixels. */
 export type BrowserImage =
@@ -201,6 +205,104 @@ export async function framesFromCallback(opts: CallbackFramesOptions): Promise<D
     close() {
       cache.clear();
       opts.onClose?.();
+    },
+  });
+}
+
+/** A file name without its folder and extension ("frames/00042.jpg" → "00042"). */
+function stem(name: string): string {
+  const base = name.slice(name.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? base.slice(0, dot) : base;
+}
+
+/**
+ * Frame files in the official loader's order: when every name is an integer ("00042.jpg"), by its value;
+ * otherwise by natural order of the names ("frame2" before "frame10"). Names, or objects with a `name` (File).
+ */
+export function frameFileOrder<T extends string | { readonly name: string }>(items: readonly T[]): T[] {
+  const name = (t: T) => (typeof t === 'string' ? t : t.name);
+  const numeric = items.every((t) => /^\d+$/.test(stem(name(t))));
+  const collator = new Intl.Collator(undefined, { numeric: true });
+  return [...items].sort(numeric ? (a, b) => Number(stem(name(a))) - Number(stem(name(b))) : (a, b) => collator.compare(name(a), name(b)));
+}
+
+/** An image file's contents: a File or Blob (a picked file), or its bytes. */
+export type ImageFile = Blob | ArrayBuffer | Uint8Array;
+
+export interface FileFramesOptions extends ImageFramesOptions {
+  /**
+   * Order File objects by name as openFrameFolder orders a folder (frameFileOrder), keeping only .jpg, .jpeg
+   * and .png files (default true when every item has a name; otherwise the given order is kept).
+   */
+  sort?: boolean;
+}
+
+const FRAME_FILE = /\.(jpe?g|png)$/i;
+
+/**
+ * A FrameSource over image files: the frames of a video as JPEG (or PNG) files, for example a folder a user
+ * picked (`<input type="file" webkitdirectory>`). JPEGs decode byte for byte as the official loader's PIL
+ * decodes them (decodeJpeg; EXIF orientation is not applied, as PIL does not apply it); other images (PNG, ...)
+ * through createImageBitmap without colour conversion (PNG is lossless, but an RGBA PNG's transparent pixels
+ * come out composited onto black, where PIL keeps their colour). Files are read and decoded when the engine
+ * asks for a frame, and only a few decoded frames are kept. Frame 0 is decoded here, for the size.
+ */
+export async function framesFromFiles(files: readonly ImageFile[], opts: FileFramesOptions = {}): Promise<DisposableFrameSource> {
+  const named = files.length > 0 && files.every((f) => typeof (f as { name?: unknown }).name === 'string');
+  const sort = opts.sort ?? named;
+  let list = files;
+  if (sort) {
+    if (!named) throw new Sam2Error('framesFromFiles: sort needs files with names (File objects)');
+    list = frameFileOrder((files as readonly File[]).filter((f) => FRAME_FILE.test(f.name)));
+    if (list.length === 0) throw new Sam2Error(`no JPEG or PNG frames among the ${files.length} files`);
+  }
+  if (list.length === 0) throw new Sam2Error('no frames were given');
+  const nameOf = (i: number) => (list[i] as { name?: string }).name ?? `frame ${i}`;
+  const converter = new RgbConverter();
+  const decode = async (i: number): Promise<Frame> => {
+    const f = list[i];
+    const bytes = f instanceof Uint8Array ? f : new Uint8Array(f instanceof ArrayBuffer ? f : await f.arrayBuffer());
+    if (isJpeg(bytes)) return decodeJpeg(bytes, nameOf(i));
+    if (typeof createImageBitmap === 'undefined') {
+      throw new DecodeError(`cannot decode ${nameOf(i)}: not a JPEG file, and this environment has no createImageBitmap for other images`);
+    }
+    let bitmap: ImageBitmap;
+    try {
+      bitmap = await createImageBitmap(new Blob([bytes as Uint8Array<ArrayBuffer>]), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+    } catch (e) {
+      throw new DecodeError(`cannot decode ${nameOf(i)}: ${(e as Error).message ?? e} (the file is damaged, truncated or not an image)`);
+    }
+    try {
+      return await converter.toFrame(bitmap);
+    } finally {
+      bitmap.close();
+    }
+  };
+  const first = await decode(0);
+  const { width, height } = first;
+  const cache = new FrameCache(opts.cacheFrames ?? 4);
+  cache.set(0, first);
+  const description = opts.description ?? `${list.length} image files of ${width}×${height}`;
+  return closableSource({
+    count: list.length,
+    width,
+    height,
+    fps: opts.fps,
+    description,
+    async get(index: number): Promise<Frame> {
+      checkIndex(list.length, description, index);
+      const hit = cache.get(index);
+      if (hit) return hit;
+      const f = await decode(index);
+      if (f.width !== width || f.height !== height) {
+        throw new Sam2Error(`frames of mixed sizes: ${nameOf(index)} is ${f.width}×${f.height}, ${nameOf(0)} is ${width}×${height}`);
+      }
+      cache.set(index, f);
+      return f;
+    },
+    close() {
+      cache.clear();
     },
   });
 }

@@ -2,11 +2,16 @@
  * Where frames come from (Node): a folder of JPEG/PNG frames sorted as the official loader sorts them, a
  * video file decoded by ffmpeg, or frames the caller supplies. Frames are decoded on demand and only a few
  * are kept (a small cache), so host memory stays flat however long the video is.
+ *
+ * JPEG frames decode to the official loader's bytes: libjpeg-turbo as PIL runs it (src/io/jpeg.ts), checked
+ * byte for byte against PIL by test/io/jpeg.test.ts. Video files have no official reference (the official
+ * loader reads folders of JPEG frames); ffmpeg decodes them (src/io/ffmpeg.ts).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { extname, join, basename } from 'node:path';
+import { extname, join } from 'node:path';
 import { closableSource } from '../runtime/dispose.js';
 import { fileAccessError, Sam2Error } from '../runtime/errors.js';
+import { frameFileOrder } from './browser_frames.js';
 import { DecodeError, decodeImage, probe, RawFrameStream } from './ffmpeg.js';
 import { FrameCache } from './frame_cache.js';
 
@@ -61,18 +66,17 @@ function checkIndex(src: FrameSource, index: number): void {
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
 
 /**
- * The frames of a folder: JPEG and PNG files. As the official loader, names that are integers ("00042.jpg")
- * sort by value; otherwise the folder must use one naming scheme and sorts by natural order.
+ * The frames of a folder: JPEG and PNG files (decodeImage: JPEGs byte for byte as PIL decodes them). As the
+ * official loader, names that are integers ("00042.jpg") sort by value; otherwise the folder must use one
+ * naming scheme and sorts by natural order. As in the official loader, a JPEG's EXIF orientation is not
+ * applied (PIL's decode ignores it).
  */
 export async function openFrameFolder(dir: string, cacheFrames = 8): Promise<DisposableFrameSource> {
   if (!existsSync(dir)) throw fileAccessError('video source', dir, { code: 'ENOENT' });
   if (!statSync(dir).isDirectory()) throw new Sam2Error(`${dir} is not a folder of frames`);
-  const files = readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()));
+  const files = frameFileOrder(readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())));
   if (files.length === 0) throw new Sam2Error(`no JPEG or PNG frames in ${dir}`);
-  const stem = (f: string) => basename(f, extname(f));
-  const numeric = files.every((f) => /^\d+$/.test(stem(f)));
-  files.sort(numeric ? (a, b) => Number(stem(a)) - Number(stem(b)) : new Intl.Collator(undefined, { numeric: true }).compare);
-  // The size is that of the first frame as decoded (after its EXIF orientation, as ffmpeg applies it).
+  // The size is that of the first frame as stored (PIL, and so the official loader, ignores EXIF orientation).
   const first = await decodeImage(join(dir, files[0]));
   const cache = new FrameCache(cacheFrames);
   cache.set(0, first);

@@ -130,7 +130,7 @@ describe('rotation metadata', () => {
     video.close();
   });
 
-  it('a JPEG with an EXIF orientation decodes at the size ffmpeg turns it to, in a folder too', async () => {
+  it('a JPEG with an EXIF orientation decodes as stored, as PIL decodes it (the orientation is not applied), in a folder too', async () => {
     const dir = tmp();
     ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=65x49', '-frames:v', '1', join(dir, 'plain.jpg'));
     const plain = readFileSync(join(dir, 'plain.jpg'));
@@ -144,14 +144,12 @@ describe('rotation metadata', () => {
     writeFileSync(join(frames, '00001.jpg'), Buffer.concat([plain.subarray(0, 2), segment, plain.subarray(2)]));
 
     const info = await probe(join(frames, '00000.jpg'), false);
-    expect([info.width, info.height, info.rotation]).toEqual([49, 65, 90]);
+    expect([info.width, info.height, info.rotation]).toEqual([49, 65, 90]); // ffmpeg sees the orientation
     const img = await decodeImage(join(frames, '00000.jpg'));
-    expect([img.width, img.height]).toEqual([49, 65]);
-    ffmpeg('-i', join(frames, '00000.jpg'), join(dir, 'ref.png'));
-    expect(meanAbsDiff(img.rgb, (await decodeImage(join(dir, 'ref.png'))).rgb)).toBeLessThan(1);
-
+    expect([img.width, img.height]).toEqual([65, 49]);
+    expect(img.rgb).toEqual((await decodeImage(join(dir, 'plain.jpg'))).rgb);
     const folder = await openFrameFolder(frames);
-    expect([folder.width, folder.height]).toEqual([49, 65]);
+    expect([folder.width, folder.height]).toEqual([65, 49]);
     expect((await folder.get(1)).rgb).toEqual(img.rgb);
   });
 });

@@ -17,8 +17,10 @@ import * as root from 'sam2-webgpu';
 import * as node from 'sam2-webgpu/node';
 import * as kernels from 'sam2-webgpu/kernels';
 import * as model from 'sam2-webgpu/model';
-import { Gpu, ImagePredictor, SAM2VideoPredictor, ShapeError, Tensor } from 'sam2-webgpu';
-import { openFrames } from 'sam2-webgpu/node';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Gpu, ImagePredictor, SAM2VideoPredictor, ShapeError, Tensor, decodeJpeg, DecodeError } from 'sam2-webgpu';
+import { openFrames, decodeImage } from 'sam2-webgpu/node';
 
 function check(ok, what) {
   if (!ok) throw new Error('consumer: ' + what);
@@ -99,6 +101,22 @@ out.config = model.sam2Config('tiny', '2.1', { imageSize: 256 }).imageSize;
   state.close();
   predictor.dispose();
 }
+// The JPEG decoder (WebAssembly, loaded on first use) from the installed package: frame.jpg, which the test
+// copies from test/fixtures/decode, through the root export and through decodeImage.
+{
+  const sha = (b) => createHash('sha256').update(b).digest('hex');
+  const a = await decodeJpeg(readFileSync('frame.jpg'), 'frame.jpg');
+  const b = await decodeImage('frame.jpg');
+  check(sha(a.rgb) === sha(b.rgb), 'decodeJpeg and decodeImage agree');
+  let err = null;
+  try {
+    await decodeJpeg(readFileSync('frame.jpg').subarray(0, 200), 'cut.jpg');
+  } catch (e) {
+    err = e;
+  }
+  check(err instanceof DecodeError && err instanceof node.DecodeError, 'a truncated JPEG is a DecodeError: ' + err);
+  out.jpeg = { width: a.width, height: a.height, sha256: sha(a.rgb) };
+}
 console.log(JSON.stringify(out));
 `;
 
@@ -165,7 +183,11 @@ export const CONSUMER_TSCONFIG = {
 
 /** Browser consumer, bundled by esbuild for platform 'browser' (the package's "browser" export). */
 export const BROWSER_MJS = `
-import { SAM2VideoPredictor, framesFromImages, fetchWeights } from 'sam2-webgpu';
+import { SAM2VideoPredictor, framesFromImages, framesFromFiles, fetchWeights } from 'sam2-webgpu';
+
+export async function pickedFrames(files) {
+  return framesFromFiles(files);
+}
 
 export async function start(canvas, images, url) {
   const { response } = await fetchWeights(url);

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JPEG_TURBO_WASM_BASE64 } from '../../src/io/jpeg_wasm.js';
 import { BROWSER_MJS, CONSUMER_MJS, CONSUMER_TS, CONSUMER_TSCONFIG, SAMPLE } from './consumers.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -193,13 +194,19 @@ describe('published package', () => {
 
   it('serves a Node ESM consumer on every subpath, with one module graph', () => {
     writeFileSync(join(project, 'consumer.mjs'), CONSUMER_MJS);
+    const jpeg = 'test/fixtures/decode/ffmpeg_420_97x61.jpg';
+    writeFileSync(join(project, 'frame.jpg'), readFileSync(join(ROOT, jpeg)));
     const r = ok(process.execPath, ['consumer.mjs'], project);
     const line = r.stdout.trim().split('\n').pop()!;
     const out = JSON.parse(line) as {
       kernelAdd: number[];
       image: { masks: number[] };
       video: { frameIdx: number; objIds: number[]; maskPixels: number; width: number; height: number; syntheticWeights: boolean };
+      jpeg: { width: number; height: number; sha256: string };
     };
+    // The packed package finds its JPEG decoder and decodes as PIL does (test/fixtures/decode/pil_decode.json).
+    const pil = (JSON.parse(readFileSync(join(ROOT, 'test/fixtures/decode/pil_decode.json'), 'utf8')) as { images: { path: string; width: number; height: number; sha256: string }[] }).images.find((e) => e.path === jpeg)!;
+    expect(out.jpeg).toEqual({ width: pil.width, height: pil.height, sha256: pil.sha256 });
     expect(out.kernelAdd).toEqual([11, 22, 13, 24]);
     expect(out.image.masks).toEqual([3, 48, 64]);
     expect(out.video.frameIdx).toBe(0);
@@ -243,6 +250,8 @@ describe('published package', () => {
     expect(outputs.flatMap(([, o]) => o.imports.filter((i) => i.external).map((i) => i.path))).toEqual([]);
     expect(outputs.filter(([p]) => p.endsWith('.node'))).toEqual([]);
 
+    const wasmStart = JPEG_TURBO_WASM_BASE64.trim().split('\n')[0];
+    let wasmChunks = 0;
     let entryMin = 0;
     let entryGz = 0;
     let totalMin = 0;
@@ -262,9 +271,14 @@ describe('published package', () => {
         const text = bytes.toString('utf8');
         expect(text).not.toContain('sam2.modeling.backbones.image_encoder.ImageEncoder');
         expect(text).not.toContain('sam_prompt_encoder\\.pe_layer');
+        // Nor is the JPEG decoder's WebAssembly module (embedded as base64, imported on the first decode).
+        expect(text).not.toContain(wasmStart);
+      } else if (bytes.includes(wasmStart)) {
+        wasmChunks++;
       }
     }
     expect(entryMin).toBeGreaterThan(0);
+    expect(wasmChunks).toBe(1);
     sizes['browser entry'] = `${kB(entryMin)} min / ${kB(entryGz)} gzip`;
     sizes['browser all chunks (lazy ones included)'] = `${kB(totalMin)} min / ${kB(totalGz)} gzip (${outputs.filter(([p]) => p.endsWith('.js')).length} files)`;
   });
