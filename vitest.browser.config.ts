@@ -66,6 +66,8 @@ const writeArtifact: BrowserCommand<[name: string, text: string]> = (_ctx, name,
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 export default defineConfig({
+  // Record mode of the parity checks (test/model/parity.ts) in the page.
+  define: { __SAM2_WEBGPU_PARITY__: JSON.stringify(process.env.SAM2_WEBGPU_PARITY ?? '') },
   resolve: {
     alias: [{ find: /^node:fs$/, replacement: new URL('./test/browser/node_fs.ts', import.meta.url).pathname }],
   },

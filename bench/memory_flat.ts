@@ -1,6 +1,6 @@
 /**
  * `npx tsx bench/memory_flat.ts [--image-size 64] [--frames 200] [--objects 1]`: tracks the bedroom clip
- * (samples/bedroom, its first 17 frames at 960×540, played over and over to make --frames; or --source) and prints the GPU bytes in use (buffer pool) and
+ * (samples/bedroom, its first 30 frames at 960×540, played over and over to make --frames; or --source) and prints the GPU bytes in use (buffer pool) and
  * the Node heap after selected frames, to show that memory stays flat over the video's length.
  */
 import { openFrames, type FrameSource } from '../src/io/frames.js';

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:video -- [--image-size 256] [--frames 10] [--reps 2] [--dtype f32]`: per-frame milliseconds
  * of whole tracked frames (frame resize + image encoder + tracking + video-resolution masks) on the bedroom
- * clip (samples/bedroom: its first 17 frames at 960×540, or --source), for 1 and 3 objects, with the objects of a frame batched and
+ * clip (samples/bedroom: its first 30 frames at 960×540, or --source), for 1 and 3 objects, with the objects of a frame batched and
  * one by one. The configurations alternate (A B C A B C …) so that machine load hits them alike; the table
  * gives the median per-frame time of each and the ratios. JSON goes to bench/results/video.json.
  */

@@ -19,7 +19,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * name, what it changes, where (file, exact text, replacement, occurrences), and the tests that must catch it:
- * `module` is the parity test of the module the mutant sits in (it must fail), `also` further tests run.
+ * `module`: the parity tests of the modules the mutant sits in (each must fail); `also`: tests run and
+ * reported, not required.
  */
 const MUTANTS = [
   {
@@ -56,7 +57,11 @@ const MUTANTS = [
     find: 'f(1 / f(theta ** f(f(4 * i) / dim)))',
     replace: 'f(1 / f((theta + 1) ** f(f(4 * i) / dim)))',
     count: 1,
-    module: [['test/model/memory_attention.test.ts', 'every variant: each layer']],
+    // RoPE's own parity test against the official compute_axial_cis + apply_rotary_enc (a 64-position axis:
+    // the angle error grows with the position); at 256 the memory attention's 16×16 grid moves its output by
+    // less than that module's bound, so it is run and reported, not required.
+    module: [['test/kernels/rope.test.ts', 'matches PyTorch on the GPU']],
+    also: [['test/model/memory_attention.test.ts', 'every variant: each layer']],
   },
   {
     name: 'bicubic-a',
@@ -171,12 +176,12 @@ function main(words) {
     try {
       apply(dir, m);
       const results = [];
-      for (const [file, pattern] of m.module) {
+      for (const [file, pattern, required] of [...m.module.map((t) => [...t, true]), ...(m.also ?? []).map((t) => [...t, false])]) {
         const r = runTests(dir, file, pattern);
-        results.push({ file, pattern, ...r });
-        console.log(`${m.name}: ${file} -t "${pattern}": ${r.failed ? 'FAILED (caught)' : 'passed (survived)'} in ${r.seconds.toFixed(0)} s${r.message ? ` — ${r.message.slice(0, 200)}` : ''}`);
+        results.push({ file, pattern, required, ...r });
+        console.log(`${m.name}: ${file} -t "${pattern}": ${r.failed ? 'FAILED (caught)' : 'passed (survived)'}${required ? '' : ' [not required]'} in ${r.seconds.toFixed(0)} s${r.message ? ` — ${r.message.slice(0, 200)}` : ''}`);
       }
-      const caught = results.every((r) => r.failed && r.ran > 0);
+      const caught = results.filter((r) => r.required).every((r) => r.failed && r.ran > 0);
       if (!caught) survived++;
       rows.push({ m, results, caught });
     } finally {
@@ -188,7 +193,9 @@ function main(words) {
     '|---|---|---|---|---|---|',
   ];
   for (const { m, results, caught } of rows) {
-    const tests = results.map((r) => `\`${r.file.replace('test/', '')}\` -t "${r.pattern}": ${r.failed ? `failed (${r.tests.length} of ${r.ran})` : 'passed'}`).join('<br>');
+    const tests = results
+      .map((r) => `\`${r.file.replace('test/', '')}\` -t "${r.pattern}"${r.required ? '' : ' (not required)'}: ${r.failed ? `failed (${r.tests.length} of ${r.ran})` : 'passed'}`)
+      .join('<br>');
     const first = (results.find((r) => r.message)?.message ?? '').replace(/\|/g, '\\|').slice(0, 160);
     const secs = results.reduce((a, r) => a + r.seconds, 0);
     lines.push(`| ${m.name} | ${m.what} | ${tests} | ${first} | ${secs.toFixed(0)} s | ${caught ? 'yes' : '**no**'} |`);

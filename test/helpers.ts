@@ -24,11 +24,20 @@ export async function testGpus(): Promise<{ main: Gpu; packed: Gpu }> {
   return gpus;
 }
 
-/** Every numeric variant the adapter supports. */
+let saidSkipped = false;
+
+/**
+ * Every numeric variant the adapter supports. Without shader-f16 the 'f16' variant is left out, and the
+ * suite's output says so (once per test file).
+ */
 export async function variants(): Promise<Variant[]> {
   const { main, packed } = await testGpus();
   const v: Variant[] = [{ name: 'f32', gpu: main, dtype: 'f32', tol: 1e-5 }];
   if (main.info.features.f16) v.push({ name: 'f16', gpu: main, dtype: 'f16', tol: 1e-2 });
+  else if (!saidSkipped) {
+    saidSkipped = true;
+    console.log(`variants: f16 skipped in this file (the adapter, ${main.info.adapter}, lacks shader-f16); f32 and f16packed run`);
+  }
   v.push({ name: 'f16packed', gpu: packed, dtype: 'f16', tol: 1e-2 });
   return v;
 }
@@ -86,4 +95,18 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     );
   }
   return r;
+}
+
+/** IoU of the masks (a > 0) and (b > 0): 0/1 masks, label masks or logits; 1 when both are empty. */
+export function maskIou(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`maskIou: ${a.length} values against ${b.length}`);
+  let inter = 0;
+  let union = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] > 0;
+    const y = b[i] > 0;
+    if (x && y) inter++;
+    if (x || y) union++;
+  }
+  return union === 0 ? 1 : inter / union;
 }

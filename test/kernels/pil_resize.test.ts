@@ -4,7 +4,8 @@ import { pilResizeNormalize, uploadPixels } from '../../src/kernels/pil_resize.j
 import { normalizationTable, pilResizeRef } from '../../src/kernels/pil_resize.ref.js';
 import { variants } from '../helpers.js';
 
-// Outputs of Pillow's Image.resize (default bicubic) and of the official loader's normalization in torch.
+// Outputs of Pillow's Image.resize (default bicubic) and of the official loader's normalization in torch
+// (data/pil_resize.json, written by tools/reference/regenerate.sh --only pil_resize).
 const data = JSON.parse(readFileSync(new URL('./data/pil_resize.json', import.meta.url), 'utf8')) as {
   cases: Array<{ w: number; h: number; ow: number; oh: number; src: number[]; out: number[] }>;
   table: number[];

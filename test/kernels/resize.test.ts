@@ -1,9 +1,24 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resize, type ResizeOptions } from '../../src/kernels/resize.js';
 import { resizeRef, type ResizeMode } from '../../src/kernels/resize.ref.js';
 import { asStored, expectClose, rand, variants } from '../helpers.js';
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+/** torch.nn.functional.interpolate outputs (tools/reference/data_fixtures.py, group `resize`). */
+const torchResize = JSON.parse(readFileSync(new URL('./data/resize_torch.json', import.meta.url), 'utf8')) as {
+  input: { shape: number[]; data: number[] };
+  cases: Array<{
+    mode: ResizeMode;
+    size: number[] | null;
+    scale_factor: number | null;
+    align_corners: boolean | null;
+    antialias: boolean;
+    shape: number[];
+    out: number[];
+  }>;
+};
 
 interface Case {
   shape: [number, number, number, number];
@@ -67,18 +82,25 @@ describe('resize', async () => {
   }
 
   it('reproduces values computed by PyTorch', async () => {
-    // x = arange(12) ** 1.5 as [1, 1, 3, 4]; outputs of F.interpolate (torch 2.x, CPU).
+    // F.interpolate on x = arange(12) ** 1.5 as [1, 1, 3, 4] (data/resize_torch.json, written by
+    // tools/reference/regenerate.sh --only resize).
     const g = vs[0].gpu;
-    const x = g.upload(Float32Array.from({ length: 12 }, (_, i) => i ** 1.5), [1, 1, 3, 4]);
-    const torch: Array<[ResizeMode, ResizeOptions, number[]]> = [
-      ['bilinear', { size: [2, 5] }, [2.0, 3.0815597, 4.67032, 6.615042, 8.527179, 18.970562, 21.82273, 25.2182, 28.771587, 31.99222]],
-      ['bilinear', { size: [2, 3], antialias: true }, [3.5452883, 6.048373, 9.318622, 18.319782, 23.171608, 28.405502]],
-      ['bicubic', { size: [4, 3] }, [-0.48280084, 0.9898085, 3.9446054, 3.7866697, 7.0808415, 11.336758, 14.631207, 20.0022, 25.902859, 24.235535, 30.441921, 37.145634]],
-      ['nearest', { scaleFactor: 1.5 }, [0, 0, 1, 2.828427, 2.828427, 5.196152, 0, 0, 1, 2.828427, 2.828427, 5.196152, 8, 8, 11.18034, 14.696939, 14.696939, 18.52026, 22.627417, 22.627417, 27, 31.622776, 31.622776, 36.482872]],
-    ];
-    for (const [mode, opts, want] of torch) {
-      expectClose(await g.read(resize(g, x, mode, opts)), want, 1e-6, `${mode} ${JSON.stringify(opts)}`);
+    const input = Float32Array.from(torchResize.input.data);
+    expect(Array.from(input)).toEqual(Array.from({ length: 12 }, (_, i) => Math.fround(i ** 1.5)));
+    const x = g.upload(input, torchResize.input.shape);
+    expect(torchResize.cases.map((c) => c.mode).sort()).toEqual(['bicubic', 'bilinear', 'bilinear', 'nearest']);
+    for (const c of torchResize.cases) {
+      const opts: ResizeOptions = {
+        ...(c.size ? { size: c.size as [number, number] } : { scaleFactor: c.scale_factor! }),
+        ...(c.align_corners ? { alignCorners: true } : {}),
+        ...(c.antialias ? { antialias: true } : {}),
+      };
+      const y = resize(g, x, c.mode, opts);
+      expect(y.shape, `${c.mode} ${JSON.stringify(opts)}`).toEqual(c.shape);
+      expectClose(await g.read(y), c.out, 1e-6, `${c.mode} ${JSON.stringify(opts)}`);
+      y.release();
     }
+    x.release();
   });
 
   it('rejects bad arguments', () => {

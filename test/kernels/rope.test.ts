@@ -7,9 +7,10 @@ import { ShapeError } from '../../src/runtime/errors.js';
 import { asStored, expectClose, rand, variants } from '../helpers.js';
 
 /**
- * Outputs of the official functions, made with tools/reference/.venv/bin/python from
- * sam2.modeling.position_encoding: q [B, H, end_x·end_y, dim] and k [B, H, repeats·end_x·end_y + exclude, dim]
- * (torch.randn · 3), cis = compute_axial_cis(dim, end_x, end_y, 10000), then as RoPEAttention.forward:
+ * Outputs of the official functions (data/rope_torch.json, written by tools/reference/regenerate.sh --only
+ * rope) from sam2.modeling.position_encoding: q [B, H, end_x·end_y, dim] and k [B, H, repeats·end_x·end_y +
+ * exclude, dim] (torch.randn · 3 after torch.manual_seed(0)), cis = compute_axial_cis(dim, end_x, end_y,
+ * 10000), then as RoPEAttention.forward:
  * q, k[:, :, :num_k_rope] = apply_rotary_enc(q, k[:, :, :num_k_rope], cis, repeat_freqs_k=repeats > 1).
  * Tensors are little-endian f32, base64.
  */

@@ -2,12 +2,13 @@
  * The image encoder (Hiera trunk + FPN neck + conv_s0 / conv_s1) against the official forward_image
  * (test/fixtures/tiny256/image_encoder.safetensors: sam2.1_hiera_t at image size 256, synthetic weights,
  * bedroom frame 0 through the official loader), every stage the fixture holds, in every numeric variant; the
- * block structure of all four sizes against the official constructor; buffers returned to the pool; typed
- * shape errors.
+ * block structure of all 8 configs against the official modules (data/hiera_blocks.json); buffers returned to
+ * the pool; typed shape errors.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cast } from '../../src/kernels/layout.js';
-import { sam2Config, type ModelSize } from '../../src/model/config.js';
+import { configName, parseConfigName, sam2Config } from '../../src/model/config.js';
 import { hieraBlocks } from '../../src/model/hiera.js';
 import { ImageEncoder } from '../../src/model/image_encoder.js';
 import { getManifest, type Manifest } from '../../src/model/manifests.js';
@@ -69,43 +70,47 @@ afterAll(async () => {
   if (timings.length) console.log(timings.join('\n'));
 });
 
+/**
+ * The official Hiera trunk of every config, block by block (test/model/data/hiera_blocks.json: read from the
+ * instantiated sam2 modules by tools/reference/regenerate.sh --only hiera).
+ */
+const officialHiera = JSON.parse(readFileSync(new URL('./data/hiera_blocks.json', import.meta.url), 'utf8')) as {
+  configs: Record<
+    string,
+    {
+      stage_ends: number[];
+      q_pool_blocks: number[];
+      channel_list: number[];
+      neck_backbone_channel_list: number[];
+      blocks: Array<{ dim: number; dim_out: number; heads: number; q_stride: number[] | null; q_pool: boolean; window_size: number; global: boolean }>;
+    }
+  >;
+};
+
 describe('Hiera block structure', () => {
-  // From the official Hiera constructor (window_size, q_stride, attn.num_heads of every block).
-  const official: Record<ModelSize, { stageEnds: number[]; qPool: number[]; channels: number[]; windows: string; heads: string }> = {
-    tiny: { stageEnds: [0, 2, 9, 11], qPool: [1, 3, 10], channels: [96, 192, 384, 768], windows: '8,8,4,4,14,0,14,0,14,0,14,7', heads: '1,2,2,4,4,4,4,4,4,4,8,8' },
-    small: {
-      stageEnds: [0, 2, 13, 15],
-      qPool: [1, 3, 14],
-      channels: [96, 192, 384, 768],
-      windows: '8,8,4,4,14,14,14,0,14,14,0,14,14,0,14,7',
-      heads: '1,2,2,4,4,4,4,4,4,4,4,4,4,4,8,8',
-    },
-    base_plus: {
-      stageEnds: [1, 4, 20, 23],
-      qPool: [2, 5, 21],
-      channels: [112, 224, 448, 896],
-      windows: '8,8,8,4,4,4,14,14,14,14,14,14,0,14,14,14,0,14,14,14,0,14,7,7',
-      heads: '2,2,4,4,4,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,16,16,16',
-    },
-    large: {
-      stageEnds: [1, 7, 43, 47],
-      qPool: [2, 8, 44],
-      channels: [144, 288, 576, 1152],
-      windows: '8,8,8,4,4,4,4,4,4,' + '16,'.repeat(14) + '0,' + '16,'.repeat(9) + '0,' + '16,'.repeat(9) + '0,16,8,8,8',
-      heads: '2,2,' + '4,'.repeat(6) + '8,'.repeat(36) + '16,16,16,16',
-    },
-  };
-  for (const size of ['tiny', 'small', 'base_plus', 'large'] as const) {
-    it(size, () => {
-      const c = sam2Config(size, '2.1');
+  it('covers the 8 official configs', () => {
+    expect(Object.keys(officialHiera.configs).sort()).toEqual(
+      (['2.1', '2.0'] as const).flatMap((v) => (['tiny', 'small', 'base_plus', 'large'] as const).map((s) => configName(s, v))).sort(),
+    );
+  });
+  for (const [name, o] of Object.entries(officialHiera.configs)) {
+    it(name, () => {
+      const { size, version } = parseConfigName(name);
+      const c = sam2Config(size, version);
       const { blocks, stageEnds } = hieraBlocks(c.hiera);
-      const o = official[size];
-      expect(stageEnds).toEqual(o.stageEnds);
-      expect(blocks.map((b, i) => (b.qPool ? i : -1)).filter((i) => i >= 0)).toEqual(o.qPool);
-      expect(stageEnds.map((e) => blocks[e].dimOut)).toEqual(o.channels);
-      expect(blocks.map((b) => b.windowSize).join()).toBe(o.windows);
-      expect(blocks.map((b) => b.heads).join()).toBe(o.heads);
-      expect([...o.channels].reverse()).toEqual(c.neck.backboneChannelList);
+      expect(stageEnds).toEqual(o.stage_ends);
+      expect(blocks.map((b, i) => (b.qPool ? i : -1)).filter((i) => i >= 0)).toEqual(o.q_pool_blocks);
+      expect(blocks.length).toBe(o.blocks.length);
+      for (const [i, b] of o.blocks.entries()) {
+        const got = blocks[i];
+        const want = { dim: b.dim, dimOut: b.dim_out, heads: b.heads, windowSize: b.window_size, qPool: b.q_pool };
+        expect(got, `${name} block ${i}`).toEqual(want);
+        // the official block pools with q_stride (2, 2) exactly where it pools; global blocks have window 0
+        expect(b.q_pool ? b.q_stride : null, `${name} block ${i} q_stride`).toEqual(b.q_pool ? c.hiera.qStride : null);
+        expect(b.global, `${name} block ${i} global`).toBe(b.window_size === 0);
+      }
+      expect(stageEnds.map((e) => blocks[e].dimOut).reverse()).toEqual(o.channel_list);
+      expect(c.neck.backboneChannelList).toEqual(o.neck_backbone_channel_list);
     });
   }
 });

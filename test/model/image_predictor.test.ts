@@ -20,12 +20,13 @@ import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { syntheticWeights } from '../../weights/synthetic.js';
 import { openFixture, type Fixture } from '../fixtures/reader.js';
-import { variants, type Variant } from '../helpers.js';
+import { maskIou, type Variant, variants } from '../helpers.js';
 import { expectParity, parity, parityTable, type ParityResult } from './parity.js';
 import { preprocessImage } from '../../src/model/preprocess.js';
 
 const CONFIG = 'sam2.1_hiera_t';
 const cfg = sam2Config('tiny', '2.1', { imageSize: 256 });
+// Written by tools/reference/regenerate.sh --only image_predictor (tools/reference/image_predictor_reference.py).
 const DATA = 'test/model/data/image_predictor_truck256.safetensors';
 const TRUCK = 'samples/images/truck.jpg';
 
@@ -78,19 +79,6 @@ afterAll(async () => {
   if (rows.length) console.log(`image predictor parity (sam2.1_hiera_t @ 256, truck.jpg)\n${parityTable(rows)}`);
   if (notes.length) console.log(notes.join('\n'));
 });
-
-function maskIoU(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let inter = 0;
-  let union = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] > 0;
-    const y = b[i] > 0;
-    if (x && y) inter++;
-    if (x || y) union++;
-  }
-  return union === 0 ? 1 : inter / union;
-}
 
 async function optionsFor(name: string): Promise<PredictOptions> {
   const o = { ...CASES[name] };
@@ -157,7 +145,7 @@ async function check(v: Variant, tag: string, name: string, r: PredictResult): P
     const perPrompt = r.masks.data.length / prompts / per;
     for (let k = 0; k < n; k++) {
       if (!keep.has(Math.floor(k / perPrompt))) continue;
-      const iou = maskIoU(r.masks.data.subarray(k * per, (k + 1) * per), ref.data.subarray(k * per, (k + 1) * per));
+      const iou = maskIou(r.masks.data.subarray(k * per, (k + 1) * per), ref.data.subarray(k * per, (k + 1) * per));
       ious.push(iou);
       expect(iou, `${tag}${name} mask ${k} IoU (${v.name})`).toBeGreaterThanOrEqual(v.name === 'f32' ? 0.999 : 0.99);
     }
@@ -240,7 +228,7 @@ describe('ImagePredictor (sam2.1_hiera_t @ 256, truck.jpg) matches the official 
               const ref = await fx.mask(`${name}.masks.bits`);
               const per = origHW[0] * origHW[1];
               const ious = Array.from({ length: ref.data.length / per }, (_, k) =>
-                maskIoU(r.masks.data.subarray(k * per, (k + 1) * per), ref.data.subarray(k * per, (k + 1) * per)),
+                maskIou(r.masks.data.subarray(k * per, (k + 1) * per), ref.data.subarray(k * per, (k + 1) * per)),
               );
               notes.push(`f32       jpeg-js decode ${name}: mask IoU ${ious.map((x) => x.toFixed(5)).join(', ')}`);
               for (const x of ious) expect(x).toBeGreaterThanOrEqual(0.95);

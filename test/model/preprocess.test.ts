@@ -1,15 +1,15 @@
 /**
  * Frame preprocessing on its own, both official transforms, every numeric variant:
  * - 'video' (the official loader): on the loader's own resized bytes (test/fixtures/tiny256/frames.safetensors)
- *   the result is the official input tensor bit for bit; from the JPEG (decoded by jpeg-js, which may differ
- *   from PIL's decoder by ±1 per channel) through the Pillow-exact resize, within a few byte levels;
+ *   and from the JPEG itself (decoded as PIL decodes it, src/io/jpeg.ts, then the Pillow-exact resize), the
+ *   result is the official input tensor bit for bit in f32;
  * - 'image' (SAM2Transforms: ToTensor, torchvision's antialiased bilinear Resize, Normalize): on the crops
  *   recorded in test/model/data/image_predictor_truck256.safetensors (downscaling 150×100 and upscaling 40×30
- *   to 64), at the parity tolerances; from the truck JPEG to 256 within a few byte levels.
+ *   to 64), and from the truck JPEG to 256, at the parity bounds of the table.
  */
 import { readFileSync } from 'node:fs';
-import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeJpeg } from '../../src/io/jpeg.js';
 import { preprocess, preprocessImage, preprocessVideoFrame } from '../../src/model/preprocess.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import { roundTo } from '../../src/runtime/dtype.js';
@@ -20,16 +20,6 @@ import { expectParity, parityTable, type ParityResult } from './parity.js';
 const S = 256;
 const BEDROOM0 = 'samples/bedroom/00000.jpg';
 const TRUCK = 'samples/images/truck.jpg';
-/** One byte level after normalization: 1 / 255 / std. */
-const LEVEL = 1 / 255 / 0.224;
-/**
- * jpeg-js against PIL's libjpeg on the truck crops recorded by the image-predictor reference: 0.51 / 0.77 byte
- * levels apart on average (a bias of -0.36, at most 8). Resizing averages that, so the preprocessed frames
- * stay within a fraction of a level on average and a few levels at most.
- */
-const DECODER_MEAN = 0.75;
-const DECODER_MAX = 4;
-
 const rows: ParityResult[] = [];
 let frames: Fixture;
 let encoderFx: Fixture;
@@ -50,21 +40,9 @@ afterAll(async () => {
   if (rows.length) console.log(`preprocessing parity\n${parityTable(rows)}`);
 });
 
-function decodeJpeg(path: string): { data: Uint8Array; width: number; height: number } {
-  const img = jpeg.decode(readFileSync(path), { useTArray: true, formatAsRGBA: false });
-  return { data: img.data, width: img.width, height: img.height };
-}
-
-/** max |a - b| in byte levels, and the mean in levels. */
-function levels(a: Float32Array, b: Float32Array): { max: number; mean: number } {
-  let max = 0;
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]) / LEVEL;
-    max = Math.max(max, d);
-    sum += d;
-  }
-  return { max, mean: sum / a.length };
+async function decodeFile(path: string): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const img = await decodeJpeg(readFileSync(path), path);
+  return { data: img.rgb, width: img.width, height: img.height };
 }
 
 describe('video loader transform (PIL bicubic resize, /255, normalize)', () => {
@@ -95,19 +73,15 @@ describe('video loader transform (PIL bicubic resize, /255, normalize)', () => {
     b.release();
   });
 
-  it('from the JPEG (960×540 → 256): within the decoders’ difference of the official input', async () => {
-    const img = decodeJpeg(BEDROOM0);
+  it('from the JPEG (960×540 → 256), decoded as PIL decodes it: the official input tensor exactly', async () => {
+    const img = await decodeFile(BEDROOM0);
     expect([img.width, img.height]).toEqual([960, 540]);
     const want = await encoderFx.f32('image_encoder.input');
     for (const v of vs) {
       const x = preprocess(v.gpu, 'video', img.data, img.width, img.height, S, { dtype: v.dtype as 'f32' | 'f16' });
       const got = await v.gpu.read(x);
       x.release();
-      const d = levels(got, want);
-      console.log(`video transform from jpeg-js (${v.name}): max ${d.max.toFixed(2)} levels, mean ${d.mean.toFixed(3)}`);
-      expect(d.max).toBeLessThan(DECODER_MAX);
-      expect(d.mean).toBeLessThan(DECODER_MEAN);
-      rows.push(expectParity('video 960×540 → 256 (jpeg-js)', v.name, got, want, { cosine: 0.9999 }));
+      expect(got, v.name).toEqual(roundTo(v.dtype, want));
     }
   });
 });
@@ -141,29 +115,20 @@ describe('image predictor transform (ToTensor, antialiased bilinear Resize, Norm
     y.release();
   });
 
-  it('from the truck JPEG (1800×1200 → 256): within the decoders’ difference of the official input', async () => {
-    const img = decodeJpeg(TRUCK);
-    // The decoders' own difference, on the crop at (400, 550) that the reference decoded with PIL.
+  it('from the truck JPEG (1800×1200 → 256), decoded as PIL decodes it: the official input', async () => {
+    const img = await decodeFile(TRUCK);
+    // The decode is PIL's: the crop at (400, 550) that the reference decoded with PIL, byte for byte.
     const pil = await predictorFx.bytes('transform.large.pixels');
-    let dec = 0;
     for (let y = 0; y < 100; y++) {
-      for (let x = 0; x < 150; x++) {
-        for (let c = 0; c < 3; c++) dec += Math.abs(img.data[((550 + y) * img.width + 400 + x) * 3 + c] - pil[(y * 150 + x) * 3 + c]);
-      }
+      const row = img.data.subarray(((550 + y) * img.width + 400) * 3, ((550 + y) * img.width + 550) * 3);
+      expect(row).toEqual(pil.subarray(y * 150 * 3, (y + 1) * 150 * 3));
     }
-    dec /= 150 * 100 * 3;
-    expect(dec).toBeGreaterThan(0.3);
-    expect(dec).toBeLessThan(DECODER_MEAN);
     const want = await predictorFx.f32('input');
     for (const v of vs) {
       const x = preprocess(v.gpu, 'image', img.data, img.width, img.height, S, { dtype: v.dtype as 'f32' | 'f16' });
       const got = await v.gpu.read(x);
       x.release();
-      const d = levels(got, want);
-      console.log(`image transform from jpeg-js (${v.name}): max ${d.max.toFixed(2)} levels, mean ${d.mean.toFixed(3)}`);
-      expect(d.max).toBeLessThan(DECODER_MAX);
-      expect(d.mean).toBeLessThan(DECODER_MEAN);
-      rows.push(expectParity(`image ${img.width}×${img.height} → 256 (jpeg-js)`, v.name, got, want, { cosine: 0.9999 }));
+      rows.push(expectParity(`image ${img.width}×${img.height} → 256 (from the JPEG)`, v.name, got, want));
     }
   });
 });

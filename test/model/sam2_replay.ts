@@ -71,7 +71,12 @@ export class Replay {
     const steps = this.o.fx.meta.steps ?? [];
     for (const st of steps.slice(0, this.o.steps ?? steps.length)) {
       if (st.kind === 'propagate') await this.propagate(st);
-      else await this.prompt(st);
+      else if (st.kind === 'points' || st.kind === 'box' || st.kind === 'points+box' || st.kind === 'mask') await this.prompt(st);
+      else {
+        // clear_all_prompts_in_frame / remove_object / reset_state: replayed through SAM2VideoPredictor
+        // (test/video/video_predictor.test.ts), whose bookkeeping they exercise.
+        throw new Error(`${this.o.fx.path}: step ${st.step} (${st.kind}) is an editing call; replay this case through SAM2VideoPredictor`);
+      }
     }
   }
 

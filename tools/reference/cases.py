@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 import torch
 
@@ -18,6 +18,8 @@ CONFIG = "sam2.1_hiera_t"
 SIZE = 256  # reduced image size of the committed fixtures
 VIDEO_FRAMES = 8  # frames of the ordinary video cases
 LONG_FRAMES = 17  # frame 16 is the first with a full memory bank: 7 memories and 16 object pointers
+SESSION_FRAMES = 30  # the `session` case: tracking well past frame 16, and the editing calls
+FRAMES = SESSION_FRAMES  # frames.safetensors holds the frames of the longest case
 VIDEO_H, VIDEO_W = 540, 960
 
 # Prompts, in video pixels (x, y) of the 960x540 bedroom frames. Object 1 is the boy on the left (the
@@ -70,7 +72,7 @@ def to_model_px(points, image_size: int) -> torch.Tensor:
 
 
 # =============================================================================================== frames
-def frames_fixture(root: str, image_size: int = SIZE, num_frames: int = LONG_FRAMES, name: str = "frames") -> str:
+def frames_fixture(root: str, image_size: int = SIZE, num_frames: int = FRAMES, name: str = "frames") -> str:
     """The official loader's resized uint8 pixels of the first frames (its float input is a pure function
     of them, see harness.normalize_u8), checked bit-for-bit against the official loader."""
     from sam2.utils.misc import load_video_frames
@@ -320,16 +322,22 @@ def mask_decoder_fixture(root: str, image_size: int = SIZE, config: str = CONFIG
 # ======================================================================================== video cases
 class VideoCase:
     """A scripted session of official video-predictor calls. `video_masks`: store the video-resolution masks
-    (bit-packed) of every call; `video_logits_at`: (step, frame) pairs whose video-resolution logits are also
-    stored (F16); `keep_maskmem`: store every frame's bf16 maskmem_features."""
+    (bit-packed) of every call (True), or of every call but propagations and of the last frame of each
+    propagation ("calls+ends"), in the `.nofill` file; `video_logits_at`: (step, frame) pairs whose
+    video-resolution logits are also stored (F16); `keep_maskmem`: store every frame's bf16 maskmem_features;
+    `fills`: the hole-filling variants written (False = `.nofill`, True = `.filled`); `propagated_dtype`: "f16"
+    stores the low-res logits of propagated frames as F16."""
 
     def __init__(self, name: str, run: Callable, num_frames: int = VIDEO_FRAMES, overrides=None, note: str = "",
-                 keep_maskmem=False, video_logits_at=(), video_masks=False, hydra_extra=()):
+                 keep_maskmem=False, video_logits_at=(), video_masks=False, hydra_extra=(), fills=(False, True),
+                 propagated_dtype=None):
         self.name, self.run, self.num_frames = name, run, num_frames
         self.hydra_extra = tuple(hydra_extra)
         self.overrides, self.note = overrides or {}, note
         self.keep_maskmem, self.video_logits_at = keep_maskmem, video_logits_at
         self.video_masks = video_masks
+        self.fills = tuple(fills)
+        self.propagated_dtype = propagated_dtype
 
 
 def _case_point(r):
@@ -379,6 +387,26 @@ def _case_reverse(r):
     r.propagate(reverse=True)  # 4..0
 
 
+# The `session` case: a 30-frame editing session. Object 1's second conditioning click (frame 8) and the
+# post-reset prompts (a box, then a click added to it) are on the same two people as the other cases.
+SESSION_CLICK_F8 = [[215.0, 345.0]]
+
+
+def _case_session(r):
+    r.points(0, 1, points=BOY_POINT, labels=[1])
+    r.propagate(max_frame_num_to_track=5)  # 0..5
+    r.points(6, 2, points=GIRL_POINT, labels=[1])  # a new object after tracking started: frame 6 is its first
+    r.points(8, 1, points=SESSION_CLICK_F8, labels=[1])  # untracked frame: object 1's second conditioning frame
+    r.propagate(start_frame_idx=6, max_frame_num_to_track=5)  # 6..11, both objects; frame 8 of object 1 is kept
+    r.clear_prompts(8, 1)  # object 1's conditioning output on frame 8 becomes a non-conditioning one
+    r.remove_object(2)  # frame 6 (object 2's prompt) is returned with object 1 alone
+    r.propagate(start_frame_idx=11, max_frame_num_to_track=12)  # 11..23: frame 11 re-tracked, full bank from 16
+    r.reset()
+    r.points(24, 1, box=GIRL_BOX)  # object id 1 again, now the girl
+    r.points(24, 1, points=GIRL_POINT, labels=[1], clear_old_points=False)  # box + click, previous logits fed
+    r.propagate()  # from the earliest conditioning frame, 24..29
+
+
 def _case_absent(r):
     r.mask(0, 1, ellipse_mask(**BOY_ELLIPSE), "input.mask")
     r.points(0, 2, points=GIRL_POINT, labels=[1])
@@ -411,11 +439,17 @@ VIDEO_CASES: List[VideoCase] = [
     VideoCase("absent", _case_absent, overrides=ABSENT_OVERRIDES,
               note="object-score bias override -3: object 1 (mask prompt) is present on frame 0 (+10) and absent "
               "after; object 2 (click) is absent on every frame"),
+    VideoCase("session", _case_session, num_frames=SESSION_FRAMES, video_masks="calls+ends", fills=(False,),
+              note="a 30-frame editing session: click object 1 on frame 0, track 0-5; add object 2 on frame 6 and a "
+              "second conditioning click for object 1 on frame 8, track 6-11; clear object 1's prompts on frame 8 "
+              "(its conditioning output becomes non-conditioning); remove object 2; track 11-23 (full memory bank "
+              "from frame 16 on); reset_state; box then an added click for object 1 (now the girl) on frame 24; "
+              "track 24-29"),
 ]
 
 
 def run_video_case(case: VideoCase, root: str, fill_holes: bool, image_size: int = SIZE, config: str = CONFIG,
-                   video_masks: bool = True, model=None, path: Optional[str] = None) -> str:
+                   video_masks: Union[bool, str] = True, model=None, path: Optional[str] = None) -> str:
     if model is None:
         model = harness.build_predictor(config, image_size, case.overrides, case.hydra_extra)
     variant = "filled" if fill_holes else "nofill"
@@ -436,11 +470,15 @@ def run_video_case(case: VideoCase, root: str, fill_holes: bool, image_size: int
             "stand-in" if fill_holes else "nofill: as the official code runs on CPU (hole filling skipped)"
         ),
     )
+    if case.propagated_dtype:
+        meta["propagated_pred_masks"] = case.propagated_dtype.upper()
+    if video_masks == "calls+ends":
+        meta["video_res_masks"] = "every call but propagations, and the last frame of each propagation"
     wr = FixtureWriter(path, meta)
     with harness.FrameDir(case.num_frames) as d:
         r = harness.VideoRecorder(model, wr, d, fill_holes=fill_holes, keep_maskmem=case.keep_maskmem,
                                   video_logits_at=case.video_logits_at if video_masks else (),
-                                  video_masks=video_masks)
+                                  video_masks=video_masks, propagated_dtype=case.propagated_dtype)
         case.run(r)
     for s in r.steps:
         if s.get("kind") == "mask" and s["mask"] not in wr.tensors:
@@ -451,13 +489,19 @@ def run_video_case(case: VideoCase, root: str, fill_holes: bool, image_size: int
     return path
 
 
-def video_fixtures(root: str, image_size: int = SIZE) -> List[str]:
+def video_fixtures(root: str, image_size: int = SIZE, names: Optional[List[str]] = None) -> List[str]:
+    """The video cases (all, or those in `names`), each in its hole-filling variants."""
+    unknown = set(names or ()) - {c.name for c in VIDEO_CASES}
+    if unknown:
+        raise SystemExit(f"unknown video case(s): {' '.join(sorted(unknown))}")
     paths = []
     for case in VIDEO_CASES:
-        for fill in (False, True):
+        if names and case.name not in names:
+            continue
+        for fill in case.fills:
             t = time.time()
             paths.append(run_video_case(case, root, fill, image_size=image_size,
-                                        video_masks=case.video_masks and not fill))
+                                        video_masks=case.video_masks if not fill else False))
             print(f"    {case.name} {'filled' if fill else 'nofill'}: {time.time() - t:.1f}s")
     return paths
 
@@ -626,7 +670,7 @@ def memory_fixtures(root: str, image_size: int = SIZE, config: str = CONFIG) -> 
     wr.add("memory", inp["memory"], role="input")
     wr.add("memory_pos", inp["memory_pos"], role="input")
     for i in sorted(layer_outs):
-        wr.add(f"memory_attention.layers.{i}", layer_outs[i], dtype="f16")
+        wr.add(f"memory_attention.layers.{i}", layer_outs[i])
     wr.add("output", att["output"])
     wr.save()
     return [enc_path, att_path]
@@ -668,7 +712,11 @@ def full_fixtures(root: str) -> List[str]:
     return paths
 
 
-GROUPS = ["checksums", "frames", "image_encoder", "prompt_encoder", "mask_decoder", "memory", "video", "configs"]
+GROUPS = ["checksums", "frames", "image_encoder", "prompt_encoder", "mask_decoder", "memory", "video", "configs",
+          "rope", "resize", "pil_resize", "hiera", "image_predictor"]
+# Groups whose outputs do not depend on --image-size (files beside the tests, see data_fixtures.py): a run at
+# another size, or into another --out root, writes them only when named in --only.
+SIZE_FREE_GROUPS = ["rope", "resize", "pil_resize", "hiera", "image_predictor"]
 
 
 def output_dirs(root: str, image_size: int = SIZE) -> List[str]:
@@ -676,21 +724,35 @@ def output_dirs(root: str, image_size: int = SIZE) -> List[str]:
     return [os.path.join(root, f"tiny{image_size}"), os.path.join(root, f"configs{image_size}")]
 
 
-def run(root: str, only: Optional[List[str]], full: bool, image_size: int = SIZE) -> None:
+def run(root: str, only: Optional[List[str]], full: bool, image_size: int = SIZE,
+        video_cases: Optional[List[str]] = None) -> None:
     """Writes the fixture groups (all, or `only`) at `image_size` into <root>/tiny<size> and
-    <root>/configs<size>; the committed ones are the 256 ones."""
+    <root>/configs<size> (the committed ones are the 256 ones), and the size-free groups beside the tests
+    (data_fixtures.py). `video_cases`: only these video cases (default all)."""
+    import data_fixtures
+
     tiny, configs = output_dirs(root, image_size)
+    # the data beside the tests always goes to test/kernels/data and test/model/data: a complete run into
+    # another --out root leaves them alone
+    default_root = os.path.abspath(root) == os.path.join(harness.REPO, "test", "fixtures")
     steps = {
         "frames": lambda: frames_fixture(tiny, image_size),
         "image_encoder": lambda: image_encoder_fixture(tiny, image_size),
         "prompt_encoder": lambda: prompt_encoder_fixture(tiny, image_size),
         "mask_decoder": lambda: mask_decoder_fixture(tiny, image_size),
         "memory": lambda: memory_fixtures(tiny, image_size),
-        "video": lambda: video_fixtures(os.path.join(tiny, "video"), image_size),
+        "video": lambda: video_fixtures(os.path.join(tiny, "video"), image_size, video_cases),
         "configs": lambda: config_fixtures(configs, image_size),
+        "rope": data_fixtures.rope_fixture,
+        "resize": data_fixtures.resize_fixture,
+        "pil_resize": data_fixtures.pil_resize_fixture,
+        "hiera": data_fixtures.hiera_blocks_fixture,
+        "image_predictor": data_fixtures.image_predictor_fixture,
     }
     for name, fn in steps.items():
         if only is not None and name not in only:
+            continue
+        if only is None and name in SIZE_FREE_GROUPS and (image_size != SIZE or not default_root):
             continue
         t = time.time()
         print(f"[{name}]")

@@ -5,8 +5,9 @@ synthetic weights, and records what the engine must reproduce.
   `build_sam2_video_predictor` (so with its video-predictor overrides: SAM2VideoPredictor, dynamic multimask
   via stability, binarized masks from clicks for the memory encoder, fill_hole_area=8), with
   `++model.image_size=<n>` when asked, and loads the synthetic weights with a strict `load_state_dict`.
-- `VideoRecorder` drives `init_state` / `add_new_points_or_box` / `add_new_mask` / `propagate_in_video` and
-  keeps, per call and frame and object, what the predictor stored and returned.
+- `VideoRecorder` drives `init_state` / `add_new_points_or_box` / `add_new_mask` / `propagate_in_video` /
+  `clear_all_prompts_in_frame` / `remove_object` / `reset_state` and keeps, per call and frame and object, what
+  the predictor stored and returned.
 
 Two CPU-only behaviours of the official code are handled here (tools/reference/README.md has the details):
 - Memory attention's input cast: without CUDA autocast the official predictor concatenates bf16
@@ -179,7 +180,13 @@ class VideoRecorder:
     - `obj_ptr`             [1, 256] f32
     - `maskmem_features`    [1, 64, S/16, S/16] bf16, when `keep_maskmem` (what later frames attend to)
     For a prompt call, `pred_masks` / `object_score_logits` / `obj_ptr` exist for the prompted object only
-    (its temporary output), `video_res_masks*` for every object the call returns.
+    (its temporary output), `video_res_masks*` for every object the call returns. `clear_all_prompts_in_frame`
+    and `remove_object` return video-resolution masks only: they get `video_res_masks.bits` for every object
+    of every frame they return; `reset_state` returns nothing.
+
+    `video_masks`: True (the bits of every call and every propagated frame), False (none) or "calls+ends"
+    (the bits of every call that is not a propagation, and of the last frame of each propagation).
+    `propagated_dtype`: "f16" stores the `pred_masks` of propagated frames as F16 (default: the storage policy).
     """
 
     def __init__(
@@ -190,14 +197,18 @@ class VideoRecorder:
         fill_holes: bool,
         keep_maskmem: bool = False,
         video_logits_at: Sequence[tuple] = (),
-        video_masks: bool = True,
+        video_masks: Any = True,
+        propagated_dtype: Optional[str] = None,
     ):
+        if video_masks not in (True, False, "calls+ends"):
+            raise ValueError(f"video_masks must be True, False or 'calls+ends', not {video_masks!r}")
         self.predictor = predictor
         self.writer = writer
         self.fill_holes = fill_holes
         self.keep_maskmem = keep_maskmem
         self.video_logits_at = set(tuple(x) for x in video_logits_at)  # {(step, frame)}
         self.video_masks = video_masks
+        self.propagated_dtype = propagated_dtype
         self.steps: List[Dict[str, Any]] = []
         with fill_holes_patch(fill_holes):
             self.state = predictor.init_state(video_path=frames_dir)
@@ -242,6 +253,8 @@ class VideoRecorder:
             }
         )
         frames = []
+        every_frame = self.video_masks is True
+        last = None  # (frame, obj_ids, video_res) of the last frame, for video_masks == "calls+ends"
         with fill_holes_patch(self.fill_holes):
             for f, obj_ids, video_res in self.predictor.propagate_in_video(
                 self.state, start_frame_idx=start_frame_idx, max_frame_num_to_track=max_frame_num_to_track,
@@ -250,12 +263,50 @@ class VideoRecorder:
                 frames.append(int(f))
                 for k, obj_id in enumerate(obj_ids):
                     out = self._stored_output(k, f)
-                    self._record_out(step, f, obj_id, out)
-                    self._record_video_res(step, f, obj_id, video_res[k, 0])
+                    self._record_out(step, f, obj_id, out, pred_dtype=self.propagated_dtype)
+                    if every_frame:
+                        self._record_video_res(step, f, obj_id, video_res[k, 0])
+                last = (int(f), list(obj_ids), video_res.clone())
                 if on_frame is not None:
                     on_frame(f)
+        if self.video_masks == "calls+ends" and last is not None:
+            f, obj_ids, video_res = last
+            for k, obj_id in enumerate(obj_ids):
+                self._record_video_res(step, f, obj_id, video_res[k, 0])
         self.steps[step]["frames"] = frames
         self.steps[step]["obj_ids"] = [int(x) for x in self.state["obj_ids"]]
+        return step
+
+    # -- editing -------------------------------------------------------------------------------------------
+    def clear_prompts(self, frame: int, obj_id: int) -> int:
+        """clear_all_prompts_in_frame(state, frame, obj_id): the consolidated masks of every object on `frame`."""
+        step = self._begin({"kind": "clear_all_prompts_in_frame", "frame": frame, "obj_id": obj_id})
+        with fill_holes_patch(self.fill_holes):
+            f, obj_ids, video_res = self.predictor.clear_all_prompts_in_frame(self.state, frame, obj_id)
+        self.steps[step]["obj_ids"] = [int(x) for x in obj_ids]
+        for k, oid in enumerate(obj_ids):
+            self._record_video_res(step, int(f), oid, video_res[k, 0])
+        return step
+
+    def remove_object(self, obj_id: int, strict: bool = False) -> int:
+        """remove_object(state, obj_id, strict): the remaining object ids and, per frame where the object had
+        prompts (`frames`, in the order the call returned them), the consolidated masks of the others."""
+        step = self._begin({"kind": "remove_object", "obj_id": obj_id, "strict": strict})
+        with fill_holes_patch(self.fill_holes):
+            obj_ids, updated = self.predictor.remove_object(self.state, obj_id, strict=strict)
+        self.steps[step]["obj_ids"] = [int(x) for x in obj_ids]
+        self.steps[step]["frames"] = [int(f) for f, _ in updated]
+        for f, video_res in updated:
+            for k, oid in enumerate(obj_ids):
+                self._record_video_res(step, int(f), oid, video_res[k, 0])
+        return step
+
+    def reset(self) -> int:
+        """reset_state(state): every object, prompt and output is dropped."""
+        step = self._begin({"kind": "reset_state"})
+        self.predictor.reset_state(self.state)
+        assert not self.state["obj_ids"] and not self.state["output_dict_per_obj"]
+        self.steps[step]["obj_ids"] = []
         return step
 
     # -- internals -----------------------------------------------------------------------------------------
@@ -287,9 +338,9 @@ class VideoRecorder:
         for k, oid in enumerate(obj_ids):
             self._record_video_res(step, frame, oid, video_res[k, 0])
 
-    def _record_out(self, step: int, frame: int, obj_id: int, out: Dict[str, Any]) -> None:
+    def _record_out(self, step: int, frame: int, obj_id: int, out: Dict[str, Any], pred_dtype: Optional[str] = None) -> None:
         p = f"step{step}.frame{frame}.obj{obj_id}"
-        self.writer.add(f"{p}.pred_masks", out["pred_masks"].float())
+        self.writer.add(f"{p}.pred_masks", out["pred_masks"].float(), dtype=pred_dtype)
         self.writer.add(f"{p}.object_score_logits", out["object_score_logits"].float())
         self.writer.add(f"{p}.obj_ptr", out["obj_ptr"].float())
         if self.keep_maskmem and out.get("maskmem_features") is not None:
@@ -298,10 +349,10 @@ class VideoRecorder:
 
     def _record_video_res(self, step: int, frame: int, obj_id: int, logits: torch.Tensor) -> None:
         p = f"step{step}.frame{frame}.obj{obj_id}"
-        if self.video_masks:
+        if self.video_masks is not False:
             self.writer.add_mask(f"{p}.video_res_masks.bits", logits > 0)
         if (step, frame) in self.video_logits_at:
-            self.writer.add(f"{p}.video_res_masks", logits.float(), dtype="f16")
+            self.writer.add(f"{p}.video_res_masks", logits.float())
 
 
 def fill_holes_patch(enabled: bool):
@@ -331,7 +382,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument("--full", action="store_true", help="also the 1024-pixel tiny case (slow, not committed)")
     ap.add_argument("--no-checksums", action="store_true", help="skip weights/checksums/*.json")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fixtures are generated with 1)")
+    ap.add_argument("--video-case", nargs="+", default=None, metavar="CASE",
+                    help=f"with the video group: only these cases ({' '.join(c.name for c in cases.VIDEO_CASES)})")
     args = ap.parse_args(argv)
+    unknown = set(args.only or ()) - set(cases.GROUPS)
+    if unknown:
+        ap.error(f"unknown group(s) {' '.join(sorted(unknown))}; groups: {' '.join(cases.GROUPS)}")
+    if args.video_case is not None and args.only is None:
+        ap.error("--video-case goes with --only video (a complete run writes every case)")
     if args.image_size % 16 or args.image_size < 64:
         ap.error("--image-size must be a multiple of 16, at least 64")
     set_determinism(args.threads)
@@ -343,7 +401,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             shutil.rmtree(os.path.join(args.out, "full", "tiny1024"), ignore_errors=True)
     if not args.no_checksums and (args.only is None or "checksums" in args.only):
         synthetic.write_checksums()
-    cases.run(args.out, args.only, args.full, args.image_size)
+    cases.run(args.out, args.only, args.full, args.image_size, args.video_case)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ Recorded:
   them) and, for some cases, `{case}.masks.bits` (the boolean masks at 1800 x 1200, bit-packed), plus
   `{case}.unnorm_coords` / `{case}.unnorm_box` (the prompts in model-input pixels).
 
-Run: tools/reference/.venv/bin/python tools/reference/image_predictor_reference.py
+Written by `regenerate.sh` (group `image_predictor`), or alone:
+tools/reference/.venv/bin/python tools/reference/image_predictor_reference.py [output path]
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def build():
     return model, predictor
 
 
-def main() -> None:
+def write(path: str = OUT) -> str:
     from PIL import Image
 
     harness.set_determinism(1)
@@ -82,7 +83,7 @@ def main() -> None:
     model.forward_image = original
 
     cases = {}
-    wr = FixtureWriter(OUT, {
+    wr = FixtureWriter(path, {
         "config": CONFIG,
         "config_file": harness.CONFIG_FILES[CONFIG],
         "image_size": SIZE,
@@ -158,7 +159,8 @@ def main() -> None:
     # multimask_output=False on a single click: the dynamic fallback's branch on the image predictor
     run("point_single", False, point_coords=np.array(POINT), point_labels=np.array([1]), multimask_output=False)
     wr.save()
+    return path
 
 
 if __name__ == "__main__":
-    main()
+    write(sys.argv[1] if len(sys.argv) > 1 else OUT)
