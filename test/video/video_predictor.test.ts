@@ -14,7 +14,7 @@
  * checks and bounds.
  */
 import { describe, expect, it } from 'vitest';
-import { openFrameFolder, type FrameSource } from '../../src/io/frames.js';
+import type { FrameSource } from '../../src/io/frames.js';
 import { sam2Config } from '../../src/model/config.js';
 import { getManifest } from '../../src/model/manifests.js';
 import { SAM2Base } from '../../src/model/sam2_base.js';
@@ -273,6 +273,8 @@ describe('SAM2VideoPredictor against the official predictor', async () => {
   // The user's path: the JPEG files themselves, decoded (as PIL decodes them) and resized by the engine, not
   // the reference's resized bytes; the same checks and bounds as the replay above.
   it('point.nofill from the JPEG frames (f32)', async () => {
+    // Node only (the browser suite runs the listed cases): imported here, since frame folders read node:fs.
+    const { openFrameFolder } = await import('../../src/io/frames.js');
     const folder = await openFrameFolder('samples/bedroom');
     const firstFrames = async (count: number): Promise<FrameSource> => ({
       count,
