@@ -3,8 +3,7 @@
  * the tensors test/fixtures/README.md promises (names, dtypes, shapes). A few properties of the official
  * behaviour are checked on the stored data itself: the float input is a pure function of the stored uint8
  * frames, mask memories carry bf16 rounding, both branches of the object-score gating occur, filled holes
- * differ from the unfilled run only by 0.1 on former background, the committed total stays under 60 MB (references
- * are F32, so that the parity bounds can sit at the measured error; test/parity_bounds.json).
+ * differ from the unfilled run only by 0.1 on former background, the committed total stays under 40 MB.
  * No GPU and no torch needed.
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -14,6 +13,7 @@ import {
   CONFIGS256,
   FIXTURES_DIR,
   fixtureExists,
+  fixtureFrames,
   normalizeFrames,
   openFixture,
   outputName,
@@ -82,12 +82,10 @@ function checkMeta(meta: FixtureMeta, config = 'sam2.1_hiera_t', size = S): void
 
 // ------------------------------------------------------------------------------------------------ modules
 describe('module fixtures (tiny256)', () => {
-  it('frames: the official float input is a pure function of the stored uint8 frames', async () => {
-    const f = await load(join(TINY256, 'frames.safetensors'));
-    expect(f.meta.num_frames).toBe(30);
-    checkTensors(f, { frames_u8: { dtype: 'U8', shape: [30, S, S, 3] } });
+  it('frames: the official float input is a pure function of the loader’s uint8 frames (PIL-decoded and resized JPEGs)', async () => {
+    const u8 = await fixtureFrames();
+    expect(u8.length).toBe(30 * S * S * 3);
     const enc = await load(join(TINY256, 'image_encoder.safetensors'));
-    const u8 = await f.bytes('frames_u8');
     const x = normalizeFrames(u8.subarray(0, S * S * 3), 1, S);
     const ref = await enc.f32('image_encoder.input');
     let diff = 0;
@@ -101,8 +99,8 @@ describe('module fixtures (tiny256)', () => {
     expect(f.meta.stage_ends).toEqual([0, 2, 9, 11]);
     const e: Expect = {
       'image_encoder.input': inp([1, 3, S, S]),
-      'image_encoder.trunk.patch_embed': out([1, Q, Q, 96]),
-      'image_encoder.trunk.pos_embed.resized': out([1, Q, Q, 96]),
+      'image_encoder.trunk.patch_embed': { dtype: 'F16', shape: [1, Q, Q, 96] },
+      'image_encoder.trunk.pos_embed.resized': { dtype: 'F16', shape: [1, Q, Q, 96] },
       'image_encoder.neck.out.1': out([1, 256, S / 8, S / 8]),
       'image_encoder.neck.out.2': out([1, 256, E, E]),
       'image_encoder.neck.out.3': out([1, 256, E / 2, E / 2]),
@@ -233,8 +231,12 @@ interface Recorded {
   absent: number;
 }
 
-/** Expected tensors of a video-case file, derived from its recorded steps. */
-function videoExpect(meta: FixtureMeta, videoMasks: boolean, keepMaskmem: boolean, logitsAt: string[]): Expect {
+/**
+ * Expected tensors of a video-case file, derived from its recorded steps. videoMasks: the video-resolution
+ * bits of every call (true), of every call but propagations and of the last frame of each propagation
+ * ('calls+ends'), or none (false).
+ */
+function videoExpect(meta: FixtureMeta, videoMasks: boolean | 'calls+ends', keepMaskmem: boolean, logitsAt: string[]): Expect {
   const e: Expect = {};
   const bits = { dtype: 'U8', shape: [Math.ceil((VIDEO_H * VIDEO_W) / 8)] };
   const res = (step: number, frame: number, obj: number) => {
@@ -244,10 +246,11 @@ function videoExpect(meta: FixtureMeta, videoMasks: boolean, keepMaskmem: boolea
   };
   for (const s of meta.steps!) {
     if (s.kind === 'propagate') {
-      for (const fr of s.frames!) {
+      for (const [i, fr] of s.frames!.entries()) {
+        const last = i === s.frames!.length - 1;
         for (const o of s.obj_ids) {
           res(s.step, fr, o);
-          if (videoMasks) e[outputName(s.step, fr, o, 'video_res_masks.bits')] = bits;
+          if (videoMasks === true || (videoMasks === 'calls+ends' && last)) e[outputName(s.step, fr, o, 'video_res_masks.bits')] = bits;
           if (keepMaskmem) e[outputName(s.step, fr, o, 'maskmem_features')] = { dtype: 'BF16', shape: [1, 64, E, E] };
         }
       }
@@ -256,7 +259,7 @@ function videoExpect(meta: FixtureMeta, videoMasks: boolean, keepMaskmem: boolea
       if (videoMasks) for (const o of s.obj_ids) e[outputName(s.step, s.frame!, o, 'video_res_masks.bits')] = bits;
     }
   }
-  for (const n of logitsAt) e[n] = { dtype: 'F32', shape: [VIDEO_H, VIDEO_W] };
+  for (const n of logitsAt) e[n] = { dtype: 'F16', shape: [VIDEO_H, VIDEO_W] };
   if (meta.steps!.some((s) => s.kind === 'mask')) e['input.mask'] = bits;
   return e;
 }
@@ -298,7 +301,8 @@ describe('video fixtures (tiny256/video)', () => {
         const f = await load(join(TINY256, 'video', `${name}.${variant}.safetensors`));
         checkMeta(f.meta);
         expect(f.meta.case).toBe(name);
-        const videoMasks = variant === 'nofill' && ['point', 'two_objects', 'late_object', 'midtrack', 'midtrack_clear', 'midtrack_correct_cond'].includes(name);
+        const videoMasks =
+          variant !== 'nofill' ? false : name === 'point' ? true : ['two_objects', 'late_object', 'midtrack', 'midtrack_clear', 'midtrack_correct_cond'].includes(name) ? 'calls+ends' : false;
         const logitsAt = name === 'point' && variant === 'nofill' ? [outputName(1, 8, 1, 'video_res_masks')] : [];
         checkTensors(f, videoExpect(f.meta, videoMasks, name === 'point', logitsAt));
         seen[`${name}.${variant}`] = { fixture: f, ...(await checkGating(f)) };
@@ -396,7 +400,7 @@ describe('video fixtures (tiny256/video)', () => {
     expect(shape).toEqual([VIDEO_H, VIDEO_W]);
     let disagree = 0;
     for (let i = 0; i < data.length; i++) if ((logits[i] > 0 ? 1 : 0) !== data[i]) disagree++;
-    expect(disagree).toBe(0);
+    expect(disagree).toBeLessThanOrEqual(2); // f16 can flush a tiny positive logit to 0
     let on = 0;
     for (const v of data) on += v;
     expect(on).toBeGreaterThan(0);
@@ -419,7 +423,7 @@ describe('every official config (configs256)', () => {
 
 // ----------------------------------------------------------------------------------------------- budget
 describe('fixture budget', () => {
-  it('committed fixtures stay under 60 MB', () => {
+  it('committed fixtures stay under 40 MB', () => {
     let total = 0;
     const walk = (dir: string) => {
       for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -430,7 +434,7 @@ describe('fixture budget', () => {
       }
     };
     walk(FIXTURES_DIR);
-    expect(total).toBeLessThan(60e6);
+    expect(total).toBeLessThan(40e6);
   });
 
   it.skipIf(!fixtureExists(join(TINY1024, 'image_encoder.safetensors')))('the 1024 tiny case, when generated', async () => {

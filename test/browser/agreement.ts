@@ -1,7 +1,7 @@
 /**
  * The computation whose outputs a browser page and Node must agree on (test/browser/agreement.test.ts runs it
  * in Chromium, test/browser/node_outputs.ts in Node): the video predictor, sam2.1_hiera_t at image size 256
- * on synthetic weights, in f32, on the committed fixture frames (test/fixtures/tiny256/frames.safetensors):
+ * on synthetic weights, in f32, on the fixture frames (fixtureFrames(): the official loader's 256 × 256 bytes):
  * one positive click on frame 0, then tracking over the first AGREEMENT_FRAMES frames — image encoder,
  * prompt encoder, mask decoder, memory encoder and memory attention. The outputs are each result's
  * video-resolution logits and object score, as f32 by name, in a fixed order.
@@ -9,7 +9,7 @@
 import type { FrameSource } from '../../src/io/frames.js';
 import { SAM2VideoPredictor } from '../../src/model/video_predictor.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import { openFixture, TINY256 } from '../fixtures/reader.js';
+import { fixtureFrames } from '../fixtures/reader.js';
 
 export const AGREEMENT_CONFIG = 'sam2.1_hiera_t';
 export const AGREEMENT_SIZE = 256;
@@ -17,14 +17,11 @@ export const AGREEMENT_SIZE = 256;
 export const AGREEMENT_FRAMES = 2;
 const CLICK: [number, number] = [105, 175];
 
-/** The first `n` fixture frames (the official loader's 256 × 256 RGB bytes) as a frame source. */
-async function fixtureFrames(n: number): Promise<FrameSource> {
-  const fx = await openFixture(`${TINY256}/frames.safetensors`);
-  const u8 = await fx.bytes('frames_u8');
-  await fx.close();
+/** The first `n` fixture frames (the official loader's 256 × 256 RGB bytes) as a frame source of that size. */
+async function firstFrames(n: number): Promise<FrameSource> {
+  const u8 = await fixtureFrames();
   const S = AGREEMENT_SIZE;
   const frameBytes = S * S * 3;
-  if (u8.length < n * frameBytes) throw new Error(`frames.safetensors holds fewer than ${n} frames`);
   return {
     count: n,
     width: S,
@@ -37,7 +34,7 @@ async function fixtureFrames(n: number): Promise<FrameSource> {
 
 export async function agreementOutputs(gpu: Gpu): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
-  const frames = await fixtureFrames(AGREEMENT_FRAMES);
+  const frames = await firstFrames(AGREEMENT_FRAMES);
   const video = await SAM2VideoPredictor.load({ gpu, imageSize: AGREEMENT_SIZE, dtype: 'f32', weights: 'synthetic' });
   const state = await video.initState(frames, { returnLogits: true });
   try {

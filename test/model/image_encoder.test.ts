@@ -18,7 +18,7 @@ import { ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { syntheticWeights } from '../../weights/synthetic.js';
-import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
+import { fixtureFrames, openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
 import { variants, type Variant } from '../helpers.js';
 import { expectParity, parityTable, type ParityResult } from './parity.js';
 
@@ -54,18 +54,17 @@ function toNchw(a: Float32Array, shape: readonly number[]): Float32Array {
 const rows: ParityResult[] = [];
 const timings: string[] = [];
 let fx: Fixture;
-let frames: Fixture;
+let frames: Uint8Array;
 let vs: Variant[];
 
 beforeAll(async () => {
   fx = await openFixture(`${TINY256}/image_encoder.safetensors`);
-  frames = await openFixture(`${TINY256}/frames.safetensors`);
+  frames = await fixtureFrames();
   vs = await variants();
 });
 
 afterAll(async () => {
   await fx?.close();
-  await frames?.close();
   if (rows.length) console.log(`image encoder parity (${CONFIG} @ ${S})\n${parityTable(rows)}`);
   if (timings.length) console.log(timings.join('\n'));
 });
@@ -135,7 +134,7 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
         const tLoad = performance.now() - t0;
         const base = gpu.pool.getStats().inUse;
 
-        // f32 runs the frame-bytes path: frames_u8[0] is the official loader's PIL resize of frame 0, so the
+        // f32 runs the frame-bytes path: frame 0 of fixtureFrames() is the official loader's PIL resize of frame 0, so the
         // video preprocessing (256 → 256, the identity, then the normalization) must give the official input
         // bit for bit. The f16 variants take the official input tensor.
         const kept = new Map<string, Tensor>();
@@ -145,7 +144,7 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
         let input: Tensor | null = null;
         let f;
         if (name === 'f32') {
-          f = enc.encodeRGB((await frames.bytes('frames_u8')).subarray(0, S * S * 3), S, S, { tap });
+          f = enc.encodeRGB(frames.subarray(0, S * S * 3), S, S, { tap });
         } else {
           input = gpu.upload(await fx.f32('image_encoder.input'), [1, 3, S, S], dtype, 'input');
           f = enc.encode(input, { tap });

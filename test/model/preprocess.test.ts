@@ -1,6 +1,6 @@
 /**
  * Frame preprocessing on its own, both official transforms, every numeric variant:
- * - 'video' (the official loader): on the loader's own resized bytes (test/fixtures/tiny256/frames.safetensors)
+ * - 'video' (the official loader): on the loader's own resized bytes (fixtureFrames(): PIL's, checked by sha256)
  *   and from the JPEG itself (decoded as PIL decodes it, src/io/jpeg.ts, then the Pillow-exact resize), the
  *   result is the official input tensor bit for bit in f32;
  * - 'image' (SAM2Transforms: ToTensor, torchvision's antialiased bilinear Resize, Normalize): on the crops
@@ -13,7 +13,7 @@ import { decodeJpeg } from '../../src/io/jpeg.js';
 import { preprocess, preprocessImage, preprocessVideoFrame } from '../../src/model/preprocess.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import { roundTo } from '../../src/runtime/dtype.js';
-import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
+import { fixtureFrames, openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
 import { variants, type Variant } from '../helpers.js';
 import { expectParity, parityTable, type ParityResult } from './parity.js';
 
@@ -21,20 +21,19 @@ const S = 256;
 const BEDROOM0 = 'samples/bedroom/00000.jpg';
 const TRUCK = 'samples/images/truck.jpg';
 const rows: ParityResult[] = [];
-let frames: Fixture;
+let frames: Uint8Array;
 let encoderFx: Fixture;
 let predictorFx: Fixture;
 let vs: Variant[];
 
 beforeAll(async () => {
-  frames = await openFixture(`${TINY256}/frames.safetensors`);
+  frames = await fixtureFrames();
   encoderFx = await openFixture(`${TINY256}/image_encoder.safetensors`);
   predictorFx = await openFixture('test/model/data/image_predictor_truck256.safetensors');
   vs = await variants();
 });
 
 afterAll(async () => {
-  await frames?.close();
   await encoderFx?.close();
   await predictorFx?.close();
   if (rows.length) console.log(`preprocessing parity\n${parityTable(rows)}`);
@@ -47,7 +46,7 @@ async function decodeFile(path: string): Promise<{ data: Uint8Array; width: numb
 
 describe('video loader transform (PIL bicubic resize, /255, normalize)', () => {
   it('the loader-resized bytes give the official input tensor exactly', async () => {
-    const u8 = (await frames.bytes('frames_u8')).subarray(0, S * S * 3);
+    const u8 = frames.subarray(0, S * S * 3);
     const want = await encoderFx.f32('image_encoder.input');
     for (const v of vs) {
       const x = preprocessVideoFrame(v.gpu, u8, S, S, S, { dtype: v.dtype as 'f32' | 'f16' });
@@ -59,7 +58,7 @@ describe('video loader transform (PIL bicubic resize, /255, normalize)', () => {
   });
 
   it('RGBA bytes give the same result as RGB', async () => {
-    const u8 = (await frames.bytes('frames_u8')).subarray(0, S * S * 3);
+    const u8 = frames.subarray(0, S * S * 3);
     const rgba = new Uint8Array(S * S * 4);
     for (let p = 0; p < S * S; p++) {
       rgba.set(u8.subarray(p * 3, p * 3 + 3), p * 4);

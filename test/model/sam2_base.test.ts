@@ -36,7 +36,7 @@ import { bf16BitsToF32, f32ToBf16Bits } from '../../src/runtime/dtype.js';
 import { Sam2Error, ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import { syntheticWeights } from '../../weights/synthetic.js';
-import { CONFIGS256, normalizeFrames, openFixture, outputName, TINY256, type Fixture } from '../fixtures/reader.js';
+import { CONFIGS256, fixtureFrames, normalizeFrames, openFixture, outputName, TINY256, type Fixture } from '../fixtures/reader.js';
 import { asStored, rand, testGpus, variants, type Variant } from '../helpers.js';
 import { expectParity, parityTable, type ParityResult } from './parity.js';
 import { Replay, type ReplayReport } from './sam2_replay.js';
@@ -105,7 +105,7 @@ class Bench {
   }
 }
 
-let frames: Fixture;
+let frames: Uint8Array;
 let maFx: Fixture;
 let vs: Variant[];
 const benches = new Map<string, Bench>();
@@ -113,14 +113,13 @@ const rows: ParityResult[] = [];
 const frameRows: string[] = [];
 
 beforeAll(async () => {
-  frames = await openFixture(`${TINY256}/frames.safetensors`);
+  frames = await fixtureFrames();
   maFx = await openFixture(`${TINY256}/memory_attention.safetensors`);
   vs = await variants();
 });
 
 afterAll(async () => {
   for (const b of benches.values()) b.release();
-  await frames?.close();
   await maFx?.close();
   if (rows.length) console.log(`tracking step parity (sam2.1_hiera_t @ ${S})\n${parityTable(rows)}`);
   if (frameRows.length) {
@@ -143,7 +142,7 @@ afterAll(async () => {
 async function bench(v: Variant): Promise<Bench> {
   let b = benches.get(v.name);
   if (!b) {
-    b = new Bench(v, await frames.bytes('frames_u8'));
+    b = new Bench(v, frames);
     benches.set(v.name, b);
   }
   return b;
@@ -470,7 +469,7 @@ describe('SAM 2.0 memory options (configs256/sam2_hiera_t: no pointer temporal e
     const manifest = getManifest(name);
     const weights = await loadWeights(syntheticWeights(manifest), { gpu, dtype: 'f32', manifest });
     const model = await SAM2Base.create({ gpu, weights }, c20);
-    const u8 = await frames.bytes('frames_u8');
+    const u8 = frames;
     const feats = new Map<number, ImageFeatures>();
     const replay = new Replay({
       model,

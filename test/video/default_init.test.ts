@@ -9,7 +9,7 @@
  * 1. `sam2-webgpu convert` turns the checkpoint into f32 and f16 safetensors whose every tensor has the bytes
  *    of torch's .float() / .half() (sha256 per tensor, written by the Python side).
  * 2. SAM2VideoPredictor, loaded from those files and fed the official loader's resized frames
- *    (tiny256/frames.safetensors), replays the recorded calls in f32 and f16; every recorded output is compared:
+ *    (fixtureFrames(): PIL's decode and resize of the JPEGs), replays the recorded calls in f32 and f16; every recorded output is compared:
  *    low-res logits, object scores and object pointers (parity checks, bounds in test/parity_bounds.json), the
  *    low-res mask IoU, and on the forward pass the video-resolution mask IoU. A table per variant is printed,
  *    with the official IoU predictions' margin (how close the multimask choice was).

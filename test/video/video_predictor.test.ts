@@ -9,7 +9,7 @@
  * Bounds: every low-res logit, object score and object pointer at the bounds of test/parity_bounds.json
  * (max|Δ|/max|ref| and cosine, per check and variant, derived from the measured error); video-resolution mask
  * IoU ≥ 0.999 (f32) / ≥ 0.99 (f16, f16packed); low-res mask sign IoU (away from 0) ≥ 0.999 (f32) / ≥ 0.99
- * (f16 variants). The engine reads the official loader's own resized frame bytes (frames.safetensors), and,
+ * (f16 variants). The engine reads the official loader's own resized frame bytes (fixtureFrames()), and,
  * once, the JPEG files themselves (the user's path: the engine's PIL-exact decode and resize), with the same
  * checks and bounds.
  */

@@ -175,7 +175,7 @@ def record(path: str, ckpt: dict, out: str = OUT) -> str:
         note="three objects: object 1 (boy) clicked and object 2 (girl) boxed on frame 0, object 3 (pillow) clicked "
         "on frame 4; tracking forward from frame 0 (frames 0-7), then in reverse from frame 4 (frames 4-0)",
         num_frames=NUM_FRAMES,
-        frames_file="../tiny256/frames.safetensors (first num_frames frames)",
+        frames_file="samples/bedroom: the first num_frames JPEGs as the official loader reads them",
         video_height=cases.VIDEO_H,
         video_width=cases.VIDEO_W,
         fill_holes="filled: the official fill_holes_in_mask_scores(fill_hole_area=8) with the CPU connected-components "

@@ -352,7 +352,8 @@ class VideoRecorder:
         if self.video_masks is not False:
             self.writer.add_mask(f"{p}.video_res_masks.bits", logits > 0)
         if (step, frame) in self.video_logits_at:
-            self.writer.add(f"{p}.video_res_masks", logits.float())
+            # Large (960×540) and checked only as the sign of each pixel: F16.
+            self.writer.add(f"{p}.video_res_masks", logits.float(), dtype="f16")
 
 
 def fill_holes_patch(enabled: bool):

@@ -106,7 +106,7 @@ def main(argv=None) -> None:
         gap=gap,
         f16_step=step,
         candidate_mask_iou=overlap,
-        frames_file="frames.safetensors (frame 0)",
+        frames_file="samples/bedroom/00000.jpg as the official loader reads it",
         video_height=cases.VIDEO_H,
         video_width=cases.VIDEO_W,
     )
