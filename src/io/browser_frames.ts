@@ -99,6 +99,42 @@ function checkSize(i: number, got: { width: number; height: number }, width: num
   }
 }
 
+/**
+ * A FrameSource of `count` frames of width × height that `load` converts on demand (it checks each frame's
+ * size), with the last few kept (`first`, frame 0, already loaded); close() drops them, then runs onClose.
+ */
+function cachedSource(
+  count: number,
+  width: number,
+  height: number,
+  description: string,
+  opts: ImageFramesOptions & { onClose?: () => void },
+  load: (index: number) => Promise<Frame>,
+  first?: Frame,
+): DisposableFrameSource {
+  const cache = new FrameCache(opts.cacheFrames ?? 4);
+  if (first) cache.set(0, first);
+  return closableSource({
+    count,
+    width,
+    height,
+    fps: opts.fps,
+    description,
+    async get(index: number): Promise<Frame> {
+      checkIndex(count, description, index);
+      const hit = cache.get(index);
+      if (hit) return hit;
+      const f = await load(index);
+      cache.set(index, f);
+      return f;
+    },
+    close() {
+      cache.clear();
+      opts.onClose?.();
+    },
+  });
+}
+
 export interface ImageFramesOptions {
   fps?: number;
   description?: string;
@@ -116,26 +152,11 @@ export function framesFromImages(images: readonly BrowserImage[], opts: ImageFra
   if (!(width > 0 && height > 0)) throw new Sam2Error(`frame 0 has size ${width}×${height}`);
   images.forEach((img, i) => checkSize(i, browserImageSize(img), width, height));
   const converter = new RgbConverter();
-  const cache = new FrameCache(opts.cacheFrames ?? 4);
   const description = opts.description ?? `${images.length} frames of ${width}×${height}`;
-  return closableSource({
-    count: images.length,
-    width,
-    height,
-    fps: opts.fps,
-    description,
-    async get(index: number): Promise<Frame> {
-      checkIndex(images.length, description, index);
-      const hit = cache.get(index);
-      if (hit) return hit;
-      const f = await converter.toFrame(images[index]);
-      checkSize(index, f, width, height);
-      cache.set(index, f);
-      return f;
-    },
-    close() {
-      cache.clear();
-    },
+  return cachedSource(images.length, width, height, description, opts, async (index) => {
+    const f = await converter.toFrame(images[index]);
+    checkSize(index, f, width, height);
+    return f;
   });
 }
 
@@ -161,18 +182,17 @@ export async function framesFromCallback(opts: CallbackFramesOptions): Promise<D
   const { count } = opts;
   if (!Number.isInteger(count) || count < 1) throw new Sam2Error(`a video needs at least one frame (count: ${count})`);
   const converter = new RgbConverter();
-  const cache = new FrameCache(opts.cacheFrames ?? 4);
   const release = (img: BrowserImage) => {
     if (opts.closeImages) (img as { close?: () => void }).close?.();
   };
   let width = opts.width;
   let height = opts.height;
+  let first: Frame | undefined;
   if (width === undefined || height === undefined) {
     const img = await opts.frame(0);
     try {
-      const f = await converter.toFrame(img);
-      ({ width, height } = f);
-      cache.set(0, f);
+      first = await converter.toFrame(img);
+      ({ width, height } = first);
     } finally {
       release(img);
     }
@@ -181,32 +201,17 @@ export async function framesFromCallback(opts: CallbackFramesOptions): Promise<D
   const W = width!;
   const H = height!;
   const description = opts.description ?? `${count} frames of ${W}×${H}`;
-  return closableSource({
-    count,
-    width: W,
-    height: H,
-    fps: opts.fps,
-    description,
-    async get(index: number): Promise<Frame> {
-      checkIndex(count, description, index);
-      const hit = cache.get(index);
-      if (hit) return hit;
-      const img = await opts.frame(index);
-      if (img === null || img === undefined) throw new Sam2Error(`${description}: no image for frame ${index}`);
-      try {
-        checkSize(index, browserImageSize(img), W, H);
-        const f = await converter.toFrame(img);
-        cache.set(index, f);
-        return f;
-      } finally {
-        release(img);
-      }
-    },
-    close() {
-      cache.clear();
-      opts.onClose?.();
-    },
-  });
+  const load = async (index: number): Promise<Frame> => {
+    const img = await opts.frame(index);
+    if (img === null || img === undefined) throw new Sam2Error(`${description}: no image for frame ${index}`);
+    try {
+      checkSize(index, browserImageSize(img), W, H);
+      return await converter.toFrame(img);
+    } finally {
+      release(img);
+    }
+  };
+  return cachedSource(count, W, H, description, opts, load, first);
 }
 
 /** A file name without its folder and extension ("frames/00042.jpg" → "00042"). */
@@ -281,28 +286,13 @@ export async function framesFromFiles(files: readonly ImageFile[], opts: FileFra
   };
   const first = await decode(0);
   const { width, height } = first;
-  const cache = new FrameCache(opts.cacheFrames ?? 4);
-  cache.set(0, first);
   const description = opts.description ?? `${list.length} image files of ${width}×${height}`;
-  return closableSource({
-    count: list.length,
-    width,
-    height,
-    fps: opts.fps,
-    description,
-    async get(index: number): Promise<Frame> {
-      checkIndex(list.length, description, index);
-      const hit = cache.get(index);
-      if (hit) return hit;
-      const f = await decode(index);
-      if (f.width !== width || f.height !== height) {
-        throw new Sam2Error(`frames of mixed sizes: ${nameOf(index)} is ${f.width}×${f.height}, ${nameOf(0)} is ${width}×${height}`);
-      }
-      cache.set(index, f);
-      return f;
-    },
-    close() {
-      cache.clear();
-    },
-  });
+  const load = async (index: number): Promise<Frame> => {
+    const f = await decode(index);
+    if (f.width !== width || f.height !== height) {
+      throw new Sam2Error(`frames of mixed sizes: ${nameOf(index)} is ${f.width}×${f.height}, ${nameOf(0)} is ${width}×${height}`);
+    }
+    return f;
+  };
+  return cachedSource(list.length, width, height, description, opts, load, first);
 }
