@@ -15,16 +15,16 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MODEL_SIZES, sam2Config, type ModelSize, type Sam2Config } from '../src/model/config.js';
+import { MODEL_SIZES, sam2Config, type ModelSize, type Sam2Config } from '../src/checkpoint/config.js';
 import { hieraBlocks } from '../src/model/hiera.js';
 import { ImageEncoder } from '../src/model/image_encoder.js';
-import { getManifest, type Manifest } from '../src/model/manifests.js';
+import { getManifest, type Manifest } from '../src/checkpoint/manifests.js';
 import { preprocessVideoFrame } from '../src/model/preprocess.js';
-import { loadWeights } from '../src/model/weights.js';
+import { loadWeights } from '../src/checkpoint/weights.js';
 import { isCpuAdapter } from '../src/runtime/device.js';
 import { Gpu } from '../src/runtime/gpu.js';
 import { Profiler } from '../src/runtime/profiler.js';
-import { syntheticWeights } from '../weights/synthetic.js';
+import { syntheticWeights } from '../src/checkpoint/synthetic.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

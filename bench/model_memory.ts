@@ -13,14 +13,14 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sam2Config, type Sam2Config } from '../src/model/config.js';
-import { getManifest } from '../src/model/manifests.js';
+import { sam2Config, type Sam2Config } from '../src/checkpoint/config.js';
+import { getManifest } from '../src/checkpoint/manifests.js';
 import { MemoryAttention } from '../src/model/memory_attention.js';
 import { addNoObjectEmbedding, maskForMemory, MemoryEncoder, toMemoryBank } from '../src/model/memory_encoder.js';
-import { loadWeights } from '../src/model/weights.js';
+import { loadWeights } from '../src/checkpoint/weights.js';
 import { Gpu } from '../src/runtime/gpu.js';
 import { Profiler } from '../src/runtime/profiler.js';
-import { syntheticWeights } from '../weights/synthetic.js';
+import { syntheticWeights } from '../src/checkpoint/synthetic.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

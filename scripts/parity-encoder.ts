@@ -17,15 +17,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cast } from '../src/kernels/layout.js';
-import { parseConfigName, sam2Config } from '../src/model/config.js';
+import { parseConfigName, sam2Config } from '../src/checkpoint/config.js';
 import { ImageEncoder } from '../src/model/image_encoder.js';
-import { getManifest, type ConfigName, type Manifest } from '../src/model/manifests.js';
-import { loadWeights } from '../src/model/weights.js';
+import { getManifest, type ConfigName, type Manifest } from '../src/checkpoint/manifests.js';
+import { loadWeights } from '../src/checkpoint/weights.js';
 import { Gpu } from '../src/runtime/gpu.js';
 import { openSafetensorsFile } from '../src/runtime/safetensors_node.js';
 import { toFloat32, type SafetensorsReader } from '../src/runtime/safetensors.js';
 import type { Tensor } from '../src/runtime/tensor.js';
-import { syntheticWeights } from '../weights/synthetic.js';
+import { syntheticWeights } from '../src/checkpoint/synthetic.js';
 import { parity, parityTable, type ParityResult, type ParityTolerance } from '../test/model/parity.js';
 
 /** The fixed bounds of this script (its sizes are outside test/parity_bounds.json). */

@@ -13,7 +13,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { ModelSize } from './model/config.js';
+import type { ModelSize } from './checkpoint/config.js';
 import { MAX_OBJ_ID } from './io/png_format.js';
 import { OutputError, OutputPlan, installSignalCleanup } from './io/outputs.js';
 import { fileAccessError, Sam2Error } from './runtime/errors.js';
@@ -169,7 +169,7 @@ async function defaultConvertOutput(input: string, dtype: 'f32' | 'f16'): Promis
   const { basename, join } = await import('node:path');
   const m = /^(sam2\.1|sam2)_hiera_(tiny|small|base_plus|large)\.pt$/.exec(basename(input));
   if (!m) throw new UsageError(`${input} is not named as Meta names its checkpoints (sam2.1_hiera_tiny.pt, ...); give the output file`);
-  const { weightsFileName } = await import('./model/config.js');
+  const { weightsFileName } = await import('./checkpoint/config.js');
   const { weightsDir, shortPath } = await import('./io/weights_files.js');
   return shortPath(join(weightsDir(), weightsFileName(m[2] as ModelSize, m[1] === 'sam2.1' ? '2.1' : '2.0', dtype)));
 }
@@ -376,7 +376,7 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
       }
     }
     const model = (values.model ?? 'tiny') as ModelSize;
-    const { MODEL_SIZES } = await import('./model/config.js');
+    const { MODEL_SIZES } = await import('./checkpoint/config.js');
     if (!MODEL_SIZES.includes(model)) throw new UsageError(`--model must be one of ${MODEL_SIZES.join(', ')}, not '${model}'`);
     const version = values['v2.0'] ? '2.0' : '2.1';
     const dtype = dtypeArg(values.dtype);

@@ -37,7 +37,7 @@ export {
   type LoadProgress,
   type WeightSource,
   type HostTensor,
-} from './model/weights.js';
+} from './checkpoint/weights.js';
 export {
   sam2Config,
   configName,
@@ -48,7 +48,7 @@ export {
   type Sam2Config,
   type ModelSize,
   type ModelVersion,
-} from './model/config.js';
+} from './checkpoint/config.js';
 export {
   SAM2VideoPredictor,
   InferenceState,

@@ -13,7 +13,7 @@ import { davisPalette, encodeIndexedPng } from './io/png.js';
 import { davisIndexMask, isIndexedPng, MAX_OBJ_ID } from './io/png_format.js';
 import { findWeights } from './io/weights_files.js';
 import { renderOverlay, type OverlayPrompt } from './io/render.js';
-import type { ModelSize, ModelVersion } from './model/config.js';
+import type { ModelSize, ModelVersion } from './checkpoint/config.js';
 import { checkPromptGeometry, SAM2VideoPredictor, type FrameResult } from './model/video_predictor.js';
 import { fileAccessError, Sam2Error } from './runtime/errors.js';
 import { checkOptionKeys } from './runtime/options.js';

@@ -24,7 +24,7 @@ import {
   type FixtureMeta,
   type VideoStep,
 } from './fixtures/reader.js';
-import { syntheticTensor } from '../weights/synthetic.js';
+import { syntheticTensor } from '../src/checkpoint/synthetic.js';
 import { f32ToBf16Bits } from '../src/runtime/dtype.js';
 
 const CONFIGS = [

@@ -1,7 +1,7 @@
 /** Node-only test utility: synthetic weights as a file. */
-import { getManifest, type ConfigName } from '../src/model/manifests.js';
+import { getManifest, type ConfigName } from '../src/checkpoint/manifests.js';
 import { writeSafetensorsFile } from '../src/runtime/safetensors_node.js';
-import { syntheticTensor } from '../weights/synthetic.js';
+import { syntheticTensor } from '../src/checkpoint/synthetic.js';
 
 /**
  * Writes the synthetic weights of a config as a safetensors file named as `convert` names real ones (F32,

@@ -14,7 +14,7 @@
  */
 import { basename, resolve } from 'node:path';
 import { FormatError, Sam2Error } from '../src/runtime/errors.js';
-import { describeDiff, inferConfig, type ConfigName } from '../src/model/manifests.js';
+import { describeDiff, inferConfig, type ConfigName } from '../src/checkpoint/manifests.js';
 import {
   aligned,
   convertFloatBytes,
@@ -23,7 +23,7 @@ import {
   type TensorToWrite,
 } from '../src/runtime/safetensors.js';
 import { fileSource, writeSafetensorsFile } from '../src/runtime/safetensors_node.js';
-import { TorchCheckpoint, TorchTensor, type TorchDType } from './pickle.js';
+import { TorchCheckpoint, TorchTensor, type TorchDType } from '../src/checkpoint/pickle.js';
 
 export type OutputDType = 'f32' | 'f16';
 

@@ -15,8 +15,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { shortPath, weightsDir } from '../src/io/weights_files.js';
-import { checkpointFileName, configName, MODEL_SIZES, weightsFileName, type ModelSize } from '../src/model/config.js';
-import type { ConfigName } from '../src/model/manifest_check.js';
+import { checkpointFileName, configName, MODEL_SIZES, weightsFileName, type ModelSize } from '../src/checkpoint/config.js';
+import type { ConfigName } from '../src/checkpoint/manifest_check.js';
 import { Sam2Error } from '../src/runtime/errors.js';
 import { convertCheckpoint, type ConvertProgress, type OutputDType } from './convert.js';
 

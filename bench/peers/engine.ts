@@ -3,17 +3,17 @@
  * runs the module and reads every output back, as onnxruntime's session.run does with CPU tensors. A
  * whole-frame case runs the video predictor instead (bench/peers/frame.ts).
  */
-import { sam2Config } from '../../src/model/config.js';
+import { sam2Config } from '../../src/checkpoint/config.js';
 import { ImageEncoder } from '../../src/model/image_encoder.js';
 import { MaskDecoder, maskDecoderOptions } from '../../src/model/mask_decoder.js';
-import { getManifest } from '../../src/model/manifests.js';
+import { getManifest } from '../../src/checkpoint/manifests.js';
 import { MemoryAttention } from '../../src/model/memory_attention.js';
 import { MemoryEncoder } from '../../src/model/memory_encoder.js';
 import { PromptEncoder } from '../../src/model/prompt_encoder.js';
-import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { syntheticWeights } from '../../weights/synthetic.js';
+import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
 import type { ModuleCase, Runner, RuntimeSpec } from './common.js';
 import { createEngineFrameRunner } from './frame.js';
 

@@ -25,10 +25,10 @@
  * encoder, the bank's bookkeeping, hole filling and the video-resolution masks read back to the CPU.
  */
 import { framesFromCallback } from '../../src/io/browser_frames.js';
-import { sam2Config } from '../../src/model/config.js';
+import { sam2Config } from '../../src/checkpoint/config.js';
 import { SAM2Base, type FrameOutput } from '../../src/model/sam2_base.js';
 import { SAM2VideoPredictor, type FrameResult, type InferenceState } from '../../src/model/video_predictor.js';
-import type { WeightStore } from '../../src/model/weights.js';
+import type { WeightStore } from '../../src/checkpoint/weights.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { IMAGE_MEAN, IMAGE_STD, type FrameCase, type ModuleCase, type Runner } from './common.js';

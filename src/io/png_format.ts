@@ -2,7 +2,7 @@
  * The PNG format for 8-bit indexed (palette) and RGB images, without the compressor: Node deflates with
  * node:zlib (src/io/png.ts), browsers with CompressionStream (web/png.ts). Also the DAVIS mask palette.
  */
-import { crc32 } from '../../weights/zip.js';
+import { crc32 } from '../checkpoint/zip.js';
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);

@@ -5,8 +5,8 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { configName, weightsFileName, type ModelSize, type ModelVersion } from '../model/config.js';
-import { NoWeightsError } from '../model/weights.js';
+import { configName, weightsFileName, type ModelSize, type ModelVersion } from '../checkpoint/config.js';
+import { NoWeightsError } from '../checkpoint/weights.js';
 
 /** The folder `weights` and `track` use: `$SAM2_WEBGPU_WEIGHTS`, else `weights/` in the current directory. */
 export function weightsDir(): string {

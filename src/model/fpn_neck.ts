@@ -16,7 +16,7 @@ import { add } from '../kernels/binary.js';
 import { linear } from '../kernels/matmul.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { NeckConfig } from './config.js';
+import type { NeckConfig } from '../checkpoint/config.js';
 import { dtypeOf, type ModelContext } from './layers.js';
 import { sinePositionEncoding } from './position_encoding.js';
 

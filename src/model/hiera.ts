@@ -21,7 +21,7 @@ import { maxPool2d } from '../kernels/pool.js';
 import { resize } from '../kernels/resize.js';
 import { ShapeError } from '../runtime/errors.js';
 import { shapeStr, type Tensor } from '../runtime/tensor.js';
-import type { HieraConfig } from './config.js';
+import type { HieraConfig } from '../checkpoint/config.js';
 import { Conv2d, dtypeOf, LayerNorm, Linear, MLP, type ModelContext } from './layers.js';
 
 /** Receives intermediate tensors by name ('patch_embed', 'blocks.{i}'); it must copy what it keeps. */

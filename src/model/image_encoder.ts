@@ -11,7 +11,7 @@ import { linear } from '../kernels/matmul.js';
 import { permute } from '../kernels/layout.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { Sam2Config } from './config.js';
+import type { Sam2Config } from '../checkpoint/config.js';
 import { FpnNeck } from './fpn_neck.js';
 import { Hiera, type HieraOptions, type Tap } from './hiera.js';
 import { dtypeOf, type ModelContext } from './layers.js';

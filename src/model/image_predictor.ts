@@ -26,12 +26,12 @@ import { DisposedError, Sam2Error, ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { checkOptionKeys } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { Sam2Config } from './config.js';
+import type { Sam2Config } from '../checkpoint/config.js';
 import { ImageEncoder, type ImageFeatures } from './image_encoder.js';
 import { dtypeOf, type ModelContext } from './layers.js';
 import { MaskDecoder, maskDecoderOptions } from './mask_decoder.js';
 import { PromptEncoder, PromptError, POINT_LABELS } from './prompt_encoder.js';
-import { loadModel, type ModelLoadOptions, type WeightStore } from './weights.js';
+import { loadModel, type ModelLoadOptions, type WeightStore } from '../checkpoint/weights.js';
 
 export { PromptError } from './prompt_encoder.js';
 

@@ -19,7 +19,7 @@ export {
   type ConfigOptions,
   type ModelSize,
   type ModelVersion,
-} from './config.js';
+} from '../checkpoint/config.js';
 export {
   loadWeights,
   validateTensors,
@@ -31,7 +31,7 @@ export {
   type WeightErrorKind,
   type LoadOptions,
   type LoadProgress,
-} from './weights.js';
+} from '../checkpoint/weights.js';
 
 // Shared layers (nn.Linear, nn.LayerNorm, sam2_utils.LayerNorm2d / MLP, nn.Conv2d / ConvTranspose2d).
 export { Linear, LayerNorm, LayerNorm2d, Conv2d, ConvTranspose2d, MLP, dtypeOf, type ModelContext } from './layers.js';

@@ -10,7 +10,7 @@ import { linear, type EpilogueOptions, type MatmulAct } from '../kernels/matmul.
 import { layerNorm, layerNorm2d, layerNormThreadsPerRow } from '../kernels/norm.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { WeightStore } from './weights.js';
+import type { WeightStore } from '../checkpoint/weights.js';
 
 /** What every module needs: the GPU, the weights, and the activation dtype (the weights' dtype). */
 export interface ModelContext {

@@ -41,7 +41,7 @@ import { matmul, matmulStrided, type MatmulAct } from '../kernels/matmul.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { Sam2Config } from './config.js';
+import type { Sam2Config } from '../checkpoint/config.js';
 import { ConvTranspose2d, dtypeOf, LayerNorm2d, Linear, MLP, type ModelContext } from './layers.js';
 import { TwoWayTransformer } from './two_way_transformer.js';
 

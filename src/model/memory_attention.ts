@@ -20,7 +20,7 @@ import { add } from '../kernels/binary.js';
 import { permute } from '../kernels/layout.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { Sam2Config } from './config.js';
+import type { Sam2Config } from '../checkpoint/config.js';
 import { dtypeOf, LayerNorm, Linear, type ModelContext } from './layers.js';
 import type { SdpaImpl } from '../kernels/sdpa.js';
 import { reshapeOwned, RoPEAttention, RopeTables } from './rope_attention.js';

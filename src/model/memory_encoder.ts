@@ -24,7 +24,7 @@ import { permute } from '../kernels/layout.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { Sam2Config } from './config.js';
+import type { Sam2Config } from '../checkpoint/config.js';
 import { Conv2d, dtypeOf, LayerNorm2d, Linear, type ModelContext } from './layers.js';
 import { sinePositionEncoding } from './position_encoding.js';
 

@@ -21,7 +21,7 @@ import { add } from '../kernels/binary.js';
 import { ShapeError, Sam2Error } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { Sam2Config } from './config.js';
+import type { Sam2Config } from '../checkpoint/config.js';
 import { Conv2d, dtypeOf, LayerNorm2d, type ModelContext } from './layers.js';
 import { randomFourierEncode, randomFourierGrid, randomFourierPoints } from './position_encoding.js';
 

@@ -45,7 +45,7 @@ import { clampToF32, gateMasks, gatePointer, maskPresence, memoryBankEntry, memo
 import { Sam2Error, ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
-import type { Sam2Config } from './config.js';
+import type { Sam2Config } from '../checkpoint/config.js';
 import { ImageEncoder, type ImageFeatures } from './image_encoder.js';
 import { Conv2d, dtypeOf, Linear, MLP, type ModelContext } from './layers.js';
 import { MaskDecoder, maskDecoderOptions } from './mask_decoder.js';

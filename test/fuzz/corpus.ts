@@ -3,7 +3,7 @@
  *
  *  - safetensors: files written by serializeSafetensors plus hand-laid headers (every dtype, scalars, empty
  *    tensors, metadata, key order unlike offset order, unpadded headers) and one real converted file.
- *  - pickle: a small assembler for exactly the opcodes weights/pickle.ts supports, the torch.save layout of
+ *  - pickle: a small assembler for exactly the opcodes src/checkpoint/pickle.ts supports, the torch.save layout of
  *    a state dict (persistent ids, _rebuild_tensor_v2, _rebuild_parameter, OrderedDict with BUILD state) in
  *    protocols 2 and 4, plain-value pickles, and the pickles Python wrote for the test fixtures.
  *  - zip: a writer for PyTorch checkpoint archives as torch.save lays them out (entries stored, data aligned
@@ -24,7 +24,7 @@ import {
   type SafetensorsDType,
   type TensorToWrite,
 } from '../../src/runtime/safetensors.js';
-import { crc32, ZipReader } from '../../weights/zip.js';
+import { crc32, ZipReader } from '../../src/checkpoint/zip.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'ckpt');
@@ -210,7 +210,7 @@ export function safetensorsCorpus(): Promise<SafetensorsSeed[]> {
 // ---------------------------------------------------------------------------------------------------------
 // Pickle: an assembler for the supported opcodes
 
-/** Opcodes (the subset weights/pickle.ts reads, plus a few it must refuse). */
+/** Opcodes (the subset src/checkpoint/pickle.ts reads, plus a few it must refuse). */
 export const OP = {
   MARK: 0x28,
   EMPTY_TUPLE: 0x29,

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/runtime/errors.js';
 import { bufferSource, openSafetensorsStream, serializeSafetensors, TruncatedError } from '../../src/runtime/safetensors.js';
-import { ALLOWED_GLOBALS, TorchCheckpoint, unpickle, UnsafePickleError } from '../../weights/pickle.js';
+import { ALLOWED_GLOBALS, TorchCheckpoint, unpickle, UnsafePickleError } from '../../src/checkpoint/pickle.js';
 import {
   assembleSafetensors,
   checkpointCorpus,

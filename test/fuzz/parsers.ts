@@ -1,5 +1,5 @@
 /**
- * Fuzzing of the three binary parsers: src/runtime/safetensors.ts, weights/zip.ts and weights/pickle.ts.
+ * Fuzzing of the three binary parsers: src/runtime/safetensors.ts, src/checkpoint/zip.ts and src/checkpoint/pickle.ts.
  *
  * Why fast-check: it runs in-process under plain Node and under vitest, with no native build (jazzer.js
  * needs a native libFuzzer addon); it shrinks a failing input to a small one; and a run is fully determined
@@ -65,8 +65,8 @@ import {
   unpickle,
   STORAGE_TYPES,
   UnsafePickleError,
-} from '../../weights/pickle.js';
-import { ZipReader, type ZipEntry } from '../../weights/zip.js';
+} from '../../src/checkpoint/pickle.js';
+import { ZipReader, type ZipEntry } from '../../src/checkpoint/zip.js';
 import { checkpointCorpus, pickleCorpus, safetensorsCorpus, walkPickle } from './corpus.js';
 import { checkpointInputArb, DANGEROUS_GLOBALS, pickleInputArb, safetensorsInputArb, type FuzzInput } from './mutations.js';
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { configName, MODEL_SIZES, parseConfigName, sam2Config, type ModelVersion } from '../../src/model/config.js';
+import { configName, MODEL_SIZES, parseConfigName, sam2Config, type ModelVersion } from '../../src/checkpoint/config.js';
 
 /** The config table agrees with the official configs as resolved by the official builder (manifests). */
 describe('model config table', () => {

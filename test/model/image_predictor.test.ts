@@ -11,14 +11,14 @@
 import { readFileSync } from 'node:fs';
 import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sam2Config } from '../../src/model/config.js';
+import { sam2Config } from '../../src/checkpoint/config.js';
 import { ImagePredictor, PromptError, type PredictOptions, type PredictResult } from '../../src/model/image_predictor.js';
-import { getManifest, type Manifest } from '../../src/model/manifests.js';
-import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { getManifest, type Manifest } from '../../src/checkpoint/manifests.js';
+import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import { Sam2Error, ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { syntheticWeights } from '../../weights/synthetic.js';
+import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
 import { openFixture, type Fixture } from '../fixtures/reader.js';
 import { maskIou, type Variant, variants } from '../helpers.js';
 import { expectParity, parity, parityTable, type ParityResult } from './parity.js';

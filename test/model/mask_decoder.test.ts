@@ -7,16 +7,16 @@
  * batch of prompts sharing one image, and the selection kernel's threshold edge cases.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sam2Config } from '../../src/model/config.js';
+import { sam2Config } from '../../src/checkpoint/config.js';
 import { MaskDecoder, maskDecoderOptions, maskSelection, selectRows } from '../../src/model/mask_decoder.js';
-import { getManifest, type Manifest } from '../../src/model/manifests.js';
+import { getManifest, type Manifest } from '../../src/checkpoint/manifests.js';
 import { PromptEncoder } from '../../src/model/prompt_encoder.js';
-import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import { roundTo } from '../../src/runtime/dtype.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { syntheticWeights } from '../../weights/synthetic.js';
+import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
 import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
 import { variants, type Variant } from '../helpers.js';
 import { expectParity, parityTable, type ParityResult } from './parity.js';

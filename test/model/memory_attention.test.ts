@@ -7,18 +7,18 @@
  * single runs, and the shape checks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sam2Config } from '../../src/model/config.js';
-import { getManifest, type Manifest } from '../../src/model/manifests.js';
+import { sam2Config } from '../../src/checkpoint/config.js';
+import { getManifest, type Manifest } from '../../src/checkpoint/manifests.js';
 import { MemoryAttention } from '../../src/model/memory_attention.js';
 import { sdpa } from '../../src/kernels/sdpa.js';
 import { applyRope, axialRopeTables, RopeTables } from '../../src/model/rope_attention.js';
 import { attentionRef } from '../../src/kernels/attention.ref.js';
 import { isCpuAdapter } from '../../src/runtime/device.js';
-import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { syntheticWeights } from '../../weights/synthetic.js';
+import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
 import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
 import { asStored, rand, testGpus, variants, type Variant } from '../helpers.js';
 import { expectParity, parity, parityTable, type ParityResult } from './parity.js';

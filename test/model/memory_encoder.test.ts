@@ -10,15 +10,15 @@
  * and the shape checks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sam2Config } from '../../src/model/config.js';
-import { getManifest, type Manifest } from '../../src/model/manifests.js';
+import { sam2Config } from '../../src/checkpoint/config.js';
+import { getManifest, type Manifest } from '../../src/checkpoint/manifests.js';
 import { addNoObjectEmbedding, maskForMemory, MemoryEncoder, toMemoryBank } from '../../src/model/memory_encoder.js';
-import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import { bf16BitsToF32, f32ToBf16Bits } from '../../src/runtime/dtype.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { syntheticWeights } from '../../weights/synthetic.js';
+import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
 import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
 import { rand, testGpus, variants, type Variant } from '../helpers.js';
 import { expectParity, parityTable, type ParityResult } from './parity.js';

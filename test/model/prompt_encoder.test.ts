@@ -5,13 +5,13 @@
  * mask prompt and of no mask; then each bad prompt kind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sam2Config } from '../../src/model/config.js';
-import { getManifest, type Manifest } from '../../src/model/manifests.js';
+import { sam2Config } from '../../src/checkpoint/config.js';
+import { getManifest, type Manifest } from '../../src/checkpoint/manifests.js';
 import { PromptEncoder, PromptError } from '../../src/model/prompt_encoder.js';
-import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import { syntheticWeights } from '../../weights/synthetic.js';
+import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
 import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
 import { variants, type Variant } from '../helpers.js';
 import { expectParity, parityTable, type ParityResult } from './parity.js';

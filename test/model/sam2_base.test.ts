@@ -15,9 +15,9 @@
  * - the tracking step's small kernels, and typed errors.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sam2Config } from '../../src/model/config.js';
+import { sam2Config } from '../../src/checkpoint/config.js';
 import type { ImageFeatures } from '../../src/model/image_encoder.js';
-import { getManifest } from '../../src/model/manifests.js';
+import { getManifest } from '../../src/checkpoint/manifests.js';
 import { addNoObjectEmbedding, toMemoryBank } from '../../src/model/memory_encoder.js';
 import {
   clampToF32,
@@ -31,11 +31,11 @@ import {
   type MemorySelectionConfig,
   type ObjectOutputDict,
 } from '../../src/model/sam2_base.js';
-import { loadWeights, type WeightStore } from '../../src/model/weights.js';
+import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import { bf16BitsToF32, f32ToBf16Bits } from '../../src/runtime/dtype.js';
 import { Sam2Error, ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import { syntheticWeights } from '../../weights/synthetic.js';
+import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
 import { CONFIGS256, fixtureFrames, normalizeFrames, openFixture, outputName, TINY256, type Fixture } from '../fixtures/reader.js';
 import { asStored, rand, testGpus, variants, type Variant } from '../helpers.js';
 import { expectParity, parityTable, type ParityResult } from './parity.js';

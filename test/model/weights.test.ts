@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { f32ToBf16Bits, f32ToF16Bits, roundTo } from '../../src/runtime/dtype.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import { getManifest, type Manifest } from '../../src/model/manifests.js';
-import { keptInF32, loadWeights, WeightError, type HostTensor, type LoadProgress, type WeightSource } from '../../src/model/weights.js';
+import { getManifest, type Manifest } from '../../src/checkpoint/manifests.js';
+import { keptInF32, loadWeights, WeightError, type HostTensor, type LoadProgress, type WeightSource } from '../../src/checkpoint/weights.js';
 import {
   planSafetensors,
   serializeSafetensors,

@@ -1,9 +1,9 @@
 /** The video predictor refuses bad input with a clear message that names what is wrong. */
 import { describe, expect, it } from 'vitest';
 import { framesFromMemory } from '../../src/io/frames.js';
-import { getManifest } from '../../src/model/manifests.js';
+import { getManifest } from '../../src/checkpoint/manifests.js';
 import { SAM2VideoPredictor } from '../../src/model/video_predictor.js';
-import { syntheticTensors } from '../../weights/synthetic.js';
+import { syntheticTensors } from '../../src/checkpoint/synthetic.js';
 import { testGpus } from '../helpers.js';
 
 const W = 48;

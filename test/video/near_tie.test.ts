@@ -7,9 +7,9 @@
  * table) and its mask is the official mask, not the runner-up's (the two overlap at IoU ≈ 0.47).
  */
 import { describe, expect, it } from 'vitest';
-import { getManifest } from '../../src/model/manifests.js';
+import { getManifest } from '../../src/checkpoint/manifests.js';
 import { SAM2VideoPredictor } from '../../src/model/video_predictor.js';
-import { syntheticTensors } from '../../weights/synthetic.js';
+import { syntheticTensors } from '../../src/checkpoint/synthetic.js';
 import { fixtureFrames, fixtureSource, openFixture, outputName, TINY256 } from '../fixtures/reader.js';
 import { maskIou, testGpus } from '../helpers.js';
 import { expectParity } from '../model/parity.js';

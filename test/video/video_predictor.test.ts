@@ -15,13 +15,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { FrameSource } from '../../src/io/frames.js';
-import { sam2Config } from '../../src/model/config.js';
-import { getManifest } from '../../src/model/manifests.js';
+import { sam2Config } from '../../src/checkpoint/config.js';
+import { getManifest } from '../../src/checkpoint/manifests.js';
 import { SAM2Base } from '../../src/model/sam2_base.js';
 import { SAM2VideoPredictor, type FrameResult, type InferenceState } from '../../src/model/video_predictor.js';
-import { loadWeights } from '../../src/model/weights.js';
+import { loadWeights } from '../../src/checkpoint/weights.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import { syntheticTensors } from '../../weights/synthetic.js';
+import { syntheticTensors } from '../../src/checkpoint/synthetic.js';
 import { fixtureFrames, fixtureSource, openFixture, outputName, pointsPrompt, SESSION_CASE, TINY256, type Fixture, type VideoStep } from '../fixtures/reader.js';
 import { maskIou, testGpus } from '../helpers.js';
 import { expectParity } from '../model/parity.js';

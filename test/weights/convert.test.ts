@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/runtime/errors.js';
-import { CONFIG_NAMES, getManifest, inferConfig } from '../../src/model/manifests.js';
+import { CONFIG_NAMES, getManifest, inferConfig } from '../../src/checkpoint/manifests.js';
 import { bufferSource, SafetensorsReader } from '../../src/runtime/safetensors.js';
 import { fileSource, openSafetensorsFile } from '../../src/runtime/safetensors_node.js';
 import { convertCheckpoint, UnknownConfigError } from '../../weights/convert.js';
 import { downloadWeights, OfflineError } from '../../weights/download.js';
-import { PickleDict, TorchCheckpoint, unpickle, UnsafePickleError } from '../../weights/pickle.js';
+import { PickleDict, TorchCheckpoint, unpickle, UnsafePickleError } from '../../src/checkpoint/pickle.js';
 
 const FIX = 'test/fixtures/ckpt';
 const dir = mkdtempSync(join(tmpdir(), 'sam2-convert-'));

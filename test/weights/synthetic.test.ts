@@ -1,5 +1,5 @@
 /**
- * The TypeScript synthetic-weight rule (weights/synthetic.ts) against the Python one that produced the
+ * The TypeScript synthetic-weight rule (src/checkpoint/synthetic.ts) against the Python one that produced the
  * reference fixtures: every tensor of all 8 official configs must have the checksums that
  * tools/reference/synthetic.py wrote to weights/checksums/<config>.json. Runs without torch or a GPU.
  */
@@ -16,7 +16,7 @@ import {
   syntheticWeights,
   tensorChecksum,
   type WeightManifestLike,
-} from '../../weights/synthetic.js';
+} from '../../src/checkpoint/synthetic.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CONFIGS = [

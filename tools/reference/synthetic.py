@@ -1,7 +1,7 @@
 """Deterministic synthetic weights for every tensor of an official SAM 2 / SAM 2.1 state_dict.
 
 Every value depends only on (tensor name, flat element index); there is no random generator state.
-The TypeScript twin is weights/synthetic.ts and the rule is specified in weights/README.md: the two must
+The TypeScript twin is src/checkpoint/synthetic.ts and the rule is specified in weights/README.md: the two must
 stay bit-identical (the per-tensor checksums in weights/checksums/*.json are checked by
 test/weights/synthetic.test.ts).
 
@@ -71,7 +71,7 @@ def _prod(shape: Sequence[int]) -> int:
 
 # (rule id, name pattern, rank condition, (scale, offset) as a function of the shape). First match wins;
 # patterns must match the whole name; rank condition None = any rank, "1" = 1-D only, "2+" = 2-D or more.
-# Keep in sync with weights/synthetic.ts and the table in weights/README.md.
+# Keep in sync with src/checkpoint/synthetic.ts and the table in weights/README.md.
 Spec = Tuple[float, float]
 RULES: List[Tuple[str, str, Optional[str], Callable[[Sequence[int]], Spec]]] = [
     # Random Fourier features of the prompt encoder: unit variance, like the official N(0, 1) buffer.

@@ -8,7 +8,7 @@
  *   - an ArrayBuffer / typed array holding a safetensors file: zero-copy views, one conversion at a time;
  *   - a fetch() Response or ReadableStream (browsers): each tensor is uploaded as soon as its bytes have
  *     arrived, so the file is never held whole;
- *   - synthetic weights: any (async) iterable of [name, {shape, data}] (weights/synthetic.ts).
+ *   - synthetic weights: any (async) iterable of [name, {shape, data}] (src/checkpoint/synthetic.ts).
  *
  * Validation happens before any upload wherever the tensor list is known up front (safetensors headers):
  * missing keys, unexpected keys, wrong shapes, wrong dtypes and truncated data are each a WeightError with
@@ -488,11 +488,11 @@ async function loadSynthetic(source: SyntheticWeights, opts: LoadOptions): Promi
   return new WeightStore(configOf(manifest), opts.dtype ?? 'f32', tensors);
 }
 
-/** The deterministic synthetic weights of `expectConfig` (weights/synthetic.ts), generated tensor by tensor. */
+/** The deterministic synthetic weights of `expectConfig` (src/checkpoint/synthetic.ts), generated tensor by tensor. */
 async function loadSyntheticRule(opts: LoadOptions): Promise<WeightStore> {
   if (!opts.manifest && !opts.expectConfig) throw new Sam2Error("weights: 'synthetic' needs the model's config (expectConfig)");
   const [{ syntheticTensors }, manifest] = await Promise.all([
-    import('../../weights/synthetic.js'),
+    import('./synthetic.js'),
     opts.manifest ?? manifests().then((m) => m.getManifest(opts.expectConfig!)),
   ]);
   function* pairs(): Generator<readonly [string, HostTensor]> {

@@ -22,8 +22,8 @@
  * storage): readTensor() returns the tensor's elements in row-major order, reading only the storage range
  * the view touches.
  */
-import { FormatError } from '../src/runtime/errors.js';
-import { aligned, copyBytes, type ByteSource } from '../src/runtime/safetensors.js';
+import { FormatError } from '../runtime/errors.js';
+import { aligned, copyBytes, type ByteSource } from '../runtime/safetensors.js';
 import { ZipReader, type ZipEntry } from './zip.js';
 
 /** A pickle names a global (GLOBAL / STACK_GLOBAL) outside the allow-list. */

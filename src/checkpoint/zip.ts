@@ -11,8 +11,8 @@
  * The file is untrusted: every size, offset and count is checked against the file (and against what the
  * compression method allows) before it is used, and every error is a FormatError naming the entry.
  */
-import { FormatError } from '../src/runtime/errors.js';
-import type { ByteSource } from '../src/runtime/safetensors.js';
+import { FormatError } from '../runtime/errors.js';
+import type { ByteSource } from '../runtime/safetensors.js';
 
 export interface ZipEntry {
   readonly name: string;
