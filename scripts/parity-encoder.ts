@@ -19,13 +19,14 @@ import { join } from 'node:path';
 import { cast } from '../src/kernels/layout.js';
 import { parseConfigName, sam2Config } from '../src/checkpoint/config.js';
 import { ImageEncoder } from '../src/model/image_encoder.js';
-import { getManifest, type ConfigName, type Manifest } from '../src/checkpoint/manifests.js';
-import { loadWeights } from '../src/checkpoint/weights.js';
+import type { ConfigName, Manifest } from '../src/checkpoint/manifests.js';
+import { permuteRef } from '../src/kernels/layout.ref.js';
 import { Gpu } from '../src/runtime/gpu.js';
 import { openSafetensorsFile } from '../src/runtime/safetensors_node.js';
-import { toFloat32, type SafetensorsReader } from '../src/runtime/safetensors.js';
+import type { SafetensorsReader } from '../src/runtime/safetensors.js';
+import { decodeToF32 } from '../src/runtime/dtype.js';
 import type { Tensor } from '../src/runtime/tensor.js';
-import { syntheticWeights } from '../src/checkpoint/synthetic.js';
+import { PARTS, syntheticModel } from '../test/model/modules.js';
 import { parity, parityTable, type ParityResult, type ParityTolerance } from '../test/model/parity.js';
 
 /** The fixed bounds of this script (its sizes are outside test/parity_bounds.json). */
@@ -75,20 +76,11 @@ function arg(name: string): string | undefined {
 
 const SHORT: Record<string, ConfigName> = { t: 'sam2.1_hiera_t', s: 'sam2.1_hiera_s', 'b+': 'sam2.1_hiera_b+', l: 'sam2.1_hiera_l' };
 
-function encoderManifest(name: ConfigName): Manifest {
-  const full = getManifest(name);
-  return {
-    ...full,
-    config: `${name} (image encoder)`,
-    tensors: full.tensors.filter((t) => t.name.startsWith('image_encoder.') || /^sam_mask_decoder\.conv_s[01]\./.test(t.name)),
-  };
-}
-
 /** The encoder tensors of SAM 2 and SAM 2.1 agree in names and shapes (so their synthetic weights agree). */
 function checkSharedEncoder(name: ConfigName): void {
   const other = name.replace('sam2.1_', 'sam2_') as ConfigName;
   const key = (m: Manifest) => m.tensors.map((t) => `${t.name}:${t.shape.join('x')}`).join('\n');
-  if (key(encoderManifest(name)) !== key(encoderManifest(other))) throw new Error(`${name} and ${other} differ in their image encoders`);
+  if (key(PARTS.imageEncoder(name)) !== key(PARTS.imageEncoder(other))) throw new Error(`${name} and ${other} differ in their image encoders`);
 }
 
 function referencePath(name: ConfigName, size: number): string {
@@ -103,22 +95,12 @@ function referencePath(name: ConfigName, size: number): string {
   return p;
 }
 
-function toNchw(a: Float32Array, shape: readonly number[]): Float32Array {
-  const [B, H, W, C] = shape;
-  const out = new Float32Array(a.length);
-  for (let b = 0; b < B; b++) {
-    for (let p = 0; p < H * W; p++) for (let c = 0; c < C; c++) out[(b * C + c) * H * W + p] = a[(b * H * W + p) * C + c];
-  }
-  return out;
-}
-
 async function checkOne(gpu: Gpu, variant: string, name: ConfigName, size: number, ref: SafetensorsReader): Promise<ParityResult[]> {
   const dtype = variant === 'f32' ? 'f32' : 'f16';
-  const manifest = encoderManifest(name);
-  const weights = await loadWeights(syntheticWeights(manifest), { gpu, dtype, manifest });
+  const weights = await syntheticModel(gpu, PARTS.imageEncoder(name), dtype);
   const { size: model, version } = parseConfigName(name);
   const enc = ImageEncoder.create({ gpu, weights }, sam2Config(model, version, { imageSize: size }));
-  const get = async (n: string) => toFloat32(ref.info(n).dtype, await ref.read(n));
+  const get = async (n: string) => decodeToF32(ref.info(n).dtype, await ref.read(n));
   const rows: ParityResult[] = [];
   const tol = parityTolerance(variant);
   const add = (label: string, got: Float32Array, want: Float32Array) => {
@@ -139,7 +121,7 @@ async function checkOne(gpu: Gpu, variant: string, name: ConfigName, size: numbe
     for (const [n, t] of kept) {
       if (!ref.has(n)) continue;
       const got = await gpu.read(t);
-      add(n.replace('image_encoder.', ''), n.includes('neck.out') ? toNchw(got, t.shape) : got, await get(n));
+      add(n.replace('image_encoder.', ''), n.includes('neck.out') ? permuteRef(got, t.shape, [0, 3, 1, 2]) : got, await get(n));
       t.release();
     }
     for (let k = 0; k < enc.neck.levels; k++) {

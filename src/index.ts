@@ -3,7 +3,8 @@ export { Gpu, type GpuOptions, type Dispatch } from './runtime/gpu.js';
 export { Tensor, numel } from './runtime/tensor.js';
 export type { DType } from './runtime/dtype.js';
 export type { DeviceInfo, DeviceFeatures, DeviceOptions } from './runtime/device.js';
-export { BufferPool, planMemory, type PoolStats, type LiveInterval, type MemoryPlan } from './runtime/buffers.js';
+export { BufferPool, type PoolStats } from './runtime/buffers.js';
+export { dispose, type TensorContainer } from './runtime/scope.js';
 export { Profiler, type KernelTime } from './runtime/profiler.js';
 export {
   Sam2Error,

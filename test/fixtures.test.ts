@@ -26,17 +26,9 @@ import {
 } from './fixtures/reader.js';
 import { syntheticTensor } from '../src/checkpoint/synthetic.js';
 import { f32ToBf16Bits } from '../src/runtime/dtype.js';
+import type { SafetensorsDType } from '../src/runtime/safetensors.js';
+import { CONFIG_NAMES } from '../src/checkpoint/manifest_check.js';
 
-const CONFIGS = [
-  'sam2.1_hiera_t',
-  'sam2.1_hiera_s',
-  'sam2.1_hiera_b+',
-  'sam2.1_hiera_l',
-  'sam2_hiera_t',
-  'sam2_hiera_s',
-  'sam2_hiera_b+',
-  'sam2_hiera_l',
-];
 const S = 256; // image size of the committed fixtures
 const Q = S / 4; // low-res mask size
 const E = S / 16; // image-embedding size
@@ -46,11 +38,11 @@ const NO_OBJ_SCORE = -1024;
 
 
 
-type Expect = Record<string, { dtype: string; shape: number[] }>;
+type Expect = Record<string, { dtype: SafetensorsDType; shape: number[] }>;
 /** The storage policy of tools/reference/fixture_io.py: float tensors are F32 unless a case asks for F16. */
-const out = (shape: number[]) => ({ dtype: 'F32', shape });
-const inp = (shape: number[]) => ({ dtype: 'F32', shape });
-const i32 = (shape: number[]) => ({ dtype: 'I32', shape });
+const out = (shape: number[]) => ({ dtype: 'f32' as const, shape });
+const inp = (shape: number[]) => ({ dtype: 'f32' as const, shape });
+const i32 = (shape: number[]) => ({ dtype: 'i32' as const, shape });
 
 const open: Fixture[] = [];
 async function load(path: string): Promise<Fixture> {
@@ -99,8 +91,8 @@ describe('module fixtures (tiny256)', () => {
     expect(f.meta.stage_ends).toEqual([0, 2, 9, 11]);
     const e: Expect = {
       'image_encoder.input': inp([1, 3, S, S]),
-      'image_encoder.trunk.patch_embed': { dtype: 'F16', shape: [1, Q, Q, 96] },
-      'image_encoder.trunk.pos_embed.resized': { dtype: 'F16', shape: [1, Q, Q, 96] },
+      'image_encoder.trunk.patch_embed': { dtype: 'f16', shape: [1, Q, Q, 96] },
+      'image_encoder.trunk.pos_embed.resized': { dtype: 'f16', shape: [1, Q, Q, 96] },
       'image_encoder.neck.out.1': out([1, 256, S / 8, S / 8]),
       'image_encoder.neck.out.2': out([1, 256, E, E]),
       'image_encoder.neck.out.3': out([1, 256, E / 2, E / 2]),
@@ -208,7 +200,7 @@ describe('module fixtures (tiny256)', () => {
       memory_pos: inp([nMem, 1, 64]),
       output: out([E * E, 1, 256]),
     };
-    for (let i = 0; i < 4; i++) e[`memory_attention.layers.${i}`] = { dtype: 'F32', shape: [1, E * E, 256] };
+    for (let i = 0; i < 4; i++) e[`memory_attention.layers.${i}`] = { dtype: 'f32', shape: [1, E * E, 256] };
     checkTensors(f, e);
     expect(f.meta.num_obj_ptr_tokens).toBe(64);
     expect((f.meta.memory_frames as number[]).length).toBe(7);
@@ -238,7 +230,7 @@ interface Recorded {
  */
 function videoExpect(meta: FixtureMeta, videoMasks: boolean | 'calls+ends', keepMaskmem: boolean, logitsAt: string[]): Expect {
   const e: Expect = {};
-  const bits = { dtype: 'U8', shape: [Math.ceil((VIDEO_H * VIDEO_W) / 8)] };
+  const bits = { dtype: 'u8' as const, shape: [Math.ceil((VIDEO_H * VIDEO_W) / 8)] };
   const res = (step: number, frame: number, obj: number) => {
     e[outputName(step, frame, obj, 'pred_masks')] = out([1, 1, Q, Q]);
     e[outputName(step, frame, obj, 'object_score_logits')] = out([1, 1]);
@@ -251,7 +243,7 @@ function videoExpect(meta: FixtureMeta, videoMasks: boolean | 'calls+ends', keep
         for (const o of s.obj_ids) {
           res(s.step, fr, o);
           if (videoMasks === true || (videoMasks === 'calls+ends' && last)) e[outputName(s.step, fr, o, 'video_res_masks.bits')] = bits;
-          if (keepMaskmem) e[outputName(s.step, fr, o, 'maskmem_features')] = { dtype: 'BF16', shape: [1, 64, E, E] };
+          if (keepMaskmem) e[outputName(s.step, fr, o, 'maskmem_features')] = { dtype: 'bf16', shape: [1, 64, E, E] };
         }
       }
     } else {
@@ -259,7 +251,7 @@ function videoExpect(meta: FixtureMeta, videoMasks: boolean | 'calls+ends', keep
       if (videoMasks) for (const o of s.obj_ids) e[outputName(s.step, s.frame!, o, 'video_res_masks.bits')] = bits;
     }
   }
-  for (const n of logitsAt) e[n] = { dtype: 'F16', shape: [VIDEO_H, VIDEO_W] };
+  for (const n of logitsAt) e[n] = { dtype: 'f16', shape: [VIDEO_H, VIDEO_W] };
   if (meta.steps!.some((s) => s.kind === 'mask')) e['input.mask'] = bits;
   return e;
 }
@@ -410,7 +402,7 @@ describe('video fixtures (tiny256/video)', () => {
 
 // ---------------------------------------------------------------------------------------------- configs
 describe('every official config (configs256)', () => {
-  for (const config of CONFIGS) {
+  for (const config of CONFIG_NAMES) {
     it(config, async () => {
       const f = await load(join(CONFIGS256, `${config}.safetensors`));
       checkMeta(f.meta, config);

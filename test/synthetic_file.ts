@@ -10,7 +10,7 @@ import { syntheticTensor } from '../src/checkpoint/synthetic.js';
 export async function writeSyntheticWeights(path: string, config: ConfigName = 'sam2.1_hiera_t'): Promise<void> {
   const tensors = getManifest(config).tensors.map((t) => ({
     name: t.name,
-    dtype: 'F32' as const,
+    dtype: 'f32' as const,
     shape: t.shape,
     data: () => {
       const d = syntheticTensor(t.name, t.shape);

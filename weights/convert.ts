@@ -3,7 +3,7 @@
  *
  * The state dict (`{"model": state_dict}`) is read through the safe unpickler in pickle.ts. Float tensors
  * are written as f32 (bit for bit from f32 sources) or f16 (round to nearest even, as torch's .half());
- * integer and bool tensors keep their type (int8/int16 widen to I32). Non-contiguous views are made dense.
+ * integer and bool tensors keep their type (int8/int16 widen to i32). Non-contiguous views are made dense.
  * The config (sam2.1_hiera_t/s/b+/l or sam2_hiera_*) is inferred by matching the names and shapes against
  * weights/manifests; a checkpoint that matches none is refused unless `allowUnknownConfig` is set.
  *
@@ -15,15 +15,11 @@
 import { basename, resolve } from 'node:path';
 import { FormatError, Sam2Error } from '../src/runtime/errors.js';
 import { describeDiff, inferConfig, type ConfigName } from '../src/checkpoint/manifests.js';
-import {
-  aligned,
-  convertFloatBytes,
-  f32BitsToF16Bits,
-  type SafetensorsDType,
-  type TensorToWrite,
-} from '../src/runtime/safetensors.js';
+import { convertFloatBytes, decodeToF32 } from '../src/runtime/dtype.js';
+import type { SafetensorsDType, TensorToWrite } from '../src/runtime/safetensors.js';
 import { fileSource, writeSafetensorsFile } from '../src/runtime/safetensors_node.js';
-import { TorchCheckpoint, TorchTensor, type TorchDType } from '../src/checkpoint/pickle.js';
+import { TorchCheckpoint, TorchTensor } from '../src/checkpoint/pickle.js';
+import type { TorchDType } from '../src/checkpoint/torch_names.js';
 
 export type OutputDType = 'f32' | 'f16';
 
@@ -58,55 +54,43 @@ export interface ConvertResult {
 /** The checkpoint matches no official config (and allowUnknownConfig was not set). */
 export class UnknownConfigError extends FormatError {}
 
-/** The safetensors dtype a torch tensor is written as. */
+/** The dtype a torch tensor is written as: floats as `target`, int8 / int16 widened to i32, the rest as is. */
 export function outputDType(dtype: TorchDType, target: OutputDType): SafetensorsDType {
   switch (dtype) {
-    case 'float32':
-    case 'float16':
-    case 'bfloat16':
-    case 'float64':
-      return target === 'f16' ? 'F16' : 'F32';
-    case 'int64':
-      return 'I64';
-    case 'int32':
-    case 'int16':
-    case 'int8':
-      return 'I32';
-    case 'uint8':
-      return 'U8';
+    case 'f32':
+    case 'f16':
+    case 'bf16':
+    case 'f64':
+      return target;
+    case 'i32':
+    case 'i16':
+    case 'i8':
+      return 'i32';
+    case 'i64':
+    case 'u8':
     case 'bool':
-      return 'BOOL';
+      return dtype;
   }
 }
 
 /** Re-encodes a dense tensor's bytes from its torch dtype to `outputDType(dtype, target)`. */
 export function convertTensorBytes(dtype: TorchDType, bytes: Uint8Array, target: OutputDType): Uint8Array {
-  const to = target === 'f16' ? 'F16' : 'F32';
   switch (dtype) {
-    case 'float32':
-      return convertFloatBytes('F32', to, bytes);
-    case 'float16':
-      return convertFloatBytes('F16', to, bytes);
-    case 'bfloat16':
-      return convertFloatBytes('BF16', to, bytes);
-    case 'float64': {
+    case 'f32':
+    case 'f16':
+    case 'bf16':
+      return convertFloatBytes(dtype, target, bytes);
+    case 'f64': {
       // Rounds once to f32 (nearest even), then, for f16, once more.
-      const a = aligned(bytes, 8);
-      const f32 = Float32Array.from(new Float64Array(a.buffer, a.byteOffset, a.length / 8));
-      if (to === 'F32') return new Uint8Array(f32.buffer);
-      const out = new Uint16Array(f32.length);
-      f32BitsToF16Bits(new Uint32Array(f32.buffer), out);
-      return new Uint8Array(out.buffer);
+      const f32 = decodeToF32('f64', bytes);
+      return convertFloatBytes('f32', target, new Uint8Array(f32.buffer));
     }
-    case 'int16': {
-      const a = aligned(bytes, 2);
-      return new Uint8Array(Int32Array.from(new Int16Array(a.buffer, a.byteOffset, a.length / 2)).buffer);
-    }
-    case 'int8':
-      return new Uint8Array(Int32Array.from(new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length)).buffer);
-    case 'int64':
-    case 'int32':
-    case 'uint8':
+    case 'i16':
+    case 'i8':
+      return new Uint8Array(Int32Array.from(decodeToF32(dtype, bytes)).buffer);
+    case 'i64':
+    case 'i32':
+    case 'u8':
     case 'bool':
       return bytes;
   }

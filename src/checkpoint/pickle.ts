@@ -23,7 +23,10 @@
  * the view touches.
  */
 import { FormatError } from '../runtime/errors.js';
-import { aligned, copyBytes, type ByteSource } from '../runtime/safetensors.js';
+import { aligned, copyBytes } from '../runtime/bytes.js';
+import { ELEMENT_BYTES } from '../runtime/dtype.js';
+import type { ByteSource } from '../runtime/safetensors.js';
+import { STORAGE_TYPES, torchName, type TorchDType } from './torch_names.js';
 import { ZipReader, type ZipEntry } from './zip.js';
 
 /** A pickle names a global (GLOBAL / STACK_GLOBAL) outside the allow-list. */
@@ -38,36 +41,6 @@ export class UnsafePickleError extends FormatError {
 
 // ---------------------------------------------------------------------------------------------------------
 // Values the unpickler produces
-
-/** Element types of torch storages. */
-export type TorchDType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
-
-export const TORCH_DTYPE_BYTES: Readonly<Record<TorchDType, number>> = {
-  float32: 4,
-  float16: 2,
-  bfloat16: 2,
-  float64: 8,
-  int64: 8,
-  int32: 4,
-  int16: 2,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-};
-
-/** torch storage class names → element dtype (the classes torch.save names in storage references). */
-export const STORAGE_TYPES: Readonly<Record<string, TorchDType>> = {
-  FloatStorage: 'float32',
-  HalfStorage: 'float16',
-  BFloat16Storage: 'bfloat16',
-  DoubleStorage: 'float64',
-  LongStorage: 'int64',
-  IntStorage: 'int32',
-  ShortStorage: 'int16',
-  CharStorage: 'int8',
-  ByteStorage: 'uint8',
-  BoolStorage: 'bool',
-};
 
 /** A storage referenced by BINPERSID: raw bytes in `<archive>/data/<key>`. */
 export class StorageRef {
@@ -280,7 +253,7 @@ const REFUSED_OPCODES: Readonly<Record<number, string>> = {
 function describe(v: unknown): string {
   if (v === null) return 'None';
   if (v instanceof AllowedGlobal) return v.qualname;
-  if (v instanceof TorchTensor) return `tensor ${v.dtype} [${v.shape.join(', ')}]`;
+  if (v instanceof TorchTensor) return `tensor ${torchName(v.dtype)} [${v.shape.join(', ')}]`;
   if (v instanceof PickleDict) return 'dict';
   if (v instanceof PickleTuple) return 'tuple';
   if (Array.isArray(v)) return 'list';
@@ -338,6 +311,15 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): unknown 
     const b = copyBytes(data.subarray(p, p + n));
     p += n;
     return b;
+  };
+  const u8 = (): number => {
+    need(1);
+    return data[p++];
+  };
+  const u32 = (): number => {
+    need(4);
+    p += 4;
+    return dv.getUint32(p - 4, true);
   };
   const u64 = (): number => {
     need(8);
@@ -417,9 +399,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): unknown 
         p += 4;
         break;
       case OP.BININT1:
-        need(1);
-        stack.push(data[p]);
-        p += 1;
+        stack.push(u8());
         break;
       case OP.BININT2:
         need(2);
@@ -427,8 +407,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): unknown 
         p += 2;
         break;
       case OP.LONG1:
-        need(1);
-        stack.push(long(data[p++]));
+        stack.push(long(u8()));
         break;
       case OP.LONG4: {
         need(4);
@@ -444,25 +423,19 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): unknown 
         p += 8;
         break;
       case OP.SHORT_BINUNICODE:
-        need(1);
-        stack.push(str(data[p++]));
+        stack.push(str(u8()));
         break;
       case OP.BINUNICODE:
-        need(4);
-        p += 4;
-        stack.push(str(dv.getUint32(p - 4, true)));
+        stack.push(str(u32()));
         break;
       case OP.BINUNICODE8:
         stack.push(str(u64()));
         break;
       case OP.SHORT_BINBYTES:
-        need(1);
-        stack.push(bytes(data[p++]));
+        stack.push(bytes(u8()));
         break;
       case OP.BINBYTES:
-        need(4);
-        p += 4;
-        stack.push(bytes(dv.getUint32(p - 4, true)));
+        stack.push(bytes(u32()));
         break;
       case OP.BINBYTES8:
         stack.push(bytes(u64()));
@@ -532,23 +505,17 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): unknown 
         break;
       }
       case OP.BINPUT:
-        need(1);
-        memo.set(data[p++], top());
+        memo.set(u8(), top());
         break;
       case OP.LONG_BINPUT:
-        need(4);
-        memo.set(dv.getUint32(p, true), top());
-        p += 4;
+        memo.set(u32(), top());
         break;
       case OP.MEMOIZE:
         memo.set(memo.size, top());
         break;
       case OP.BINGET:
       case OP.LONG_BINGET: {
-        const long4 = op === OP.LONG_BINGET;
-        need(long4 ? 4 : 1);
-        const idx = long4 ? dv.getUint32(p, true) : data[p];
-        p += long4 ? 4 : 1;
+        const idx = op === OP.LONG_BINGET ? u32() : u8();
         if (!memo.has(idx)) fail(`memo entry ${idx} is not defined`, at);
         stack.push(memo.get(idx));
         break;
@@ -679,7 +646,9 @@ export class TorchCheckpoint {
       const dtype = STORAGE_TYPES[typeName];
       const prev = storages.get(key);
       if (prev) {
-        if (prev.dtype !== dtype) throw new FormatError(`${what}: storage '${key}' is used as both ${prev.dtype} and ${dtype}`);
+        if (prev.dtype !== dtype) {
+          throw new FormatError(`${what}: storage '${key}' is used as both ${torchName(prev.dtype)} and ${torchName(dtype)}`);
+        }
         return prev;
       }
       const entry = zip.get(`${prefix}data/${key}`);
@@ -690,9 +659,9 @@ export class TorchCheckpoint {
         throw new FormatError(`${what}: storage '${key}' has location ${describe(location)}, not a device name`);
       }
       const n = intArg(numel, `storage '${key}' numel`);
-      if (entry.size !== n * TORCH_DTYPE_BYTES[dtype]) {
+      if (entry.size !== n * ELEMENT_BYTES[dtype]) {
         throw new FormatError(
-          `${what}: storage '${key}' has ${entry.size} bytes but ${n} ${dtype} elements need ${n * TORCH_DTYPE_BYTES[dtype]}`,
+          `${what}: storage '${key}' has ${entry.size} bytes but ${n} ${torchName(dtype)} elements need ${n * ELEMENT_BYTES[dtype]}`,
         );
       }
       const ref = new StorageRef(key, dtype, n, location);
@@ -740,7 +709,7 @@ export class TorchCheckpoint {
    */
   async readTensor(t: TorchTensor, name = 'tensor'): Promise<Uint8Array> {
     const what = `${this.description}: tensor '${name}'`;
-    const es = TORCH_DTYPE_BYTES[t.dtype];
+    const es = ELEMENT_BYTES[t.dtype];
     const numel = t.numel;
     if (numel === 0) return new Uint8Array(0);
     // A view may repeat storage elements (stride 0), so its dense size is not bounded by the file: refuse
@@ -748,7 +717,7 @@ export class TorchCheckpoint {
     const dense = numel * es;
     if (!Number.isSafeInteger(dense) || dense > MAX_TENSOR_BYTES) {
       throw new FormatError(
-        `${what}: ${t.dtype} [${t.shape.join(', ')}] is ${numel} elements (${dense} bytes), more than the ` +
+        `${what}: ${torchName(t.dtype)} [${t.shape.join(', ')}] is ${numel} elements (${dense} bytes), more than the ` +
           `${MAX_TENSOR_BYTES} bytes one tensor may hold`,
       );
     }

@@ -16,6 +16,8 @@
  *
  * Platform-neutral (no Node imports): pass the parsed manifest (weights/manifests/<config>.json).
  */
+import { hex32 } from '../runtime/bytes.js';
+import { fromTorchName } from './torch_names.js';
 
 /** One tensor of a manifest: weights/manifests/<config>.json → tensors[]. */
 export interface ManifestTensor {
@@ -182,7 +184,7 @@ export function syntheticTensor(name: string, shape: readonly number[]): Float32
 export function* syntheticTensors(manifest: WeightManifestLike, overrides: SyntheticOverrides = {}): Generator<SyntheticTensor> {
   const used = new Set<string>();
   for (const t of manifest.tensors) {
-    if (t.dtype !== undefined && t.dtype !== 'float32') {
+    if (t.dtype !== undefined && fromTorchName(t.dtype) !== 'f32') {
       throw new Error(`synthetic weights: ${t.name} is ${t.dtype}, only float32 tensors are expected`);
     }
     const n = numel(t.shape);
@@ -242,5 +244,5 @@ export function configDigest(
 ): string {
   let text = '';
   for (const e of entries) text += `${e.name}|${e.shape.join(',')}|${e.sum}|${e.wsum}\n`;
-  return fnv1a32(text).toString(16).padStart(8, '0');
+  return hex32(fnv1a32(text));
 }

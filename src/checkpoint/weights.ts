@@ -22,16 +22,15 @@
 import { FormatError, Sam2Error } from '../runtime/errors.js';
 import { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { viewAs } from '../runtime/bytes.js';
+import { convertFloatBytes, ELEMENT_BYTES, isFloatType, type FloatType } from '../runtime/dtype.js';
 import {
-  aligned,
   bufferSource,
-  convertFloatBytes,
-  isFloatDType,
   numelOf,
   openSafetensorsResponse,
   openSafetensorsStream,
-  SAFETENSORS_DTYPE_BYTES,
   SafetensorsReader,
+  safetensorsName,
   TruncatedError,
   type SafetensorsDType,
   type SafetensorsHeader,
@@ -43,9 +42,9 @@ import {
   diffManifest,
   type ConfigName,
   type Manifest,
-  type ManifestDType,
   type ManifestTensor,
 } from './manifest_check.js';
+import { fromTorchName } from './torch_names.js';
 import { configName, frozenConfig, sam2Config, type ModelSize, type ModelVersion, type Sam2Config } from './config.js';
 
 /** The official manifests (JSON), loaded when weights are validated, so a browser bundle fetches them lazily. */
@@ -176,19 +175,18 @@ export class WeightStore {
 // ---------------------------------------------------------------------------------------------------------
 // Validation
 
-/** Stored dtypes accepted for a manifest dtype, and the GPU dtype they are uploaded as. */
-function storedDTypes(m: ManifestDType): readonly SafetensorsDType[] {
-  switch (m) {
-    case 'float32':
-    case 'float16':
-    case 'bfloat16':
-      return ['F32', 'F16', 'BF16'];
-    case 'int64':
-    case 'int32':
-      return ['I64', 'I32'];
-    case 'bool':
-    case 'uint8':
-      return []; // no official SAM 2 tensor has these; refuse rather than guess a GPU layout
+/** Stored dtypes accepted for a manifest tensor (the GPU dtype they are uploaded as follows from them). */
+function storedDTypes(m: ManifestTensor): readonly SafetensorsDType[] {
+  switch (fromTorchName(m.dtype)) {
+    case 'f32':
+    case 'f16':
+    case 'bf16':
+      return ['f32', 'f16', 'bf16'];
+    case 'i64':
+    case 'i32':
+      return ['i64', 'i32'];
+    default:
+      return []; // no official SAM 2 tensor has another type; refuse rather than guess a GPU layout
   }
 }
 
@@ -243,10 +241,10 @@ export function validateTensors(
   const want = new Map(manifest.tensors.map((t) => [t.name, t]));
   for (const t of tensors) {
     const m = want.get(t.name)!;
-    const ok = storedDTypes(m.dtype);
+    const ok = storedDTypes(m);
     if (!ok.includes(t.dtype)) {
       throw new WeightError(
-        `${what}: tensor '${t.name}' is stored as ${t.dtype}; ${m.dtype} weights must be ${ok.join(', ') || 'absent'}`,
+        `${what}: tensor '${t.name}' is stored as ${safetensorsName(t.dtype)}; ${m.dtype} weights must be ${ok.map(safetensorsName).join(', ') || 'absent'}`,
         'dtype',
         t.name,
       );
@@ -258,17 +256,15 @@ export function validateTensors(
 // Upload
 
 /** Index of the first NaN or ±Inf among float values stored as `dtype` (little-endian), or -1. */
-function firstNonFinite(dtype: 'F32' | 'F16' | 'BF16', bytes: Uint8Array): number {
-  if (dtype === 'F32') {
-    const a = aligned(bytes, 4);
+function firstNonFinite(dtype: FloatType, bytes: Uint8Array): number {
+  if (dtype === 'f32') {
     // The exponent bits all set is NaN or Inf; read as u32 to test without float conversion.
-    const v = new Uint32Array(a.buffer, a.byteOffset, a.length >> 2);
+    const v = viewAs(Uint32Array, bytes);
     for (let i = 0; i < v.length; i++) if ((v[i] & 0x7f800000) === 0x7f800000) return i;
     return -1;
   }
-  const a = aligned(bytes, 2);
-  const v = new Uint16Array(a.buffer, a.byteOffset, a.length >> 1);
-  const exp = dtype === 'F16' ? 0x7c00 : 0x7f80;
+  const v = viewAs(Uint16Array, bytes);
+  const exp = dtype === 'f16' ? 0x7c00 : 0x7f80;
   for (let i = 0; i < v.length; i++) if ((v[i] & exp) === exp) return i;
   return -1;
 }
@@ -280,22 +276,21 @@ function toGpuBytes(
   bytes: Uint8Array,
   target: 'f32' | 'f16',
 ): { bytes: Uint8Array; dtype: 'f32' | 'f16' | 'i32' } {
-  if (isFloatDType(stored)) {
+  if (isFloatType(stored)) {
     const bad = firstNonFinite(stored, bytes);
     if (bad >= 0) {
       throw new WeightError(`weights: tensor '${name}' holds a non-finite value (NaN or ±Inf) at element ${bad}; the file is corrupt`, 'format', name);
     }
-    const out = convertFloatBytes(stored, target === 'f16' ? 'F16' : 'F32', bytes);
-    const over = target === 'f16' && stored !== 'F16' ? firstNonFinite('F16', out) : -1;
+    const out = convertFloatBytes(stored, target, bytes);
+    const over = target === 'f16' && stored !== 'f16' ? firstNonFinite('f16', out) : -1;
     if (over >= 0) {
       throw new WeightError(`weights: tensor '${name}' holds a value beyond the f16 range (±65504) at element ${over}; load it with dtype 'f32'`, 'dtype', name);
     }
     return { bytes: out, dtype: target };
   }
-  if (stored === 'I32') return { bytes, dtype: 'i32' };
-  if (stored === 'I64') {
-    const a = aligned(bytes, 8);
-    const v = new BigInt64Array(a.buffer, a.byteOffset, a.length / 8);
+  if (stored === 'i32') return { bytes, dtype: 'i32' };
+  if (stored === 'i64') {
+    const v = viewAs(BigInt64Array, bytes);
     const out = new Int32Array(v.length);
     for (let i = 0; i < v.length; i++) {
       if (v[i] < -2147483648n || v[i] > 2147483647n) {
@@ -305,7 +300,7 @@ function toGpuBytes(
     }
     return { bytes: new Uint8Array(out.buffer), dtype: 'i32' };
   }
-  throw new WeightError(`weights: tensor '${name}': no GPU layout for ${stored}`, 'dtype', name);
+  throw new WeightError(`weights: tensor '${name}': no GPU layout for ${safetensorsName(stored)}`, 'dtype', name);
 }
 
 interface PendingTensor {
@@ -409,8 +404,8 @@ async function asWeightError<T>(f: () => Promise<T>): Promise<T> {
 
 function hostDType(name: string, t: HostTensor): SafetensorsDType {
   const d = t.dtype ?? (t.data instanceof Float32Array ? 'f32' : undefined);
-  if (d === 'f32' && t.data instanceof Float32Array) return 'F32';
-  if ((d === 'f16' || d === 'bf16') && t.data instanceof Uint16Array) return d === 'f16' ? 'F16' : 'BF16';
+  if (d === 'f32' && t.data instanceof Float32Array) return 'f32';
+  if ((d === 'f16' || d === 'bf16') && t.data instanceof Uint16Array) return d;
   throw new WeightError(
     `weights: synthetic tensor '${name}' has ${t.data?.constructor?.name ?? typeof t.data} data with dtype ${d ?? '(none)'} ` +
       `(use Float32Array for f32, Uint16Array for f16 / bf16)`,
@@ -457,8 +452,8 @@ async function loadSynthetic(source: SyntheticWeights, opts: LoadOptions): Promi
         );
       }
       const dtype = hostDType(name, t);
-      if (!storedDTypes(m.dtype).includes(dtype)) {
-        throw new WeightError(`${what}: tensor '${name}' is ${dtype}; ${m.dtype} weights need a float type`, 'dtype', name);
+      if (!storedDTypes(m).includes(dtype)) {
+        throw new WeightError(`${what}: tensor '${name}' is ${safetensorsName(dtype)}; ${m.dtype} weights need a float type`, 'dtype', name);
       }
       const numel = numelOf(t.shape);
       if (t.data.length !== numel) {
@@ -469,7 +464,7 @@ async function loadSynthetic(source: SyntheticWeights, opts: LoadOptions): Promi
         );
       }
       bytesDone += numel * 4;
-      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, numel * SAFETENSORS_DTYPE_BYTES[dtype]);
+      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, numel * ELEMENT_BYTES[dtype]);
       yield { name, shape: t.shape, dtype, bytes, bytesDone };
     }
   }

@@ -13,6 +13,7 @@
  */
 import { FormatError } from '../runtime/errors.js';
 import type { ByteSource } from '../runtime/safetensors.js';
+import { concatBytes, crc32, hex32 } from '../runtime/bytes.js';
 
 export interface ZipEntry {
   readonly name: string;
@@ -230,37 +231,14 @@ async function inflateRaw(raw: Uint8Array, entry: ZipEntry, what: string): Promi
     reader.cancel().catch(() => {});
     throw new FormatError(`${what}: entry '${entry.name}' does not inflate: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const part of parts) {
-    out.set(part, o);
-    o += part.length;
-  }
-  return out;
-}
-
-const CRC_TABLE = /* @__PURE__ */ (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return concatBytes(parts);
 }
 
 function checkCrc(data: Uint8Array, entry: ZipEntry, what: string): void {
   const c = crc32(data);
   if (c !== entry.crc32) {
     throw new FormatError(
-      `${what}: entry '${entry.name}' is corrupt (CRC-32 ${c.toString(16).padStart(8, '0')}, ` +
-        `expected ${entry.crc32.toString(16).padStart(8, '0')})`,
+      `${what}: entry '${entry.name}' is corrupt (CRC-32 ${hex32(c)}, expected ${hex32(entry.crc32)})`,
     );
   }
 }

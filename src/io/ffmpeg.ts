@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { Sam2Error } from '../runtime/errors.js';
 import { DecodeError, decodeJpeg, isJpeg } from './jpeg.js';
+import { hasPngSignature } from './png_format.js';
 
 export { DecodeError };
 export class FfmpegMissingError extends Sam2Error {}
@@ -295,8 +296,7 @@ export async function decodeImage(path: string): Promise<{ width: number; height
 
 /** Size and colour type of a 16-bit PNG (from its IHDR chunk), or undefined for any other file. */
 function png16Layout(b: Uint8Array): { width: number; height: number; grey: boolean } | undefined {
-  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (b.length < 33 || signature.some((v, i) => b[i] !== v) || b[24] !== 16) return undefined;
+  if (b.length < 33 || !hasPngSignature(b) || b[24] !== 16) return undefined;
   const dv = new DataView(b.buffer, b.byteOffset, b.length);
   // Colour type 0 is grey; 4 (grey + alpha), 2 (RGB) and 6 (RGBA) PIL reduces to their high bytes.
   return { width: dv.getUint32(16), height: dv.getUint32(20), grey: b[25] === 0 };

@@ -2,7 +2,15 @@
  * The PNG format for 8-bit indexed (palette) and RGB images, without the compressor: Node deflates with
  * node:zlib (src/io/png.ts), browsers with CompressionStream (web/png.ts). Also the DAVIS mask palette.
  */
-import { crc32 } from '../checkpoint/zip.js';
+import { concatBytes, crc32 } from '../runtime/bytes.js';
+
+/** The eight bytes every PNG file starts with. */
+export const PNG_SIGNATURE: readonly number[] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** True when `b` starts with the PNG signature. */
+export function hasPngSignature(b: Uint8Array): boolean {
+  return b.length >= PNG_SIGNATURE.length && PNG_SIGNATURE.every((v, i) => b[i] === v);
+}
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
@@ -22,8 +30,7 @@ export const MAX_OBJ_ID = 255;
  * file a mask folder holds (a photo or a video frame is RGB or grey).
  */
 export function isIndexedPng(head: Uint8Array): boolean {
-  const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (head.length < 26 || sig.some((b, i) => head[i] !== b)) return false;
+  if (head.length < 26 || !hasPngSignature(head)) return false;
   const ihdr = String.fromCharCode(head[12], head[13], head[14], head[15]) === 'IHDR';
   return ihdr && head[24] === 8 && head[25] === 3;
 }
@@ -47,20 +54,13 @@ function draft(width: number, height: number, colorType: 2 | 3, channels: number
   return {
     raw,
     finish(deflated: Uint8Array): Uint8Array {
-      const parts = [
-        new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      return concatBytes([
+        PNG_SIGNATURE,
         chunk('IHDR', ihdr),
         ...extra,
         chunk('IDAT', deflated),
         chunk('IEND', new Uint8Array(0)),
-      ];
-      const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-      let o = 0;
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.length;
-      }
-      return out;
+      ]);
     },
   };
 }

@@ -6,7 +6,7 @@ import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { normalizationTable, pilBicubicCoeffs, pilVerticalFirst } from './pil_resize.ref.js';
+import { normalizationTable, pilBicubicCoeffs, pilVerticalFirst } from './pil_tables.js';
 
 interface AxisTables {
   ksize: number;
@@ -14,18 +14,8 @@ interface AxisTables {
   coeffs: Tensor;
 }
 
-const tableCache = new WeakMap<Gpu, Map<string, AxisTables | Tensor>>();
-
-function cached<T extends AxisTables | Tensor>(gpu: Gpu, key: string, make: () => T): T {
-  let m = tableCache.get(gpu);
-  if (!m) tableCache.set(gpu, (m = new Map()));
-  let v = m.get(key) as T | undefined;
-  if (!v) m.set(key, (v = make()));
-  return v;
-}
-
 function axis(gpu: Gpu, inSize: number, outSize: number): AxisTables {
-  return cached(gpu, `axis:${inSize}:${outSize}`, () => {
+  return gpu.constant(`pil_resize axis:${inSize}:${outSize}`, () => {
     const c = pilBicubicCoeffs(inSize, outSize);
     return {
       ksize: c.ksize,
@@ -66,19 +56,20 @@ export function pilResizeNormalize(
   const v = axis(gpu, inH, outH);
   const mean = opts.mean ?? undefined;
   const std = opts.std ?? undefined;
-  const table = cached(gpu, `table:${mean}:${std}`, () => gpu.upload(normalizationTable(mean, std), [3, 256], 'f32', 'pil norm table'));
+  const table = gpu.constant(`pil_resize table:${mean}:${std}`, () => gpu.upload(normalizationTable(mean, std), [3, 256], 'f32', 'pil norm table'));
   const mode = gpu.modeFor(dtype);
   const vFirst = pilVerticalFirst(inW, inH, outW, outH);
   const [first, second] = vFirst ? [v, h] : [h, v];
   const midW = vFirst ? inW : outW;
   const midH = vFirst ? outH : inH;
-  const tmp = gpu.empty([midH, midW, 3], 'u32', 'pil tmp');
-  gpu.dispatch({
-    variant: { kernel: 'pil_resize', file: 'pil_resize.wgsl', mode, defines: { AXIS: vFirst ? 1 : 0, SRC_BYTES: 1, FINAL: 0 } },
-    inputs: [pixels, first.bounds, first.coeffs],
-    outputs: [tmp],
-    params: new Params().u32(inW, inH, midW, midH, channels, first.ksize, 0, 0),
-    workgroups: gpu.grid(Math.ceil((midW * midH) / 64)),
+  return gpu.tidy(() => {
+    const tmp = gpu.empty([midH, midW, 3], 'u32', 'pil tmp');
+    gpu.dispatch({
+      variant: { kernel: 'pil_resize', file: 'pil_resize.wgsl', mode, defines: { AXIS: vFirst ? 1 : 0, SRC_BYTES: 1, FINAL: 0 } },
+      inputs: [pixels, first.bounds, first.coeffs],
+      outputs: [tmp],
+      params: new Params().u32(inW, inH, midW, midH, channels, first.ksize, 0, 0),
+      workgroups: gpu.grid(Math.ceil((midW * midH) / 64)),
   });
   const y = gpu.empty([3, outH, outW], dtype, 'frame');
   gpu.dispatch({
@@ -88,8 +79,8 @@ export function pilResizeNormalize(
     params: new Params().u32(midW, midH, outW, outH, 3, second.ksize, 0, 0),
     workgroups: gpu.grid(Math.ceil((outW * outH) / 64)),
   });
-  tmp.release();
   return y;
+  });
 }
 
 /** Uploads image bytes as the packed u32 tensor pilResizeNormalize reads. */

@@ -8,9 +8,9 @@
  * Batched: x [B, ...] with score[b] per row; "present" is score > 0 (a score of exactly 0 is absent).
  */
 import { bf16BitsToF32, f32ToBf16Bits } from '../runtime/dtype.js';
+import { NO_OBJ_SCORE } from './tracking.js';
 
-/** The mask logit of a missing object (the official NO_OBJ_SCORE). */
-export const NO_OBJ_SCORE = -1024;
+export { NO_OBJ_SCORE };
 
 const f = Math.fround;
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));

@@ -18,9 +18,9 @@ import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { checkFloat } from './elementwise.js';
-import { NO_OBJ_SCORE } from './tracking.ref.js';
 
-export { NO_OBJ_SCORE } from './tracking.ref.js';
+/** The mask logit of a missing object (the official NO_OBJ_SCORE). */
+export const NO_OBJ_SCORE = -1024;
 
 const FILE = 'tracking.wgsl';
 

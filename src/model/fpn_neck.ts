@@ -17,7 +17,7 @@ import { linear } from '../kernels/matmul.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { NeckConfig } from '../checkpoint/config.js';
-import { dtypeOf, type ModelContext } from './layers.js';
+import { cached, dtypeOf, type ModelContext } from './layers.js';
 import { sinePositionEncoding } from './position_encoding.js';
 
 export class FpnNeck {
@@ -58,31 +58,31 @@ export class FpnNeck {
     const gpu = this.ctx.gpu;
     const n = this.convs.length - 1;
     if (xs.length !== this.convs.length) throw new ShapeError(`${this.prefix}: ${xs.length} inputs for ${this.convs.length} levels`);
-    const d = this.cfg.dModel;
-    const out: Tensor[] = new Array(xs.length);
-    let prev: Tensor | null = null;
-    for (let i = n; i >= 0; i--) {
-      const x = xs[i];
-      const conv = this.convs[n - i];
-      if (x.shape.length !== 4 || x.shape[3] !== conv.weight.shape[1] || x.dtype !== dtypeOf(this.ctx)) {
-        throw new ShapeError(`${this.prefix}: level ${i} input ${x} must be [B, H, W, ${conv.weight.shape[1]}]:${dtypeOf(this.ctx)}`);
+    return gpu.tidy(() => {
+      const d = this.cfg.dModel;
+      const out: Tensor[] = new Array(xs.length);
+      let prev: Tensor | null = null;
+      for (let i = n; i >= 0; i--) {
+        const x = xs[i];
+        const conv = this.convs[n - i];
+        if (x.shape.length !== 4 || x.shape[3] !== conv.weight.shape[1] || x.dtype !== dtypeOf(this.ctx)) {
+          throw new ShapeError(`${this.prefix}: level ${i} input ${x} must be [B, H, W, ${conv.weight.shape[1]}]:${dtypeOf(this.ctx)}`);
+        }
+        const [B, H, W] = x.shape;
+        const lateral = linear(gpu, x, conv.weight, conv.bias, { label: conv.prefix });
+        if (this.cfg.fpnTopDownLevels.includes(i) && prev) {
+          const [, h, w] = prev.shape;
+          if (H !== 2 * h || W !== 2 * w) throw new ShapeError(`${this.prefix}: level ${i} ${x} is not twice level ${i + 1} ${prev}`);
+          out[i] = add(gpu, lateral.reshape([B * h, 2, w, 2, d]), prev.reshape([B * h, 1, w, 1, d]), {
+            out: gpu.empty([B, H, W, d], x.dtype, `${this.prefix}.out.${i}`),
+          });
+        } else {
+          out[i] = lateral;
+        }
+        prev = out[i];
       }
-      const [B, H, W] = x.shape;
-      const lateral = linear(gpu, x, conv.weight, conv.bias, { label: conv.prefix });
-      if (this.cfg.fpnTopDownLevels.includes(i) && prev) {
-        const [, h, w] = prev.shape;
-        if (H !== 2 * h || W !== 2 * w) throw new ShapeError(`${this.prefix}: level ${i} ${x} is not twice level ${i + 1} ${prev}`);
-        const sum = add(gpu, lateral.reshape([B * h, 2, w, 2, d]), prev.reshape([B * h, 1, w, 1, d]), {
-          out: gpu.empty([B, H, W, d], x.dtype, `${this.prefix}.out.${i}`),
-        });
-        lateral.release();
-        out[i] = sum;
-      } else {
-        out[i] = lateral;
-      }
-      prev = out[i];
-    }
-    return out;
+      return out;
+    });
   }
 
   /**
@@ -90,9 +90,7 @@ export class FpnNeck {
    * [1, H·W, d] ('tokens'), in the weights' dtype. Cached: owned by the neck, shared by every frame.
    */
   positionEncoding(H: number, W: number, layout: 'nchw' | 'tokens' = 'nchw'): Tensor {
-    const key = `${H}x${W}:${layout}`;
-    let t = this.posCache.get(key);
-    if (!t) {
+    return cached(this.ctx, this.posCache, `${H}x${W}:${layout}`, () => {
       const d = this.cfg.dModel;
       const pe = sinePositionEncoding(d, H, W);
       let data = pe;
@@ -100,15 +98,7 @@ export class FpnNeck {
         data = new Float32Array(pe.length);
         for (let c = 0; c < d; c++) for (let p = 0; p < H * W; p++) data[p * d + c] = pe[c * H * W + p];
       }
-      t = this.ctx.gpu.upload(data, layout === 'nchw' ? [1, d, H, W] : [1, H * W, d], dtypeOf(this.ctx), `${this.prefix}.pos`);
-      this.posCache.set(key, t);
-    }
-    return t;
-  }
-
-  /** Frees the cached position encodings. */
-  release(): void {
-    for (const t of this.posCache.values()) t.release();
-    this.posCache.clear();
+      return this.ctx.gpu.upload(data, layout === 'nchw' ? [1, d, H, W] : [1, H * W, d], dtypeOf(this.ctx), `${this.prefix}.pos`);
+    });
   }
 }

@@ -22,7 +22,7 @@ import { resize } from '../kernels/resize.js';
 import { ShapeError } from '../runtime/errors.js';
 import { shapeStr, type Tensor } from '../runtime/tensor.js';
 import type { HieraConfig } from '../checkpoint/config.js';
-import { Conv2d, dtypeOf, LayerNorm, Linear, MLP, type ModelContext } from './layers.js';
+import { cached, Conv2d, dtypeOf, LayerNorm, Linear, MLP, type ModelContext } from './layers.js';
 
 /** Receives intermediate tensors by name ('patch_embed', 'blocks.{i}'); it must copy what it keeps. */
 export type Tap = (name: string, t: Tensor) => void;
@@ -87,20 +87,13 @@ export class MultiScaleAttention {
   attend(x: Tensor): Tensor {
     const gpu = this.ctx.gpu;
     const [N, h, w, C] = x.shape;
-    const qkv = this.qkv.forward(x.reshape([N, h * w, C]));
-    const [q0, k, v] = packedQKV(qkv, this.heads);
-    let out: Tensor;
-    if (this.qPool) {
-      const q = slice(gpu, qkv, 2, 0, this.dimOut);
-      const qp = maxPool2d(gpu, q.reshape([N, h, w, this.dimOut]), { kernel: 2, layout: 'nhwc' });
-      q.release();
-      out = sdpa(gpu, tokenMajor(qp.reshape([N, (h / 2) * (w / 2), this.dimOut]), this.heads), k, v);
-      qp.release();
-    } else {
-      out = sdpa(gpu, q0, k, v);
-    }
-    qkv.release();
-    return out;
+    return gpu.tidy(() => {
+      const qkv = this.qkv.forward(x.reshape([N, h * w, C]));
+      const [q, k, v] = packedQKV(qkv, this.heads);
+      if (!this.qPool) return sdpa(gpu, q, k, v);
+      const qp = maxPool2d(gpu, slice(gpu, qkv, 2, 0, this.dimOut).reshape([N, h, w, this.dimOut]), { kernel: 2, layout: 'nhwc' });
+      return sdpa(gpu, tokenMajor(qp.reshape([N, (h / 2) * (w / 2), this.dimOut]), this.heads), k, v);
+    });
   }
 }
 
@@ -140,66 +133,56 @@ export class MultiScaleBlock {
     if (x.shape.length !== 4 || x.shape[3] !== dim) throw new ShapeError(`${this.prefix}: x ${x} must be [B, H, W, ${dim}]`);
     const [B, H, W] = x.shape;
     if (qPool && (H % 2 !== 0 || W % 2 !== 0)) throw new ShapeError(`${this.prefix}: x ${x} needs even H and W for q pooling`);
-    const xn = this.norm1.forward(x);
+    return gpu.tidy(() => {
+      const xn = this.norm1.forward(x);
 
-    let shortcut = x;
-    if (this.proj) {
-      const p = this.proj.forward(xn);
-      shortcut = qPool ? maxPool2d(gpu, p, { kernel: 2, layout: 'nhwc' }) : p;
-      if (qPool) p.release();
-    }
-
-    let a: Tensor;
-    const [Ho, Wo] = qPool ? [H / 2, W / 2] : [H, W];
-    if (ws > 0) {
-      // Whole window rows per band, as many as keep the band's qkv within the limit.
-      const elem = xn.byteLength / xn.size;
-      const Wp = Math.ceil(W / ws) * ws;
-      const rowBytes = B * ws * Wp * 3 * dimOut * elem;
-      const bandRows = ws * Math.max(1, Math.floor(this.maxTensorBytes / rowBytes));
-      if (bandRows >= H) {
-        a = this.windowAttention(xn, Ho, Wo);
-      } else {
-        const parts: Tensor[] = [];
-        for (let r = 0; r < H; r += bandRows) {
-          const band = slice(gpu, xn, 1, r, Math.min(bandRows, H - r));
-          const [, hb] = band.shape;
-          parts.push(this.windowAttention(band, qPool ? hb / 2 : hb, Wo));
-          band.release();
-        }
-        a = concat(gpu, parts, 1);
-        for (const t of parts) t.release();
+      let shortcut = x;
+      if (this.proj) {
+        const p = this.proj.forward(xn);
+        shortcut = qPool ? maxPool2d(gpu, p, { kernel: 2, layout: 'nhwc' }) : p;
       }
-      xn.release();
-    } else {
-      a = this.attn.attend(xn);
-      xn.release();
-    }
-    // The projection acts per token, so it runs after unpartitioning (padding tokens dropped), with the
-    // shortcut added in its epilogue.
-    const x1 = this.attn.proj.forward(a, { residual: shortcut, out: gpu.empty([B, Ho, Wo, dimOut], x.dtype, `${this.prefix}`) });
-    a.release();
-    if (shortcut !== x) shortcut.release();
-    const h = this.norm2.forward(x1);
-    const y = this.mlpForward(h, x1);
-    h.release();
-    x1.release();
-    if (y.shape[0] !== B || y.shape[3] !== dimOut) throw new ShapeError(`${this.prefix}: produced ${y}, expected [${B}, ${Ho}, ${Wo}, ${dimOut}]`);
-    return y;
+
+      let a: Tensor;
+      const [Ho, Wo] = qPool ? [H / 2, W / 2] : [H, W];
+      if (ws > 0) {
+        // Whole window rows per band, as many as keep the band's qkv within the limit.
+        const elem = xn.byteLength / xn.size;
+        const Wp = Math.ceil(W / ws) * ws;
+        const rowBytes = B * ws * Wp * 3 * dimOut * elem;
+        const bandRows = ws * Math.max(1, Math.floor(this.maxTensorBytes / rowBytes));
+        if (bandRows >= H) {
+          a = this.windowAttention(xn, Ho, Wo);
+        } else {
+          const parts: Tensor[] = [];
+          for (let r = 0; r < H; r += bandRows) {
+            const hb = Math.min(bandRows, H - r);
+            parts.push(gpu.tidy(() => this.windowAttention(slice(gpu, xn, 1, r, hb), qPool ? hb / 2 : hb, Wo)));
+          }
+          a = concat(gpu, parts, 1);
+        }
+      } else {
+        a = this.attn.attend(xn);
+      }
+      // The projection acts per token, so it runs after unpartitioning (padding tokens dropped), with the
+      // shortcut added in its epilogue.
+      const x1 = this.attn.proj.forward(a, { residual: shortcut, out: gpu.empty([B, Ho, Wo, dimOut], x.dtype, `${this.prefix}`) });
+      const y = this.mlpForward(this.norm2.forward(x1), x1);
+      if (y.shape[0] !== B || y.shape[3] !== dimOut) throw new ShapeError(`${this.prefix}: produced ${y}, expected [${B}, ${Ho}, ${Wo}, ${dimOut}]`);
+      return y;
+    });
   }
 
   /** window_partition → attention (q-pooled at stage transitions) → window_unpartition: [B, h, w, dim] → [B, ho, wo, dimOut]. */
   private windowAttention(xn: Tensor, ho: number, wo: number): Tensor {
     const gpu = this.ctx.gpu;
     const { dimOut, windowSize: ws, qPool } = this.spec;
-    const { windows, padHW } = windowPartition(gpu, xn, ws);
-    const aw = this.attn.attend(windows);
-    windows.release();
-    const wsOut = qPool ? ws / 2 : ws;
-    const pad: [number, number] = qPool ? [padHW[0] / 2, padHW[1] / 2] : padHW;
-    const a = windowUnpartition(gpu, aw.reshape([aw.shape[0], wsOut, wsOut, dimOut]), wsOut, pad, [ho, wo]);
-    aw.release();
-    return a;
+    return gpu.tidy(() => {
+      const { windows, padHW } = windowPartition(gpu, xn, ws);
+      const aw = this.attn.attend(windows);
+      const wsOut = qPool ? ws / 2 : ws;
+      const pad: [number, number] = qPool ? [padHW[0] / 2, padHW[1] / 2] : padHW;
+      return windowUnpartition(gpu, aw.reshape([aw.shape[0], wsOut, wsOut, dimOut]), wsOut, pad, [ho, wo]);
+    });
   }
 
   /** x1 + mlp(h): fc1 with GELU, fc2 with the residual; over runs of tokens when the hidden layer is too large. */
@@ -212,22 +195,21 @@ export class MultiScaleBlock {
     const elem = h.byteLength / h.size;
     const run = Math.max(8, Math.floor(this.maxTensorBytes / (hidden * elem) / 8) * 8);
     if (run >= tokens) return this.mlp.forward(h, { residual: x1 });
-    const parts: Tensor[] = [];
-    for (let t0 = 0; t0 < tokens; t0 += run) {
-      const m = Math.min(run, tokens - t0);
-      const mid = matmulStrided(
-        gpu,
-        { M: m, N: hidden, K: C, a: { tensor: h, offset: t0 * C, ld: C }, b: { tensor: fc1.weight, ld: C, trans: true } },
-        { bias: fc1.bias, act: 'gelu', label: fc1.prefix },
-      );
-      parts.push(fc2.forward(mid));
-      mid.release();
-    }
-    const cat = concat(gpu, parts, 0);
-    for (const t of parts) t.release();
-    const y = add(gpu, cat.reshape(x1.shape), x1, { out: gpu.empty(x1.shape, x1.dtype, this.prefix) });
-    cat.release();
-    return y;
+    return gpu.tidy(() => {
+      const parts: Tensor[] = [];
+      for (let t0 = 0; t0 < tokens; t0 += run) {
+        const m = Math.min(run, tokens - t0);
+        const mid = (): Tensor =>
+          matmulStrided(
+            gpu,
+            { M: m, N: hidden, K: C, a: { tensor: h, offset: t0 * C, ld: C }, b: { tensor: fc1.weight, ld: C, trans: true } },
+            { bias: fc1.bias, act: 'gelu', label: fc1.prefix },
+          );
+        parts.push(gpu.tidy(() => fc2.forward(mid())));
+      }
+      const cat = concat(gpu, parts, 0);
+      return add(gpu, cat.reshape(x1.shape), x1, { out: gpu.empty(x1.shape, x1.dtype, this.prefix) });
+    });
   }
 }
 
@@ -252,7 +234,7 @@ export class Hiera {
   readonly gridSize: number;
   /** Stage widths, highest resolution first (the neck's backbone_channel_list reversed). */
   readonly channels: number[];
-  private posEmbedCache: Tensor | null = null;
+  private readonly posEmbedCache = new Map<'pos', Tensor>();
 
   constructor(
     private readonly ctx: ModelContext,
@@ -283,7 +265,10 @@ export class Hiera {
    * then cached (it depends only on the weights and the image size).
    */
   posEmbed(): Tensor {
-    if (this.posEmbedCache) return this.posEmbedCache;
+    return cached(this.ctx, this.posEmbedCache, 'pos', () => this.ctx.gpu.tidy(() => this.computePosEmbed()));
+  }
+
+  private computePosEmbed(): Tensor {
     const gpu = this.ctx.gpu;
     const w = this.ctx.weights;
     const C = this.cfg.embedDim;
@@ -297,10 +282,7 @@ export class Hiera {
     const t = resize(gpu, bg32, 'bicubic', { size: [n, n] });
     const tiled = add(gpu, t.reshape([C, n / ws, ws, n / ws, ws]), win32.reshape([C, 1, ws, 1, ws]));
     const dt = dtypeOf(this.ctx);
-    const pos = permute(gpu, tiled.reshape([C, n * n]), [1, 0], { dtype: dt, out: gpu.empty([1, n, n, C], dt, `${this.prefix}.pos_embed`) });
-    for (const x of [bg32, win32, t, tiled]) x.release();
-    this.posEmbedCache = pos;
-    return pos;
+    return permute(gpu, tiled.reshape([C, n * n]), [1, 0], { dtype: dt, out: gpu.empty([1, n, n, C], dt, `${this.prefix}.pos_embed`) });
   }
 
   /** image [B, 3, S, S] (NCHW, normalized) → stage outputs (see the class comment). The image is not released. */
@@ -314,15 +296,15 @@ export class Hiera {
     if (image.dtype !== dt) throw new ShapeError(`${this.prefix}: image ${image} must be ${dt} (the weights' dtype)`);
     const B = image.shape[0];
     const pos = this.posEmbed();
-    const y = this.patchEmbed.forward(image);
-    const pe = permute(gpu, y, [0, 2, 3, 1]);
-    y.release();
-    tap?.('patch_embed', pe);
-    let x = add(gpu, pe, pos);
-    pe.release();
+    let x = gpu.tidy(() => {
+      const pe = permute(gpu, this.patchEmbed.forward(image), [0, 2, 3, 1]);
+      tap?.('patch_embed', pe);
+      return add(gpu, pe, pos);
+    });
     const outputs: Tensor[] = [];
     for (let i = 0; i < this.blocks.length; i++) {
       const next = this.blocks[i].forward(x);
+      // Blocks run one after another: each input that is not a stage output is freed at once (peak memory).
       if (!outputs.includes(x)) x.release();
       x = next;
       tap?.(`blocks.${i}`, x);
@@ -332,11 +314,5 @@ export class Hiera {
       throw new ShapeError(`${this.prefix}: produced ${outputs.map((o) => shapeStr(o.shape)).join(', ')}`);
     }
     return outputs;
-  }
-
-  /** Frees the cached position embedding (the weights belong to the WeightStore). */
-  release(): void {
-    this.posEmbedCache?.release();
-    this.posEmbedCache = null;
   }
 }

@@ -10,11 +10,12 @@
 import { linear } from '../kernels/matmul.js';
 import { permute } from '../kernels/layout.js';
 import { ShapeError } from '../runtime/errors.js';
+import { dispose, heldTensors, type HoldsTensors } from '../runtime/scope.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from '../checkpoint/config.js';
 import { FpnNeck } from './fpn_neck.js';
 import { Hiera, type HieraOptions, type Tap } from './hiera.js';
-import { dtypeOf, type ModelContext } from './layers.js';
+import { dtypeOf, releaseDerived, type ModelContext } from './layers.js';
 import { preprocess, type PreprocessOptions, type PreprocessTransform } from './preprocess.js';
 
 export type { Tap } from './hiera.js';
@@ -36,7 +37,7 @@ export type { Tap } from './hiera.js';
  * tensors for every frame); everything else belongs to this object: release() frees it (never release the
  * fields one by one).
  */
-export class ImageFeatures {
+export class ImageFeatures implements HoldsTensors {
   constructor(
     readonly visionFeatures: Tensor,
     readonly visionTokens: Tensor,
@@ -51,8 +52,12 @@ export class ImageFeatures {
     return [...this.highRes, this.visionFeatures];
   }
 
+  [heldTensors](): readonly Tensor[] {
+    return this.owned;
+  }
+
   release(): void {
-    for (const t of this.owned) t.release();
+    dispose(this.owned);
   }
 }
 
@@ -132,38 +137,30 @@ export class ImageEncoder {
     if (x.dtype !== dtypeOf(this.ctx)) throw new ShapeError(`image encoder: image ${image} must be ${dtypeOf(this.ctx)} (the weights' dtype)`);
     const B = x.shape[0];
     const d = this.config.neck.dModel;
-    const tap = opts.tap;
-    const stages = this.trunk.forward(x, tap ? (name, t) => tap(`image_encoder.trunk.${name}`, t) : undefined);
-    const levels = this.neck.forward(stages);
-    for (const s of stages) s.release();
-    levels.forEach((t, k) => tap?.(`image_encoder.neck.out.${k}`, t));
-    // scalp: the lowest-resolution levels only fed the top-down path.
     const kept = this.featSizes.length;
-    for (const t of levels.splice(kept)) t.release();
-
-    const last = levels[kept - 1];
     const [h, w] = this.featSizes[kept - 1];
-    const visionFeatures = permute(gpu, last, [0, 3, 1, 2]);
-    const highRes: Tensor[] = [];
-    for (let k = 0; k < kept - 1; k++) {
-      const lv = levels[k];
-      const [H, W] = this.featSizes[k];
-      const conv = this.highResConvs[k];
-      if (conv) {
+    // The tap's copies belong to its caller, not to this scope.
+    const tap = opts.tap && ((name: string, t: Tensor) => gpu.untracked(() => opts.tap!(name, t)));
+    const { last, visionFeatures, highRes } = gpu.tidy(() => {
+      const stages = this.trunk.forward(x, tap ? (name, t) => tap(`image_encoder.trunk.${name}`, t) : undefined);
+      const levels = this.neck.forward(stages);
+      levels.forEach((t, k) => tap?.(`image_encoder.neck.out.${k}`, t));
+      // scalp: the lowest-resolution levels only fed the top-down path.
+      const last = levels[kept - 1];
+      const highRes = levels.slice(0, kept - 1).map((lv, k) => {
+        const conv = this.highResConvs[k];
         // 1×1 convolution over channels-last pixels, then to NCHW.
-        const y = linear(gpu, lv, conv.weight, conv.bias, { label: conv.prefix });
-        highRes.push(permute(gpu, y, [0, 3, 1, 2]));
-        y.release();
-      } else {
-        highRes.push(permute(gpu, lv, [0, 3, 1, 2]));
-      }
-      lv.release();
-      if (highRes[k].shape[2] !== H || highRes[k].shape[3] !== W) throw new ShapeError(`image encoder: level ${k} is ${highRes[k]}, expected ${H}×${W}`);
-    }
-    const visionTokens = last.reshape([B, h * w, d]);
+        const y = conv ? linear(gpu, lv, conv.weight, conv.bias, { label: conv.prefix }) : lv;
+        const t = permute(gpu, y, [0, 3, 1, 2]);
+        const [H, W] = this.featSizes[k];
+        if (t.shape[2] !== H || t.shape[3] !== W) throw new ShapeError(`image encoder: level ${k} is ${t}, expected ${H}×${W}`);
+        return t;
+      });
+      return { last, visionFeatures: permute(gpu, last, [0, 3, 1, 2]), highRes };
+    });
     return new ImageFeatures(
       visionFeatures,
-      visionTokens,
+      last.reshape([B, h * w, d]),
       this.neck.positionEncoding(h, w, 'nchw'),
       this.neck.positionEncoding(h, w, 'tokens'),
       highRes,
@@ -182,13 +179,13 @@ export class ImageEncoder {
     height: number,
     opts: PreprocessOptions & EncodeOptions & { transform?: PreprocessTransform } = {},
   ): ImageFeatures {
-    const x = preprocess(this.ctx.gpu, opts.transform ?? 'video', pixels, width, height, this.imageSize, {
-      ...opts,
-      dtype: dtypeOf(this.ctx),
+    return this.ctx.gpu.tidy(() => {
+      const x = preprocess(this.ctx.gpu, opts.transform ?? 'video', pixels, width, height, this.imageSize, {
+        ...opts,
+        dtype: dtypeOf(this.ctx),
+      });
+      return this.encode(x, opts);
     });
-    const f = this.encode(x, opts);
-    x.release();
-    return f;
   }
 
   /** The sine position encoding of kept level k ([1, d, H, W] NCHW or [1, H·W, d] tokens); cached, encoder-owned. */
@@ -198,9 +195,11 @@ export class ImageEncoder {
     return this.neck.positionEncoding(s[0], s[1], layout);
   }
 
-  /** Frees the cached position embedding and encodings (the weights belong to their WeightStore). */
+  /**
+   * Frees what the modules built on this encoder's context derived and cached (the trunk's position
+   * embedding, the neck's encodings; the weights belong to their WeightStore).
+   */
   release(): void {
-    this.trunk.release();
-    this.neck.release();
+    releaseDerived(this.ctx);
   }
 }

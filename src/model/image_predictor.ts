@@ -22,13 +22,14 @@ import { add } from '../kernels/binary.js';
 import { permute } from '../kernels/layout.js';
 import { resize } from '../kernels/resize.js';
 import { asyncDisposeSymbol, disposeSymbol } from '../runtime/dispose.js';
+import { dispose } from '../runtime/scope.js';
 import { DisposedError, Sam2Error, ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { checkOptionKeys } from '../runtime/options.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from '../checkpoint/config.js';
 import { ImageEncoder, type ImageFeatures } from './image_encoder.js';
-import { dtypeOf, type ModelContext } from './layers.js';
+import { dtypeOf, releaseDerived, type ModelContext } from './layers.js';
 import { MaskDecoder, maskDecoderOptions } from './mask_decoder.js';
 import { PromptEncoder, PromptError, POINT_LABELS } from './prompt_encoder.js';
 import { loadModel, type ModelLoadOptions, type WeightStore } from '../checkpoint/weights.js';
@@ -119,8 +120,8 @@ interface Cached {
   /** [1, HW, C] token-major, no_mem_embed added. */
   imageTokens: Tensor;
   highRes: readonly [Tensor, Tensor];
-  /** What to release on reset (empty for caller-provided features). */
-  owned: Array<{ release(): void }>;
+  /** What to free on reset (empty for caller-provided features). */
+  owned: Array<Tensor | ImageFeatures>;
   embedNchw: Tensor | null;
 }
 
@@ -130,17 +131,17 @@ export class ImagePredictor {
   private encoder: ImageEncoder | null = null;
   private cached: Cached | null = null;
   private origHW: [number, number] | null = null;
-  private readonly ctx: ModelContext;
   private readonly threshold: number;
   private disposed = false;
 
   private constructor(
     opts: ImagePredictorOptions,
+    /** The prompt encoder's and mask decoder's context (the image encoder has its own, freed by release()). */
+    private readonly ctx: ModelContext,
     promptEncoder: PromptEncoder,
     readonly config: Sam2Config,
     private readonly owned: Owned,
   ) {
-    this.ctx = { gpu: opts.gpu, weights: opts.weights };
     this.threshold = opts.maskThreshold ?? 0;
     this.promptEncoder = promptEncoder;
     this.maskDecoder = new MaskDecoder(this.ctx, maskDecoderOptions(config));
@@ -180,8 +181,8 @@ export class ImagePredictor {
   }
 
   private static async bind(opts: ImagePredictorOptions, owned: Owned): Promise<ImagePredictor> {
-    const pe = await PromptEncoder.create({ gpu: opts.gpu, weights: opts.weights }, opts.config);
-    return new ImagePredictor(opts, pe, opts.config, owned);
+    const ctx: ModelContext = { gpu: opts.gpu, weights: opts.weights };
+    return new ImagePredictor(opts, ctx, await PromptEncoder.create(ctx, opts.config), opts.config, owned);
   }
 
   /**
@@ -191,6 +192,7 @@ export class ImagePredictor {
   dispose(): void {
     if (this.disposed) return;
     this.release();
+    releaseDerived(this.ctx);
     this.disposed = true;
     this.owned.weights?.release();
     this.owned.gpu?.destroy();
@@ -224,8 +226,7 @@ export class ImagePredictor {
     const { data, width, height, channels } = await rgbBytes(image);
     this.resetPredictor();
     const enc = this.imageEncoder();
-    const f = enc.encodeRGB(data, width, height, { transform: 'image', channels });
-    this.cacheEncoded(f, [height, width]);
+    this.cacheEncoded(enc.encodeRGB(data, width, height, { transform: 'image', channels }), [height, width]);
   }
 
   /**
@@ -236,8 +237,7 @@ export class ImagePredictor {
     this.check('setTransformedImage');
     checkSize(origHW);
     this.resetPredictor();
-    const f = this.imageEncoder().encode(input);
-    this.cacheEncoded(f, [origHW[0], origHW[1]]);
+    this.cacheEncoded(this.imageEncoder().encode(input), [origHW[0], origHW[1]]);
   }
 
   /**
@@ -254,12 +254,8 @@ export class ImagePredictor {
     const tok = e.shape.length === 3 && e.shape[0] === 1 && e.shape[1] === h * w && e.shape[2] === C;
     if (!nchw && !tok) throw new ShapeError(`setImageFeatures: imageEmbed ${e} must be [1, ${C}, ${h}, ${w}] or [1, ${h * w}, ${C}]`);
     this.resetPredictor();
-    const owned: Array<{ release(): void }> = [];
-    let imageTokens = e;
-    if (nchw) {
-      imageTokens = permute(this.ctx.gpu, e, [0, 2, 3, 1]).reshape([1, h * w, C]);
-      owned.push(imageTokens);
-    }
+    const imageTokens = nchw ? permute(this.ctx.gpu, e, [0, 2, 3, 1]).reshape([1, h * w, C]) : e;
+    const owned = nchw ? [imageTokens] : [];
     this.cached = { imageTokens, highRes: [features.highResFeats[0], features.highResFeats[1]], owned, embedNchw: null };
     this.origHW = [origHW[0], origHW[1]];
   }
@@ -271,16 +267,14 @@ export class ImagePredictor {
     if (!c.embedNchw) {
       const [h, w] = this.promptEncoder.imageEmbeddingSize;
       c.embedNchw = permute(this.ctx.gpu, c.imageTokens.reshape([1, h, w, this.promptEncoder.embedDim]), [0, 3, 1, 2]);
+      c.owned.push(c.embedNchw);
     }
     return c.embedNchw;
   }
 
   /** reset_predictor(): drops the cached features. */
   resetPredictor(): void {
-    if (this.cached) {
-      for (const t of this.cached.owned) t.release();
-      this.cached.embedNchw?.release();
-    }
+    dispose(this.cached?.owned);
     this.cached = null;
     this.origHW = null;
   }
@@ -301,34 +295,30 @@ export class ImagePredictor {
     const prompts = this.prepPrompts(opts);
     const B = prompts.batch;
     const dtype = dtypeOf(this.ctx);
-    const masks = prompts.mask ? uploadOrdered(gpu, prompts.mask, [B, 1, ...this.promptEncoder.maskInputSize], dtype, 'mask_input') : null;
-    let emb;
-    try {
-      emb = this.promptEncoder.forward({ points: prompts.points, masks });
-    } finally {
-      masks?.release();
-    }
-    const out = this.maskDecoder.forward({
-      imageEmbeddings: cached.imageTokens,
-      imagePe: this.promptEncoder.getDensePeTokens(),
-      sparse: emb.sparse,
-      dense: emb.dense,
-      multimaskOutput: opts.multimaskOutput ?? true,
-      repeatImage: B > 1,
-      highResFeatures: cached.highRes,
+    const out = gpu.tidy(() => {
+      const masks = prompts.mask ? gpu.upload(prompts.mask, [B, 1, ...this.promptEncoder.maskInputSize], dtype, 'mask_input') : null;
+      const emb = this.promptEncoder.forward({ points: prompts.points, masks });
+      const dec = this.maskDecoder.forward({
+        imageEmbeddings: cached.imageTokens,
+        imagePe: this.promptEncoder.getDensePeTokens(),
+        sparse: emb.sparse,
+        dense: emb.dense,
+        multimaskOutput: opts.multimaskOutput ?? true,
+        repeatImage: B > 1,
+        highResFeatures: cached.highRes,
+      });
+      // postprocess_masks: bilinear upsampling of the (unclamped) low-res logits to the original size.
+      const upsampled = resize(gpu, dec.masks, 'bilinear', { size: [H, W], alignCorners: false });
+      return { upsampled, masks: dec.masks, iouPred: dec.iouPred };
     });
-    emb.sparse.release();
-    emb.dense.release();
-    out.samTokensOut.release();
-    out.objectScoreLogits.release();
-    // postprocess_masks: bilinear upsampling of the (unclamped) low-res logits to the original size.
-    const upsampled = resize(gpu, out.masks, 'bilinear', { size: [H, W], alignCorners: false });
     const M = out.masks.shape[1];
     const [lh, lw] = [out.masks.shape[2], out.masks.shape[3]];
-    const [logits, low, iou] = await Promise.all([gpu.read(upsampled), gpu.read(out.masks), gpu.read(out.iouPred)]);
-    upsampled.release();
-    out.masks.release();
-    out.iouPred.release();
+    let logits: Float32Array, low: Float32Array, iou: Float32Array;
+    try {
+      [logits, low, iou] = await Promise.all([gpu.read(out.upsampled), gpu.read(out.masks), gpu.read(out.iouPred)]);
+    } finally {
+      dispose(out);
+    }
     for (let i = 0; i < low.length; i++) low[i] = Math.min(32, Math.max(-32, low[i]));
     const lead = B === 1 ? [] : [B];
     let maskData: Float32Array | Uint8Array = logits;
@@ -349,7 +339,7 @@ export class ImagePredictor {
 
   private imageEncoder(): ImageEncoder {
     if (!this.encoder) {
-      this.encoder = ImageEncoder.create(this.ctx, this.config);
+      this.encoder = ImageEncoder.create({ gpu: this.ctx.gpu, weights: this.ctx.weights }, this.config);
       this.encoder.prepare();
     }
     return this.encoder;
@@ -473,16 +463,6 @@ export class ImagePredictor {
     }
     return { batch, points, mask };
   }
-}
-
-/**
- * gpu.upload() after submitting the work recorded so far. writeBuffer runs on the queue at once, before
- * dispatches that are recorded but not yet submitted, and a pooled buffer handed out here may be one such a
- * dispatch still reads under its previous owner.
- */
-function uploadOrdered(gpu: Gpu, data: ArrayLike<number>, shape: readonly number[], dtype: 'f32' | 'f16', label: string): Tensor {
-  gpu.flush();
-  return gpu.upload(data, shape, dtype, label);
 }
 
 function checkSize(hw: readonly [number, number]): void {

@@ -9,6 +9,7 @@ import { unary } from '../kernels/elementwise.js';
 import { linear, type EpilogueOptions, type MatmulAct } from '../kernels/matmul.js';
 import { layerNorm, layerNorm2d, layerNormThreadsPerRow } from '../kernels/norm.js';
 import type { Gpu } from '../runtime/gpu.js';
+import { dispose } from '../runtime/scope.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { WeightStore } from '../checkpoint/weights.js';
 
@@ -16,6 +17,35 @@ import type { WeightStore } from '../checkpoint/weights.js';
 export interface ModelContext {
   gpu: Gpu;
   weights: WeightStore;
+  /**
+   * What the modules built on this context derived from the weights (rearranged, cast) or cached (position
+   * encodings, tables): kept out of every scope, freed together by releaseDerived().
+   */
+  derived?: Tensor[];
+}
+
+/** Keeps `t` as state of the modules of `ctx` (freed by releaseDerived(ctx)). Returns t. */
+export function derive<T extends Tensor>(ctx: ModelContext, t: T): T {
+  (ctx.derived ??= []).push(ctx.gpu.keep(t));
+  return t;
+}
+
+/**
+ * The tensor under `key` in a module's cache, made by `make` on first use (or after releaseDerived) and kept
+ * as derived state of ctx.
+ */
+export function cached<K>(ctx: ModelContext, cache: Map<K, Tensor>, key: K, make: () => Tensor): Tensor {
+  let t = cache.get(key);
+  if (!t || t.isReleased) {
+    t = derive(ctx, make());
+    cache.set(key, t);
+  }
+  return t;
+}
+
+/** Frees everything derive() kept for the modules of `ctx` (their weights belong to the WeightStore). */
+export function releaseDerived(ctx: ModelContext): void {
+  dispose(ctx.derived?.splice(0));
 }
 
 export function dtypeOf(ctx: ModelContext): 'f32' | 'f16' {
@@ -112,17 +142,12 @@ export class Conv2d {
     this.bias = optional(ctx, `${prefix}.bias`);
     // The path depends on the kernel geometry only, not on the input's size.
     if (conv2dPath([1, this.weight.shape[1] * (opts.groups ?? 1), 1, 1], this.weight.shape, opts) === 'direct' && this.weight.shape[0] % 4 === 0) {
-      this.packed = packConv2dWeight(ctx.gpu, this.weight);
+      this.packed = derive(ctx, packConv2dWeight(ctx.gpu, this.weight));
     }
   }
 
   forward(x: Tensor, extra: Pick<Conv2dOptions, 'act' | 'out'> = {}): Tensor {
     return conv2d(this.ctx.gpu, x, this.weight, { ...this.opts, bias: this.bias ?? null, packedWeight: this.packed, ...extra });
-  }
-
-  /** Frees the rearranged weight (the weight itself belongs to the WeightStore). */
-  release(): void {
-    this.packed?.release();
   }
 }
 
@@ -160,21 +185,16 @@ export class MLP {
     this.layers = Array.from({ length: numLayers }, (_, i) => new Linear(ctx, `${prefix}.layers.${i}`));
   }
 
-  /** x [..., in] → [..., out]. Intermediate tensors are released; x is not. */
+  /** x [..., in] → [..., out]. */
   forward(x: Tensor, opts: { residual?: Tensor } = {}): Tensor {
-    let h = x;
-    const n = this.layers.length;
-    for (let i = 0; i < n; i++) {
-      const last = i === n - 1;
-      const y = this.layers[i].forward(h, last ? { residual: this.sigmoidOutput ? undefined : opts.residual } : { act: this.act });
-      if (h !== x) h.release();
-      h = y;
-    }
-    if (this.sigmoidOutput) {
-      const s = unary(this.ctx.gpu, h, 'sigmoid');
-      h.release();
-      h = s;
-    }
-    return h;
+    return this.ctx.gpu.tidy(() => {
+      const n = this.layers.length;
+      let h = x;
+      for (let i = 0; i < n; i++) {
+        const last = i === n - 1;
+        h = this.layers[i].forward(h, last ? { residual: this.sigmoidOutput ? undefined : opts.residual } : { act: this.act });
+      }
+      return this.sigmoidOutput ? unary(this.ctx.gpu, h, 'sigmoid') : h;
+    });
   }
 }

@@ -42,7 +42,7 @@ import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from '../checkpoint/config.js';
-import { ConvTranspose2d, dtypeOf, LayerNorm2d, Linear, MLP, type ModelContext } from './layers.js';
+import { ConvTranspose2d, derive, dtypeOf, LayerNorm2d, Linear, MLP, type ModelContext } from './layers.js';
 import { TwoWayTransformer } from './two_way_transformer.js';
 
 export interface MaskDecoderOptions {
@@ -140,7 +140,7 @@ export class MaskDecoder {
       throw new ShapeError(`${prefix}: mask_tokens ${mask} must hold ${this.numMaskTokens} tokens`);
     }
     const parts = opts.predObjScores ? [w.get(`${prefix}.obj_score_token.weight`), iou, mask] : [iou, mask];
-    this.outputTokens = concat(ctx.gpu, parts, 0);
+    this.outputTokens = derive(ctx, concat(ctx.gpu, parts, 0));
     this.transformer = new TwoWayTransformer(ctx, `${prefix}.transformer`, opts.transformerDepth, opts.transformerNumHeads);
     this.upscale = {
       dc1: new ConvTranspose2d(ctx, `${prefix}.output_upscaling.0`),
@@ -163,29 +163,25 @@ export class MaskDecoder {
    */
   forward(input: MaskDecoderInput & { multimaskOutput: boolean }): MaskDecoderOutput {
     const gpu = this.ctx.gpu;
-    const all = this.predictMasks(input);
-    const m = this.opts.numMultimaskOutputs;
-    let masks: Tensor;
-    let iouPred: Tensor;
-    if (input.multimaskOutput) {
-      masks = slice(gpu, all.masks, 1, 1, m);
-      iouPred = slice(gpu, all.iouPred, 1, 1, m);
-    } else if (this.opts.dynamicMultimaskViaStability) {
-      const r = this.dynamicMultimaskViaStability(all.masks, all.iouPred);
-      r.selection.release();
-      masks = r.masks;
-      iouPred = r.iouPred;
-    } else {
-      masks = slice(gpu, all.masks, 1, 0, 1);
-      iouPred = slice(gpu, all.iouPred, 1, 0, 1);
-    }
-    // The single-mask token is always the object pointer's token unless multimask tokens are asked for.
-    const samTokensOut =
-      input.multimaskOutput && this.opts.useMultimaskTokenForObjPtr ? slice(gpu, all.tokens, 1, 1, m) : slice(gpu, all.tokens, 1, 0, 1);
-    all.masks.release();
-    all.iouPred.release();
-    all.tokens.release();
-    return { masks, iouPred, samTokensOut, objectScoreLogits: all.objectScoreLogits };
+    return gpu.tidy(() => {
+      const all = this.predictMasks(input);
+      const m = this.opts.numMultimaskOutputs;
+      let masks: Tensor;
+      let iouPred: Tensor;
+      if (input.multimaskOutput) {
+        masks = slice(gpu, all.masks, 1, 1, m);
+        iouPred = slice(gpu, all.iouPred, 1, 1, m);
+      } else if (this.opts.dynamicMultimaskViaStability) {
+        ({ masks, iouPred } = this.dynamicMultimaskViaStability(all.masks, all.iouPred));
+      } else {
+        masks = slice(gpu, all.masks, 1, 0, 1);
+        iouPred = slice(gpu, all.iouPred, 1, 0, 1);
+      }
+      // The single-mask token is always the object pointer's token unless multimask tokens are asked for.
+      const samTokensOut =
+        input.multimaskOutput && this.opts.useMultimaskTokenForObjPtr ? slice(gpu, all.tokens, 1, 1, m) : slice(gpu, all.tokens, 1, 0, 1);
+      return { masks, iouPred, samTokensOut, objectScoreLogits: all.objectScoreLogits };
+    });
   }
 
   /**
@@ -237,64 +233,46 @@ export class MaskDecoder {
       }
     }
 
-    // Tokens: the output tokens (expanded over the batch) followed by the prompt's sparse embeddings.
-    const T0 = this.outputTokens.shape[0];
-    const out0 = this.outputTokens.reshape([1, T0, C]);
-    const expanded = B > 1 ? this.expand(out0, B) : out0;
-    const tokens = concat(gpu, [expanded, sparse], 1);
-    if (expanded !== out0) expanded.release();
+    const tap = (name: string, t: Tensor) => input.tap && gpu.untracked(() => input.tap!(name, t));
+    return gpu.tidy(() => {
+      // Tokens: the output tokens (expanded over the batch) followed by the prompt's sparse embeddings.
+      const T0 = this.outputTokens.shape[0];
+      const out0 = this.outputTokens.reshape([1, T0, C]);
+      const tokens = concat(gpu, [B > 1 ? this.expand(out0, B) : out0, sparse], 1);
 
-    // Image tokens: image + dense prompt embedding, token-major [B, HW, C].
-    let keys: Tensor;
-    if (tokenMajor) {
-      const d = permute(gpu, dense, [0, 2, 3, 1]);
-      keys = add(gpu, img, d.reshape([B, HW, C]));
-      d.release();
-    } else {
-      const s = add(gpu, img, dense);
-      keys = permute(gpu, s, [0, 2, 3, 1]).reshape([B, HW, C]);
-      s.release();
-    }
-    const pe = imagePe.shape.length === 3 ? imagePe : permute(gpu, imagePe, [0, 2, 3, 1]).reshape([1, HW, C]);
+      // Image tokens: image + dense prompt embedding, token-major [B, HW, C].
+      const keys = tokenMajor
+        ? add(gpu, img, permute(gpu, dense, [0, 2, 3, 1]).reshape([B, HW, C]))
+        : permute(gpu, add(gpu, img, dense), [0, 2, 3, 1]).reshape([B, HW, C]);
+      const pe = imagePe.shape.length === 3 ? imagePe : permute(gpu, imagePe, [0, 2, 3, 1]).reshape([1, HW, C]);
 
-    const { queries: hs, keys: src } = this.transformer.forward(keys, pe, tokens);
-    input.tap?.('transformer.hs', hs);
-    input.tap?.('transformer.keys', src);
-    keys.release();
-    tokens.release();
-    if (pe !== imagePe) pe.release();
+      const { queries: hs, keys: src } = this.transformer.forward(keys, pe, tokens);
+      tap('transformer.hs', hs);
+      tap('transformer.keys', src);
 
-    // Upscale the image tokens and add the high-res features.
-    const srcNchw = permute(gpu, src.reshape([B, h, w, C]), [0, 3, 1, 2]);
-    src.release();
-    const up = this.upscaleEmbedding(srcNchw, hr);
-    srcNchw.release();
-    input.tap?.('upscaled_embedding', up);
+      // Upscale the image tokens and add the high-res features.
+      const up = this.upscaleEmbedding(permute(gpu, src.reshape([B, h, w, C]), [0, 3, 1, 2]), hr);
+      tap('upscaled_embedding', up);
 
-    // Hypernetworks: one MLP per mask token, then masks = hyper_in @ upscaled.
-    const s = this.opts.predObjScores ? 1 : 0;
-    const hyper = this.hypernetworks.map((mlp, i) => mlpOnToken(gpu, mlp, hs, s + 1 + i).reshape([B, 1, C / 8]));
-    const hyperIn = concat(gpu, hyper, 1);
-    for (const t of hyper) t.release();
-    const P = 16 * HW;
-    // The mask logits in f32 (one rounding of an f32-accumulated product, none to f16): their stability
-    // score decides the dynamic multimask fallback.
-    const hyper32 = toF32(gpu, hyperIn);
-    const up32 = toF32(gpu, up);
-    const masks = matmul(gpu, hyper32, up32.reshape([B, C / 8, P]), { label: `${what}.masks` }).reshape([B, this.numMaskTokens, 4 * h, 4 * w]);
-    releaseAll(hyperIn, hyper32, up, up32);
+      // Hypernetworks: one MLP per mask token, then masks = hyper_in @ upscaled.
+      const s = this.opts.predObjScores ? 1 : 0;
+      const hyperIn = concat(gpu, this.hypernetworks.map((mlp, i) => mlpOnToken(gpu, mlp, hs, s + 1 + i).reshape([B, 1, C / 8])), 1);
+      const P = 16 * HW;
+      // The mask logits in f32 (one rounding of an f32-accumulated product, none to f16): their stability
+      // score decides the dynamic multimask fallback.
+      const masks = matmul(gpu, toF32(gpu, hyperIn), toF32(gpu, up).reshape([B, C / 8, P]), { label: `${what}.masks` }).reshape([
+        B, this.numMaskTokens, 4 * h, 4 * w,
+      ]);
 
-    // The decision heads read the output tokens in f32, with f32 weights.
-    const hs32 = toF32(gpu, hs);
-    const iouPred = mlpOnToken(gpu, this.iouHead, hs32, s);
-    let objectScoreLogits: Tensor;
-    if (this.objScoreHead instanceof MLP) objectScoreLogits = mlpOnToken(gpu, this.objScoreHead, hs32, 0);
-    else if (this.objScoreHead) objectScoreLogits = linearOnToken(gpu, this.objScoreHead, hs32, 0, 'none');
-    else objectScoreLogits = uploadOrdered(gpu, new Float32Array(B).fill(10), [B, 1], 'f32', `${what}.object_score_logits`);
-    if (hs32 !== hs) hs32.release();
-    const tokensOut = slice(gpu, hs, 1, s + 1, this.numMaskTokens);
-    hs.release();
-    return { masks, iouPred, tokens: tokensOut, objectScoreLogits };
+      // The decision heads read the output tokens in f32, with f32 weights.
+      const hs32 = toF32(gpu, hs);
+      const iouPred = mlpOnToken(gpu, this.iouHead, hs32, s);
+      let objectScoreLogits: Tensor;
+      if (this.objScoreHead instanceof MLP) objectScoreLogits = mlpOnToken(gpu, this.objScoreHead, hs32, 0);
+      else if (this.objScoreHead) objectScoreLogits = linearOnToken(gpu, this.objScoreHead, hs32, 0, 'none');
+      else objectScoreLogits = gpu.upload(new Float32Array(B).fill(10), [B, 1], 'f32', `${what}.object_score_logits`);
+      return { masks, iouPred, tokens: slice(gpu, hs, 1, s + 1, this.numMaskTokens), objectScoreLogits };
+    });
   }
 
   /**
@@ -316,57 +294,27 @@ export class MaskDecoder {
   private upscaleEmbedding(src: Tensor, hr: readonly [Tensor, Tensor] | null | undefined): Tensor {
     const gpu = this.ctx.gpu;
     const { dc1, ln1, dc2 } = this.upscale;
-    if (!this.opts.useHighResFeatures || !hr) {
-      const a = dc1.forward(src);
-      const b = ln1.forward(a, { act: 'gelu' });
-      a.release();
-      const c = convTranspose2d(gpu, b, dc2.weight, { stride: 2, bias: dc2.bias ?? null, act: 'gelu' });
-      b.release();
-      return c;
-    }
-    const [featS0, featS1] = hr;
-    const a = dc1.forward(src);
-    const a1 = add(gpu, a, featS1);
-    a.release();
-    const b = ln1.forward(a1, { act: 'gelu' });
-    a1.release();
-    const c = dc2.forward(b);
-    b.release();
-    const c1 = add(gpu, c, featS0);
-    c.release();
-    const out = unary(gpu, c1, 'gelu');
-    c1.release();
-    return out;
+    return gpu.tidy(() => {
+      if (!this.opts.useHighResFeatures || !hr) {
+        const b = ln1.forward(dc1.forward(src), { act: 'gelu' });
+        return convTranspose2d(gpu, b, dc2.weight, { stride: 2, bias: dc2.bias ?? null, act: 'gelu' });
+      }
+      const [featS0, featS1] = hr;
+      const b = ln1.forward(add(gpu, dc1.forward(src), featS1), { act: 'gelu' });
+      return unary(gpu, add(gpu, dc2.forward(b), featS0), 'gelu');
+    });
   }
 
   /** x [1, ...] broadcast to [B, ...] (one add onto zeros). */
   private expand(x: Tensor, B: number): Tensor {
     const gpu = this.ctx.gpu;
-    const zeros = uploadOrdered(gpu, new Float32Array(B), [B, ...x.shape.slice(1).map(() => 1)], x.dtype as 'f32' | 'f16', `${this.prefix}.zeros`);
-    const y = add(gpu, x, zeros);
-    zeros.release();
-    return y;
+    return gpu.tidy(() => add(gpu, x, gpu.upload(new Float32Array(B), [B, ...x.shape.slice(1).map(() => 1)], x.dtype, `${this.prefix}.zeros`)));
   }
-}
-
-/**
- * gpu.upload() after submitting the work recorded so far. writeBuffer runs on the queue at once, before
- * dispatches that are recorded but not yet submitted, and a pooled buffer handed out here may be one such a
- * dispatch still reads under its previous owner.
- */
-function uploadOrdered(gpu: Gpu, data: ArrayLike<number>, shape: readonly number[], dtype: 'f32' | 'f16', label: string): Tensor {
-  gpu.flush();
-  return gpu.upload(data, shape, dtype, label);
 }
 
 /** x as f32: x itself when it is f32, else a new f32 copy. */
 function toF32(gpu: Gpu, x: Tensor): Tensor {
   return x.dtype === 'f32' ? x : cast(gpu, x, 'f32');
-}
-
-/** Releases each distinct tensor once (a tensor may be listed with its own f32 view, the same object). */
-function releaseAll(...ts: Tensor[]): void {
-  for (const t of new Set(ts)) t.release();
 }
 
 /** Linear on row `row` of every batch of x [B, N, in] (read in place, strided) → [B, out]. */
@@ -383,18 +331,11 @@ function linearOnToken(gpu: Gpu, lin: Linear, x: Tensor, row: number, act: Matmu
 /** An MLP on row `row` of every batch of x [B, N, C] → [B, out] (the first layer reads the row in place). */
 function mlpOnToken(gpu: Gpu, mlp: MLP, x: Tensor, row: number): Tensor {
   const n = mlp.layers.length;
-  let h = linearOnToken(gpu, mlp.layers[0], x, row, n > 1 ? mlp.act : 'none');
-  for (let i = 1; i < n; i++) {
-    const y = mlp.layers[i].forward(h, i < n - 1 ? { act: mlp.act } : {});
-    h.release();
-    h = y;
-  }
-  if (mlp.sigmoidOutput) {
-    const s = unary(gpu, h, 'sigmoid');
-    h.release();
-    h = s;
-  }
-  return h;
+  return gpu.tidy(() => {
+    let h = linearOnToken(gpu, mlp.layers[0], x, row, n > 1 ? mlp.act : 'none');
+    for (let i = 1; i < n; i++) h = mlp.layers[i].forward(h, i < n - 1 ? { act: mlp.act } : {});
+    return mlp.sigmoidOutput ? unary(gpu, h, 'sigmoid') : h;
+  });
 }
 
 // ------------------------------------------------------------------------------------------ mask selection

@@ -23,7 +23,7 @@ import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from '../checkpoint/config.js';
 import { dtypeOf, LayerNorm, Linear, type ModelContext } from './layers.js';
 import type { SdpaImpl } from '../kernels/sdpa.js';
-import { reshapeOwned, RoPEAttention, RopeTables } from './rope_attention.js';
+import { RoPEAttention, RopeTables } from './rope_attention.js';
 
 /** Where the position encodings go, as the official MemoryAttentionLayer's flags. */
 export interface MemoryAttentionLayerOptions {
@@ -79,28 +79,19 @@ export class MemoryAttentionLayer {
    */
   forward(tgt: Tensor, queryPos: Tensor, memoryKeysIn: Tensor, memory: Tensor, numKExcludeRope: number): Tensor {
     const gpu = this.ctx.gpu;
-    // Self-attention (pre-norm).
-    const n1 = this.norm1.forward(tgt);
-    let qk = n1;
-    if (this.opts.posEncAtAttn) qk = add(gpu, n1, queryPos);
-    const t1 = this.selfAttn.forward(qk, qk, n1, { residual: tgt });
-    if (qk !== n1) qk.release();
-    n1.release();
-    // Cross-attention to the memory (pre-norm).
-    const n2 = this.norm2.forward(t1);
-    const q = this.opts.posEncAtCrossAttnQueries ? add(gpu, n2, queryPos) : n2;
-    const t2 = this.crossAttnImage.forward(q, memoryKeysIn, memory, { numKExcludeRope, residual: t1 });
-    if (q !== n2) q.release();
-    n2.release();
-    t1.release();
-    // FFN (pre-norm).
-    const n3 = this.norm3.forward(t2);
-    const h = this.linear1.forward(n3, { act: 'relu' });
-    n3.release();
-    const t3 = this.linear2.forward(h, { residual: t2 });
-    h.release();
-    t2.release();
-    return t3;
+    return gpu.tidy(() => {
+      // Self-attention (pre-norm).
+      const n1 = this.norm1.forward(tgt);
+      const qk = this.opts.posEncAtAttn ? add(gpu, n1, queryPos) : n1;
+      const t1 = this.selfAttn.forward(qk, qk, n1, { residual: tgt });
+      // Cross-attention to the memory (pre-norm).
+      const n2 = this.norm2.forward(t1);
+      const q = this.opts.posEncAtCrossAttnQueries ? add(gpu, n2, queryPos) : n2;
+      const t2 = this.crossAttnImage.forward(q, memoryKeysIn, memory, { numKExcludeRope, residual: t1 });
+      // FFN (pre-norm).
+      const h = this.linear1.forward(this.norm3.forward(t2), { act: 'relu' });
+      return this.linear2.forward(h, { residual: t2 });
+    });
   }
 }
 
@@ -134,7 +125,7 @@ export class MemoryAttention {
   /**
    * Batch-first: curr / currPos [B, L, 256], memory / memoryPos [B, M, 64] → [B, L, 256] (a new tensor; the
    * inputs are not released). `numObjPtrTokens`: the last memory tokens, excluded from RoPE.
-   * `tap(name, t)` sees each layer's output ("layers.i") before it is released (tests).
+   * `tap(name, t)` sees each layer's output ("layers.i"; tests: what it creates is its own).
    */
   forward(
     curr: Tensor,
@@ -168,18 +159,16 @@ export class MemoryAttention {
       throw new ShapeError(`${P}: memory ${memory} minus ${numObjPtrTokens} pointer tokens is not whole frames of ${L} tokens`);
     }
 
-    let x = this.posEncAtInput ? add(gpu, curr, currPos, { alpha: 0.1 }) : curr;
-    const keysIn = this.layers[0].opts.posEncAtCrossAttnKeys ? add(gpu, memory, memoryPos) : memory;
-    this.layers.forEach((layer, i) => {
-      const y = layer.forward(x, currPos, keysIn, memory, numObjPtrTokens);
-      if (x !== curr) x.release();
-      x = y;
-      tap?.(`layers.${i}`, x);
+    return gpu.tidy(() => {
+      let x = this.posEncAtInput ? add(gpu, curr, currPos, { alpha: 0.1 }) : curr;
+      const keysIn = this.layers[0].opts.posEncAtCrossAttnKeys ? add(gpu, memory, memoryPos) : memory;
+      this.layers.forEach((layer, i) => {
+        x = layer.forward(x, currPos, keysIn, memory, numObjPtrTokens);
+        const t = x;
+        if (tap) gpu.untracked(() => tap(`layers.${i}`, t));
+      });
+      return this.norm.forward(x);
     });
-    if (keysIn !== memory) keysIn.release();
-    const out = this.norm.forward(x);
-    if (x !== curr) x.release();
-    return out;
   }
 
   /**
@@ -199,21 +188,14 @@ export class MemoryAttention {
       if (t.shape.length !== 3) throw new ShapeError(`${this.prefix}: ${name} ${t} must be [L, B, C] (sequence-first)`);
     }
     const B = curr.shape[1];
-    const owned: Tensor[] = [];
-    const toBatchFirst = (t: Tensor): Tensor => {
-      if (B === 1) return t.reshape([1, t.shape[0], t.shape[2]]);
-      const y = permute(gpu, t, [1, 0, 2]);
-      owned.push(y);
-      return y;
-    };
-    const out = this.forward(toBatchFirst(curr), toBatchFirst(currPos), toBatchFirst(memory), toBatchFirst(memoryPos), numObjPtrTokens, tap);
-    for (const t of owned) t.release();
-    if (B === 1) return reshapeOwned(out, [out.shape[1], 1, out.shape[2]]);
-    const y = permute(gpu, out, [1, 0, 2]);
-    out.release();
-    return y;
+    const toBatchFirst = (t: Tensor): Tensor => (B === 1 ? t.reshape([1, t.shape[0], t.shape[2]]) : permute(gpu, t, [1, 0, 2]));
+    return gpu.tidy(() => {
+      const out = this.forward(toBatchFirst(curr), toBatchFirst(currPos), toBatchFirst(memory), toBatchFirst(memoryPos), numObjPtrTokens, tap);
+      return B === 1 ? out.reshape([out.shape[1], 1, out.shape[2]]) : permute(gpu, out, [1, 0, 2]);
+    });
   }
 
+  /** Frees the RoPE tables (the weights belong to their WeightStore). */
   release(): void {
     this.tables.release();
   }

@@ -25,10 +25,10 @@ import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from '../checkpoint/config.js';
-import { Conv2d, dtypeOf, LayerNorm2d, Linear, type ModelContext } from './layers.js';
+import { cached, Conv2d, dtypeOf, LayerNorm2d, Linear, releaseDerived, type ModelContext } from './layers.js';
 import { sinePositionEncoding } from './position_encoding.js';
 
-/** Sees intermediate tensors before they are released (tests); must not keep or release them. */
+/** Sees intermediate tensors (tests); what it creates (copies) belongs to it; it must not release them. */
 export type Tap = (name: string, t: Tensor) => void;
 
 /** memory_encoder.MaskDownSampler at `prefix` (encoder.{3i} conv, encoder.{3i+1} LayerNorm2d, last 1×1 conv). */
@@ -57,16 +57,11 @@ export class MaskDownSampler {
 
   /** mask [B, 1, H, W] → [B, 256, H/16, W/16]; mask is not released. */
   forward(mask: Tensor): Tensor {
-    let x = mask;
-    for (let i = 0; i < this.convs.length; i++) {
-      const c = this.convs[i].forward(x);
-      if (x !== mask) x.release();
-      x = this.norms[i].forward(c, { act: 'gelu' });
-      c.release();
-    }
-    const y = this.proj.forward(x);
-    if (x !== mask) x.release();
-    return y;
+    return mask.gpu.tidy(() => {
+      let x = mask;
+      for (let i = 0; i < this.convs.length; i++) x = this.norms[i].forward(this.convs[i].forward(x), { act: 'gelu' });
+      return this.proj.forward(x);
+    });
   }
 }
 
@@ -83,7 +78,7 @@ export class CXBlock {
   readonly pwconv2: Linear;
   readonly gamma: Tensor | null;
   /** γ · b2, made on first use. */
-  private scaledBias: Tensor | null = null;
+  private readonly scaledBias = new Map<'shift', Tensor>();
 
   constructor(
     private readonly ctx: ModelContext,
@@ -107,47 +102,36 @@ export class CXBlock {
     if (this.pwconv1.inFeatures !== c || this.pwconv2.inFeatures !== hidden || this.pwconv2.outFeatures !== c) {
       throw new ShapeError(`${this.prefix}: x ${x} does not fit pwconv1 ${this.pwconv1.weight} and pwconv2 ${this.pwconv2.weight}`);
     }
-    const d = this.dwconv.forward(x);
-    const n = this.norm.forward(d);
-    d.release();
-    const h = matmulStrided(
-      gpu,
-      {
-        M: hw, N: hidden, K: c, batch: [b],
-        a: { tensor: n, ld: hw, trans: true, batchStrides: [c * hw] },
-        b: { tensor: this.pwconv1.weight, ld: c, trans: true, batchStrides: [0] },
-      },
-      { bias: this.pwconv1.bias, act: 'gelu', label: `${this.prefix}.pwconv1` },
-    );
-    n.release();
-    const p = matmulStrided(
-      gpu,
-      {
-        M: c, N: hw, K: hidden, batch: [b],
-        a: { tensor: this.pwconv2.weight, ld: hidden, batchStrides: [0] },
-        b: { tensor: h, ld: hidden, trans: true, batchStrides: [hw * hidden] },
-      },
-      { label: `${this.prefix}.pwconv2` },
-    );
-    h.release();
-    const pm = p.reshape([b, c, hh, ww]);
-    const y = channelAffine(gpu, pm, this.gamma, this.shift(), { dim: 1, residual: x });
-    pm.release();
-    return y;
+    return gpu.tidy(() => {
+      const n = this.norm.forward(this.dwconv.forward(x));
+      const h = matmulStrided(
+        gpu,
+        {
+          M: hw, N: hidden, K: c, batch: [b],
+          a: { tensor: n, ld: hw, trans: true, batchStrides: [c * hw] },
+          b: { tensor: this.pwconv1.weight, ld: c, trans: true, batchStrides: [0] },
+        },
+        { bias: this.pwconv1.bias, act: 'gelu', label: `${this.prefix}.pwconv1` },
+      );
+      const p = matmulStrided(
+        gpu,
+        {
+          M: c, N: hw, K: hidden, batch: [b],
+          a: { tensor: this.pwconv2.weight, ld: hidden, batchStrides: [0] },
+          b: { tensor: h, ld: hidden, trans: true, batchStrides: [hw * hidden] },
+        },
+        { label: `${this.prefix}.pwconv2` },
+      );
+      return channelAffine(gpu, p.reshape([b, c, hh, ww]), this.gamma, this.shift(), { dim: 1, residual: x });
+    });
   }
 
   /** The affine pass's shift: γ · b2 with a layer scale, else b2. */
   private shift(): Tensor | null {
     const b2 = this.pwconv2.bias ?? null;
-    if (!b2 || !this.gamma) return b2;
-    this.scaledBias ??= mul(this.ctx.gpu, this.gamma, b2);
-    return this.scaledBias;
-  }
-
-  release(): void {
-    this.scaledBias?.release();
-    this.scaledBias = null;
-    this.dwconv.release();
+    const gamma = this.gamma;
+    if (!b2 || !gamma) return b2;
+    return cached(this.ctx, this.scaledBias, 'shift', () => mul(this.ctx.gpu, gamma, b2));
   }
 }
 
@@ -163,13 +147,11 @@ export class Fuser {
 
   /** x [B, C, h, w] → [B, C, h, w]; x is not released. */
   forward(x: Tensor): Tensor {
-    let y = this.proj ? this.proj.forward(x) : x;
-    for (const layer of this.layers) {
-      const z = layer.forward(y);
-      if (y !== x) y.release();
-      y = z;
-    }
-    return y;
+    return x.gpu.tidy(() => {
+      let y = this.proj ? this.proj.forward(x) : x;
+      for (const layer of this.layers) y = layer.forward(y);
+      return y;
+    });
   }
 }
 
@@ -215,13 +197,9 @@ export class MemoryEncoder {
 
   /** The sine position encoding [1, memDim, h, w] (PositionEmbeddingSine(memDim), normalized), cached per size. */
   positionEncoding(h: number, w: number): Tensor {
-    const key = `${h}x${w}`;
-    let t = this.posCache.get(key);
-    if (!t) {
-      t = this.ctx.gpu.upload(sinePositionEncoding(this.outDim, h, w), [1, this.outDim, h, w], dtypeOf(this.ctx), `${this.prefix}.pos`);
-      this.posCache.set(key, t);
-    }
-    return t;
+    return cached(this.ctx, this.posCache, `${h}x${w}`, () =>
+      this.ctx.gpu.upload(sinePositionEncoding(this.outDim, h, w), [1, this.outDim, h, w], dtypeOf(this.ctx), `${this.prefix}.pos`),
+    );
   }
 
   /**
@@ -229,17 +207,13 @@ export class MemoryEncoder {
    * owned by the encoder.
    */
   positionTokens(h: number, w: number): Tensor {
-    const key = `tokens ${h}x${w}`;
-    let t = this.posCache.get(key);
-    if (!t) {
+    return cached(this.ctx, this.posCache, `tokens ${h}x${w}`, () => {
       const chw = sinePositionEncoding(this.outDim, h, w);
       const hwc = new Float32Array(chw.length);
       const n = h * w;
       for (let c = 0; c < this.outDim; c++) for (let i = 0; i < n; i++) hwc[i * this.outDim + c] = chw[c * n + i];
-      t = this.ctx.gpu.upload(hwc, [1, n, this.outDim], dtypeOf(this.ctx), `${this.prefix}.pos_tokens`);
-      this.posCache.set(key, t);
-    }
-    return t;
+      return this.ctx.gpu.upload(hwc, [1, n, this.outDim], dtypeOf(this.ctx), `${this.prefix}.pos_tokens`);
+    });
   }
 
   /**
@@ -262,31 +236,22 @@ export class MemoryEncoder {
       throw new ShapeError(`${P}: masks ${masks} must be [${Bp === 1 ? 'B' : Bp}, 1, ${h * s}, ${w * s}] for pixFeat ${pixFeat}`);
     }
 
-    const m = opts.skipMaskSigmoid ? masks : unary(gpu, masks, 'sigmoid');
-    const md = this.maskDownsampler.forward(m);
-    if (m !== masks) m.release();
-    opts.tap?.('mask_downsampler', md);
-    const pf = this.pixFeatProj.forward(pixFeat);
-    opts.tap?.('pix_feat_proj', pf);
-    const x = add(gpu, pf, md);
-    pf.release();
-    md.release();
-    const fused = this.fuser.forward(x);
-    x.release();
-    opts.tap?.('fuser', fused);
-    let features = fused;
-    if (this.outProj) {
-      features = this.outProj.forward(fused);
-      fused.release();
-    }
+    const tap = (name: string, t: Tensor) => opts.tap && gpu.untracked(() => opts.tap!(name, t));
+    const features = gpu.tidy(() => {
+      const md = this.maskDownsampler.forward(opts.skipMaskSigmoid ? masks : unary(gpu, masks, 'sigmoid'));
+      tap('mask_downsampler', md);
+      const pf = this.pixFeatProj.forward(pixFeat);
+      tap('pix_feat_proj', pf);
+      const fused = this.fuser.forward(add(gpu, pf, md));
+      tap('fuser', fused);
+      return this.outProj ? this.outProj.forward(fused) : fused;
+    });
     return { features, pos: this.positionEncoding(h, w) };
   }
 
+  /** Frees what the modules built on this encoder's context derived and cached (the weights belong to their WeightStore). */
   release(): void {
-    for (const t of this.posCache.values()) t.release();
-    this.posCache.clear();
-    for (const layer of this.fuser.layers) layer.release();
-    for (const conv of [...this.maskDownsampler.convs, this.maskDownsampler.proj, this.pixFeatProj, this.fuser.proj, this.outProj]) conv?.release();
+    releaseDerived(this.ctx);
   }
 }
 
@@ -312,18 +277,15 @@ export interface MaskForMemoryOptions {
  * overflowing exp gives +inf or the largest float, both → 0), and relu(2s − 1) maps ½ to 0.
  */
 export function maskForMemory(gpu: Gpu, logits: Tensor, opts: MaskForMemoryOptions): Tensor {
-  let p: Tensor;
-  if (opts.binarize) {
-    const s = unary(gpu, logits, 'sigmoid', { scale: STEP_SCALE });
-    p = unary(gpu, s, 'relu', { scale: 2, bias: -1 });
-    s.release();
-  } else {
-    p = unary(gpu, logits, 'sigmoid');
-  }
-  if (opts.scale === 1 && opts.bias === 0) return p;
-  const y = unary(gpu, p, 'identity', { scale: opts.scale, bias: opts.bias });
-  p.release();
-  return y;
+  return gpu.tidy(() => {
+    const p = opts.binarize ? step(gpu, logits) : unary(gpu, logits, 'sigmoid');
+    return opts.scale === 1 && opts.bias === 0 ? p : unary(gpu, p, 'identity', { scale: opts.scale, bias: opts.bias });
+  });
+}
+
+/** [x > 0] as 0 / 1 in x's dtype: relu(2·sigmoid(2¹⁰⁰ x) − 1) (see maskForMemory). */
+function step(gpu: Gpu, x: Tensor): Tensor {
+  return gpu.tidy(() => unary(gpu, unary(gpu, x, 'sigmoid', { scale: STEP_SCALE }), 'relu', { scale: 2, bias: -1 }));
 }
 
 /**
@@ -335,17 +297,12 @@ export function addNoObjectEmbedding(gpu: Gpu, features: Tensor, objectScoreLogi
   if (features.shape.length !== 4) throw new ShapeError(`no_obj_embed_spatial: features ${features} must be [B, C, h, w]`);
   if (objectScoreLogits.size !== B) throw new ShapeError(`no_obj_embed_spatial: object scores ${objectScoreLogits} must be [${B}, 1]`);
   if (noObjEmbedSpatial.size !== C) throw new ShapeError(`no_obj_embed_spatial: ${noObjEmbedSpatial} must be [1, ${C}]`);
-  // present = relu(2·sigmoid(2¹⁰⁰ x) − 1) = [x > 0] (see maskForMemory), absent = 1 − present.
-  const s = unary(gpu, objectScoreLogits, 'sigmoid', { scale: STEP_SCALE });
-  const present = unary(gpu, s, 'relu', { scale: 2, bias: -1 });
-  s.release();
-  const absent = unary(gpu, present, 'identity', { scale: -1, bias: 1 });
-  present.release();
-  const term = mul(gpu, absent.reshape([B, 1]), noObjEmbedSpatial.reshape([1, C]));
-  absent.release();
-  const y = add(gpu, features, term.reshape([B, C, 1, 1]));
-  term.release();
-  return y;
+  return gpu.tidy(() => {
+    // absent = 1 − [x > 0]
+    const absent = unary(gpu, step(gpu, objectScoreLogits), 'identity', { scale: -1, bias: 1 });
+    const term = mul(gpu, absent.reshape([B, 1]), noObjEmbedSpatial.reshape([1, C]));
+    return add(gpu, features, term.reshape([B, C, 1, 1]));
+  });
 }
 
 /**

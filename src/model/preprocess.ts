@@ -13,7 +13,7 @@
 import { cast } from '../kernels/layout.js';
 import { pilResizeNormalize, uploadPixels } from '../kernels/pil_resize.js';
 import { resize } from '../kernels/resize.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../kernels/pil_resize.ref.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../kernels/pil_tables.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -54,10 +54,10 @@ export function preprocessVideoFrame(
 ): Tensor {
   const channels = opts.channels ?? 3;
   checkPixels('preprocessVideoFrame', pixels, width, height, channels, size);
-  const px = uploadPixels(gpu, pixels, 'frame pixels');
-  const y = pilResizeNormalize(gpu, px, width, height, channels, size, size, { dtype: opts.dtype ?? 'f32', mean: opts.mean, std: opts.std });
-  px.release();
-  return y;
+  return gpu.tidy(() => {
+    const px = uploadPixels(gpu, pixels, 'frame pixels');
+    return pilResizeNormalize(gpu, px, width, height, channels, size, size, { dtype: opts.dtype ?? 'f32', mean: opts.mean, std: opts.std });
+  });
 }
 
 /**
@@ -77,29 +77,23 @@ export function preprocessImage(
 ): Tensor {
   const channels = opts.channels ?? 3;
   checkPixels('preprocessImage', pixels, width, height, channels, size);
-  const px = uploadPixels(gpu, pixels, 'image pixels');
-  // Identity Pillow resize (all taps but the centre are zero) + the normalization table: (v / 255 - mean) / std.
-  const x = pilResizeNormalize(gpu, px, width, height, channels, width, height, {
-    dtype: 'f32',
-    mean: opts.mean ?? IMAGENET_MEAN,
-    std: opts.std ?? IMAGENET_STD,
-  });
-  px.release();
   const dtype = opts.dtype ?? 'f32';
-  if (width === size && height === size) {
-    if (dtype === 'f32') return x;
-    const y = cast(gpu, x, dtype);
-    x.release();
-    return y;
-  }
-  // torchvision's Resize((S, S)) on a float tensor: F.interpolate(bilinear, antialias=True, align_corners=False).
-  const y = gpu.empty([3, size, size], 'f32', 'image');
-  resize(gpu, x.reshape([1, 3, height, width]), 'bilinear', { size: [size, size], antialias: true, out: y.reshape([1, 3, size, size]) });
-  x.release();
-  if (dtype === 'f32') return y;
-  const z = cast(gpu, y, dtype);
-  y.release();
-  return z;
+  return gpu.tidy(() => {
+    const px = uploadPixels(gpu, pixels, 'image pixels');
+    // Identity Pillow resize (all taps but the centre are zero) + the normalization table: (v / 255 - mean) / std.
+    const x = pilResizeNormalize(gpu, px, width, height, channels, width, height, {
+      dtype: 'f32',
+      mean: opts.mean ?? IMAGENET_MEAN,
+      std: opts.std ?? IMAGENET_STD,
+    });
+    let y = x;
+    if (width !== size || height !== size) {
+      // torchvision's Resize((S, S)) on a float tensor: F.interpolate(bilinear, antialias=True, align_corners=False).
+      y = gpu.empty([3, size, size], 'f32', 'image');
+      resize(gpu, x.reshape([1, 3, height, width]), 'bilinear', { size: [size, size], antialias: true, out: y.reshape([1, 3, size, size]) });
+    }
+    return dtype === 'f32' ? y : cast(gpu, y, dtype);
+  });
 }
 
 /** One frame through either official transform. */

@@ -19,10 +19,9 @@
  */
 import { add } from '../kernels/binary.js';
 import { ShapeError, Sam2Error } from '../runtime/errors.js';
-import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from '../checkpoint/config.js';
-import { Conv2d, dtypeOf, LayerNorm2d, type ModelContext } from './layers.js';
+import { cached, Conv2d, dtypeOf, LayerNorm2d, type ModelContext } from './layers.js';
 import { randomFourierEncode, randomFourierGrid, randomFourierPoints } from './position_encoding.js';
 
 const f = Math.fround;
@@ -67,8 +66,8 @@ export class PromptEncoder {
   readonly maskInputSize: [number, number];
   private readonly downscaling: { conv0: Conv2d; ln1: LayerNorm2d; conv3: Conv2d; ln4: LayerNorm2d; conv6: Conv2d };
   private readonly noMaskEmbed: Tensor;
-  private densePe: Tensor | null = null;
-  private densePeTokens: Tensor | null = null;
+  /** get_dense_pe() in both layouts, made on first use. */
+  private readonly densePe = new Map<'nchw' | 'tokens', Tensor>();
 
   private constructor(
     private readonly ctx: ModelContext,
@@ -117,17 +116,16 @@ export class PromptEncoder {
    * the official). Computed once; owned by the encoder (do not release).
    */
   getDensePe(): Tensor {
-    if (!this.densePe) {
+    return cached(this.ctx, this.densePe, 'nchw', () => {
       const [h, w] = this.imageEmbeddingSize;
       const data = randomFourierGrid(this.host.gaussian, h, w);
-      this.densePe = uploadOrdered(this.ctx.gpu, data, [1, this.embedDim, h, w], dtypeOf(this.ctx), `${this.prefix}.dense_pe`);
-    }
-    return this.densePe;
+      return this.ctx.gpu.upload(data, [1, this.embedDim, h, w], dtypeOf(this.ctx), `${this.prefix}.dense_pe`);
+    });
   }
 
   /** The same encoding token-major, [1, h·w, C] (what the two-way transformer consumes). Owned by the encoder. */
   getDensePeTokens(): Tensor {
-    if (!this.densePeTokens) {
+    return cached(this.ctx, this.densePe, 'tokens', () => {
       const [h, w] = this.imageEmbeddingSize;
       const coords = new Float32Array(h * w * 2);
       for (let y = 0; y < h; y++) {
@@ -137,9 +135,8 @@ export class PromptEncoder {
         }
       }
       const data = randomFourierEncode(coords, this.host.gaussian);
-      this.densePeTokens = uploadOrdered(this.ctx.gpu, data, [1, h * w, this.embedDim], dtypeOf(this.ctx), `${this.prefix}.dense_pe_tokens`);
-    }
-    return this.densePeTokens;
+      return this.ctx.gpu.upload(data, [1, h * w, this.embedDim], dtypeOf(this.ctx), `${this.prefix}.dense_pe_tokens`);
+    });
   }
 
   /** Batch size of a prompt set, as PromptEncoder._get_batch_size, after checking that its parts agree. */
@@ -189,7 +186,7 @@ export class PromptEncoder {
       }
     }
     const dtype = dtypeOf(this.ctx);
-    const sparseT = uploadOrdered(this.ctx.gpu, sparse, [B, perPrompt, C], dtype, `${this.prefix}.sparse`);
+    const sparseT = this.ctx.gpu.upload(sparse, [B, perPrompt, C], dtype, `${this.prefix}.sparse`);
     const dense = input.masks ? this.embedMasks(input.masks) : this.noMaskDense(B);
     return { sparse: sparseT, dense };
   }
@@ -270,37 +267,21 @@ export class PromptEncoder {
       throw new ShapeError(`${this.prefix}: mask prompt ${masks} must be ${dtypeOf(this.ctx)} (the weights' dtype)`);
     }
     const d = this.downscaling;
-    const a = d.conv0.forward(masks);
-    const b = d.ln1.forward(a, { act: 'gelu' });
-    a.release();
-    const c = d.conv3.forward(b);
-    b.release();
-    const e = d.ln4.forward(c, { act: 'gelu' });
-    c.release();
-    const out = d.conv6.forward(e);
-    e.release();
-    return out;
+    return this.ctx.gpu.tidy(() => {
+      const b = d.ln1.forward(d.conv0.forward(masks), { act: 'gelu' });
+      return d.conv6.forward(d.ln4.forward(d.conv3.forward(b), { act: 'gelu' }));
+    });
   }
 
   /** no_mask_embed at every position of B images: [B, C, h, w] (broadcast add onto zeros). */
   private noMaskDense(B: number): Tensor {
     const [h, w] = this.imageEmbeddingSize;
     const gpu = this.ctx.gpu;
-    const zeros = uploadOrdered(gpu, new Float32Array(B * h * w), [B, 1, h, w], dtypeOf(this.ctx), `${this.prefix}.zeros`);
-    const dense = add(gpu, this.noMaskEmbed.reshape([1, this.embedDim, 1, 1]), zeros);
-    zeros.release();
-    return dense;
+    return gpu.tidy(() => {
+      const zeros = gpu.upload(new Float32Array(B * h * w), [B, 1, h, w], dtypeOf(this.ctx), `${this.prefix}.zeros`);
+      return add(gpu, this.noMaskEmbed.reshape([1, this.embedDim, 1, 1]), zeros);
+    });
   }
-}
-
-/**
- * gpu.upload() after submitting the work recorded so far. writeBuffer runs on the queue at once, before
- * dispatches that are recorded but not yet submitted, and a pooled buffer handed out here may be one such a
- * dispatch still reads under its previous owner.
- */
-function uploadOrdered(gpu: Gpu, data: ArrayLike<number>, shape: readonly number[], dtype: 'f32' | 'f16', label: string): Tensor {
-  gpu.flush();
-  return gpu.upload(data, shape, dtype, label);
 }
 
 function pointBatch(p: PointPrompts): number {

@@ -19,23 +19,9 @@ import { rope, ropeTable, type RopeTable } from '../kernels/rope.js';
 import { sdpa, type SdpaImpl } from '../kernels/sdpa.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
-import { Tensor } from '../runtime/tensor.js';
+import { dispose } from '../runtime/scope.js';
+import type { Tensor } from '../runtime/tensor.js';
 import { dtypeOf, Linear, type ModelContext } from './layers.js';
-
-/**
- * `t` under another shape, taking over its buffer: the result owns it (release() gives it back) and `t` must
- * not be used or released afterwards. (Tensor.reshape makes a non-owning view.)
- */
-export function reshapeOwned(t: Tensor, shape: readonly number[]): Tensor {
-  // A view shares its base's ownership: releasing it frees the buffer.
-  return t.reshape(shape);
-}
-
-/**
- * compute_axial_cis(dim, endX, endY, theta) as f32 cos / sin arrays [endX·endY, dim/2], each step rounded to
- * f32 where PyTorch computes in f32 (the rope kernel's CPU reference).
- */
-export { axialCis as axialRopeTables } from '../kernels/rope.ref.js';
 
 /**
  * Rotation tables of the rope kernel (src/kernels/rope.ts) per (feature size, head dim), made on first use
@@ -56,20 +42,21 @@ export class RopeTables {
   get(length: number, headDim: number): RopeTable {
     const key = `${length}:${headDim}`;
     let t = this.tables.get(key);
-    if (!t) {
+    if (!t || t.tensor.isReleased) {
       const side = Math.round(Math.sqrt(length));
       if (side * side !== length) {
         throw new ShapeError(`RoPEAttention: ${length} query tokens are not a square feature map (RoPE assumes w = h = √L)`);
       }
       if (headDim % 4 !== 0) throw new ShapeError(`RoPEAttention: head dim ${headDim} must be a multiple of 4`);
       t = ropeTable(this.gpu, headDim, side, side, this.theta);
+      this.gpu.keep(t.tensor);
       this.tables.set(key, t);
     }
     return t;
   }
 
   release(): void {
-    for (const t of this.tables.values()) t.tensor.release();
+    dispose(this.tables);
     this.tables.clear();
   }
 }
@@ -173,18 +160,15 @@ export class RoPEAttention {
     const table = this.tables.get(Lq, this.headDim);
 
     const H = this.numHeads;
-    // The projections' outputs are rotated in place; keys projected by the caller into a new tensor.
-    const qr = rope(gpu, this.qProj.forward(q), table, { heads: H, inPlace: true });
-    const kOwned = !opts.kProjected;
-    const kp = opts.kProjected ?? this.kProj.forward(k!);
-    const kr = rope(gpu, kp, table, { heads: H, repeat: this.ropeKRepeat, exclude, inPlace: kOwned });
-    const vp = opts.vProjected ?? this.vProj.forward(v!);
-    const o = sdpa(gpu, qr, kr, vp, { heads: H, impl: this.sdpaImpl });
-    qr.release();
-    kr.release();
-    if (vp !== opts.vProjected) vp.release();
-    const y = this.outProj.forward(o, { residual: opts.residual });
-    o.release();
-    return y;
+    return gpu.tidy(() => {
+      // The projections' outputs are rotated in place; keys projected by the caller into a new tensor.
+      const qr = rope(gpu, this.qProj.forward(q), table, { heads: H, inPlace: true });
+      const kr = opts.kProjected
+        ? rope(gpu, opts.kProjected, table, { heads: H, repeat: this.ropeKRepeat, exclude })
+        : rope(gpu, this.kProj.forward(k!), table, { heads: H, repeat: this.ropeKRepeat, exclude, inPlace: true });
+      const vp = opts.vProjected ?? this.vProj.forward(v!);
+      const o = sdpa(gpu, qr, kr, vp, { heads: H, impl: this.sdpaImpl });
+      return this.outProj.forward(o, { residual: opts.residual });
+    });
   }
 }

@@ -44,10 +44,11 @@ import { resize } from '../kernels/resize.js';
 import { clampToF32, gateMasks, gatePointer, maskPresence, memoryBankEntry, memoryMask } from '../kernels/tracking.js';
 import { Sam2Error, ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
+import { dispose } from '../runtime/scope.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Sam2Config } from '../checkpoint/config.js';
 import { ImageEncoder, type ImageFeatures } from './image_encoder.js';
-import { Conv2d, dtypeOf, Linear, MLP, type ModelContext } from './layers.js';
+import { cached, Conv2d, dtypeOf, Linear, MLP, releaseDerived, type ModelContext } from './layers.js';
 import { MaskDecoder, maskDecoderOptions } from './mask_decoder.js';
 import { MemoryAttention } from './memory_attention.js';
 import { MemoryEncoder } from './memory_encoder.js';
@@ -55,7 +56,7 @@ import { sine1d } from './position_encoding.js';
 import { PromptEncoder } from './prompt_encoder.js';
 
 /** The mask logit of a missing object (the official NO_OBJ_SCORE). */
-export { NO_OBJ_SCORE } from '../kernels/tracking.ref.js';
+export { NO_OBJ_SCORE } from '../kernels/tracking.js';
 
 /** Prompt points in the model's input pixels (0..imageSize): coords [P*2] (x, y pairs), labels [P] (−1, 0, 1, 2, 3). */
 export interface PointInputs {
@@ -78,11 +79,12 @@ export interface FrameOutput {
 /** An object's outputs by frame: conditioning (prompted) frames and tracked frames, in insertion order. */
 /** Frees the tensors of a stored output (nothing for undefined). */
 export function releaseOutput(o: FrameOutput | undefined): void {
-  if (!o) return;
-  o.predMasks.release();
-  o.objPtr.release();
-  o.objectScoreLogits.release();
-  o.maskmemFeatures?.release();
+  dispose(o);
+}
+
+/** The stored part of a track_step result (the high-res logits dropped). */
+export function frameOutput(r: TrackStepResult): FrameOutput {
+  return { predMasks: r.predMasks, objPtr: r.objPtr, objectScoreLogits: r.objectScoreLogits, maskmemFeatures: r.maskmemFeatures };
 }
 
 export interface ObjectOutputDict {
@@ -274,7 +276,7 @@ export class SAM2Base {
   private readonly memPosCache = new Map<string, Tensor>();
 
   private constructor(
-    ctx: ModelContext,
+    private readonly ctx: ModelContext,
     readonly config: Sam2Config,
     readonly promptEncoder: PromptEncoder,
   ) {
@@ -334,19 +336,20 @@ export class SAM2Base {
     if (a.prevSamMaskLogits && (!a.pointInputs || a.maskInputs)) {
       throw new Sam2Error('trackStep: previous mask logits go with point inputs and no mask input');
     }
-    let heads: SamHeadsOutput;
-    if (a.maskInputs && cfg.useMaskInputAsOutputWithoutSam) {
-      heads = this.useMaskAsOutput(a.features, a.maskInputs);
-    } else {
-      const pix = this.memoryConditionedFeatures(a);
-      // A correction click feeds the previous logits as the mask prompt.
-      const maskInputs = a.prevSamMaskLogits ?? a.maskInputs;
-      heads = this.forwardSamHeads(pix, a.features, a.pointInputs, maskInputs, this.useMultimask(a.isInitCondFrame, a.pointInputs));
-      if (pix !== a.features.visionTokens) pix.release();
-    }
-    const maskmemFeatures =
-      a.runMemEncoder && cfg.numMaskmem > 0 ? this.encodeNewMemory(a.features, heads.highRes, heads.score, a.pointInputs !== undefined) : null;
-    return { predMasks: heads.lowRes, predMasksHighRes: heads.highRes, objPtr: heads.objPtr, objectScoreLogits: heads.score, maskmemFeatures };
+    return this.gpu.tidy(() => {
+      let heads: SamHeadsOutput;
+      if (a.maskInputs && cfg.useMaskInputAsOutputWithoutSam) {
+        heads = this.useMaskAsOutput(a.features, a.maskInputs);
+      } else {
+        const pix = this.memoryConditionedFeatures(a);
+        // A correction click feeds the previous logits as the mask prompt.
+        const maskInputs = a.prevSamMaskLogits ?? a.maskInputs;
+        heads = this.forwardSamHeads(pix, a.features, a.pointInputs, maskInputs, this.useMultimask(a.isInitCondFrame, a.pointInputs));
+      }
+      const maskmemFeatures =
+        a.runMemEncoder && cfg.numMaskmem > 0 ? this.encodeNewMemory(a.features, heads.highRes, heads.score, a.pointInputs !== undefined) : null;
+      return { predMasks: heads.lowRes, predMasksHighRes: heads.highRes, objPtr: heads.objPtr, objectScoreLogits: heads.score, maskmemFeatures };
+    });
   }
 
   /**
@@ -361,13 +364,16 @@ export class SAM2Base {
     const cfg = this.config;
     const f = a.features;
     this.checkFeatures(f);
-    const single = (outputs: ObjectOutputDict): FrameOutput => {
-      const r = this.trackStep({ ...a, outputs, isInitCondFrame: false });
-      r.predMasksHighRes.release();
-      return r;
-    };
+    const single = (outputs: ObjectOutputDict): FrameOutput => gpu.tidy(() => frameOutput(this.trackStep({ ...a, outputs, isInitCondFrame: false })));
     if (a.outputs.length < 2 || cfg.numMaskmem === 0) return a.outputs.map(single);
 
+    return gpu.tidy(() => this.trackGroups(a));
+  }
+
+  /** trackObjects for two or more objects with memory: the objects grouped by memory length, a batch per group. */
+  private trackGroups(a: TrackObjectsArgs): FrameOutput[] {
+    const gpu = this.gpu;
+    const f = a.features;
     const [h, w] = f.featSizes[f.featSizes.length - 1];
     const mems = a.outputs.map((o) => this.assembleMemory(a.frameIdx, o, a.numFrames, a.reverse, [h, w]));
     // Objects batch together when their memories have the same length and pointer count.
@@ -379,36 +385,24 @@ export class SAM2Base {
     const results: FrameOutput[] = new Array(a.outputs.length);
     for (const idx of groups.values()) {
       const B = idx.length;
-      const batch = (ts: Tensor[]): Tensor => (ts.length === 1 ? ts[0] : concat(gpu, ts, 0));
-      const memory = batch(idx.map((i) => mems[i].memory));
-      const memoryPos = batch(idx.map((i) => mems[i].memoryPos));
-      const curr = batch(Array(B).fill(f.visionTokens));
-      const currPos = batch(Array(B).fill(f.visionPosTokens));
-      const pix = this.memoryAttention.forward(curr, currPos, memory, memoryPos, mems[idx[0]].numObjPtrTokens);
-      for (const t of [memory, memoryPos]) t.release();
-      if (B > 1) {
-        for (const i of idx) {
-          mems[i].memory.release();
-          mems[i].memoryPos.release();
-        }
-      }
-      if (curr !== f.visionTokens) curr.release();
-      if (currPos !== f.visionPosTokens) currPos.release();
-
-      const heads = this.forwardSamHeads(pix, f, undefined, undefined, this.useMultimask(false, undefined));
-      pix.release();
-      const banks = a.runMemEncoder ? this.encodeNewMemories(f, heads.highRes, heads.score, false) : null;
-      heads.highRes.release();
-      const part = (t: Tensor, b: number): Tensor => (B === 1 ? t : slice(gpu, t, 0, b, 1));
-      idx.forEach((i, b) => {
-        results[i] = {
+      const outs = gpu.tidy(() => {
+        const batch = (ts: Tensor[]): Tensor => (ts.length === 1 ? ts[0] : concat(gpu, ts, 0));
+        const memory = batch(idx.map((i) => mems[i].memory));
+        const memoryPos = batch(idx.map((i) => mems[i].memoryPos));
+        const curr = batch(Array(B).fill(f.visionTokens));
+        const currPos = batch(Array(B).fill(f.visionPosTokens));
+        const pix = this.memoryAttention.forward(curr, currPos, memory, memoryPos, mems[idx[0]].numObjPtrTokens);
+        const heads = this.forwardSamHeads(pix, f, undefined, undefined, this.useMultimask(false, undefined));
+        const banks = a.runMemEncoder ? this.encodeNewMemories(f, heads.highRes, heads.score, false) : null;
+        const part = (t: Tensor, b: number): Tensor => (B === 1 ? t : slice(gpu, t, 0, b, 1));
+        return idx.map((_, b) => ({
           predMasks: part(heads.lowRes, b),
           objPtr: part(heads.objPtr, b),
           objectScoreLogits: part(heads.score, b),
           maskmemFeatures: banks ? banks[b] : null,
-        };
+        }));
       });
-      if (B > 1) for (const t of [heads.lowRes, heads.objPtr, heads.score]) t.release();
+      idx.forEach((i, b) => (results[i] = outs[b]));
     }
     return results;
   }
@@ -421,22 +415,17 @@ export class SAM2Base {
     this.checkFeatures(features);
     const S = this.imageSize;
     if (predMasks.shape.length !== 4 || predMasks.dtype !== 'f32') throw new ShapeError(`encodeMemoryFromLowRes: masks ${predMasks} must be [1, 1, h, w]:f32`);
-    const score = objectScoreLogits.dtype === 'f32' ? objectScoreLogits : cast(this.gpu, objectScoreLogits, 'f32');
-    const high = resize(this.gpu, predMasks, 'bilinear', { size: [S, S] });
-    const bank = this.encodeNewMemory(features, high, score, isMaskFromPts);
-    high.release();
-    if (score !== objectScoreLogits) score.release();
-    return bank;
+    return this.gpu.tidy(() => {
+      const score = objectScoreLogits.dtype === 'f32' ? objectScoreLogits : cast(this.gpu, objectScoreLogits, 'f32');
+      const high = resize(this.gpu, predMasks, 'bilinear', { size: [S, S] });
+      return this.encodeNewMemory(features, high, score, isMaskFromPts);
+    });
   }
 
   /** Frees what the model computed and cached (the weights belong to their WeightStore). */
   release(): void {
-    for (const t of this.memPosCache.values()) t.release();
-    this.memPosCache.clear();
-    this.imageEncoder.release();
-    this.memoryEncoder.release();
+    releaseDerived(this.ctx);
     this.memoryAttention.release();
-    this.maskDownsample?.release();
   }
 
   // ---------------------------------------------------------------- internals
@@ -459,21 +448,18 @@ export class SAM2Base {
 
   /** The spatial + temporal encoding of a memory with this t_pos, [1, h·w, mem_dim]; cached. */
   private memoryPos(tPos: number, h: number, w: number): Tensor {
-    const key = `${h}x${w} ${tPos}`;
-    let t = this.memPosCache.get(key);
-    if (!t) {
-      const D = this.config.memDim;
-      const row = slice(this.gpu, this.maskmemTposEnc.reshape([this.config.numMaskmem, D]), 0, this.config.numMaskmem - tPos - 1, 1);
-      t = add(this.gpu, this.memoryEncoder.positionTokens(h, w), row.reshape([1, 1, D]));
-      row.release();
-      this.memPosCache.set(key, t);
-    }
-    return t;
+    return cached(this.ctx, this.memPosCache, `${h}x${w} ${tPos}`, () =>
+      this.gpu.tidy(() => {
+        const D = this.config.memDim;
+        const row = slice(this.gpu, this.maskmemTposEnc.reshape([this.config.numMaskmem, D]), 0, this.config.numMaskmem - tPos - 1, 1);
+        return add(this.gpu, this.memoryEncoder.positionTokens(h, w), row.reshape([1, 1, D]));
+      }),
+    );
   }
 
   /**
    * _prepare_memory_conditioned_features: the pixel tokens [1, h·w, C] the SAM heads read (the image tokens
-   * themselves without memory, which the caller must then not release).
+   * themselves without memory).
    */
   private memoryConditionedFeatures(a: TrackStepArgs): Tensor {
     const gpu = this.gpu;
@@ -485,11 +471,10 @@ export class SAM2Base {
       return add(gpu, f.visionTokens, this.noMemEmbed);
     }
     const [h, w] = f.featSizes[f.featSizes.length - 1];
-    const m = this.assembleMemory(a.frameIdx, a.outputs, a.numFrames, a.reverse, [h, w]);
-    const out = this.memoryAttention.forward(f.visionTokens, f.visionPosTokens, m.memory, m.memoryPos, m.numObjPtrTokens);
-    m.memory.release();
-    m.memoryPos.release();
-    return out;
+    return gpu.tidy(() => {
+      const m = this.assembleMemory(a.frameIdx, a.outputs, a.numFrames, a.reverse, [h, w]);
+      return this.memoryAttention.forward(f.visionTokens, f.visionPosTokens, m.memory, m.memoryPos, m.numObjPtrTokens);
+    });
   }
 
   /**
@@ -514,35 +499,34 @@ export class SAM2Base {
     const sel = selectMemory(cfg, frameIdx, [...outputs.cond.keys()], (t) => outputs.nonCond.has(t), numFrames, reverse);
     const stored = (e: { frame: number; source: OutputSource }): FrameOutput => (e.source === 'cond' ? outputs.cond : outputs.nonCond).get(e.frame)!;
 
-    const parts: Tensor[] = [];
-    const posParts: Tensor[] = [];
-    for (const m of sel.memories) {
-      const bank = stored(m).maskmemFeatures;
-      if (!bank) {
-        // A non-conditioning frame whose memory a bounded store already dropped counts as absent (padding).
-        if (m.source === 'nonCond') continue;
-        throw new Sam2Error(`frame ${frameIdx}: the output of conditioning frame ${m.frame} has no memory yet (encode it before tracking)`);
+    return gpu.tidy(() => {
+      const parts: Tensor[] = [];
+      const posParts: Tensor[] = [];
+      for (const m of sel.memories) {
+        const bank = stored(m).maskmemFeatures;
+        if (!bank) {
+          // A non-conditioning frame whose memory a bounded store already dropped counts as absent (padding).
+          if (m.source === 'nonCond') continue;
+          throw new Sam2Error(`frame ${frameIdx}: the output of conditioning frame ${m.frame} has no memory yet (encode it before tracking)`);
+        }
+        if (bank.size !== HW * D) throw new ShapeError(`frame ${frameIdx}: memory of frame ${m.frame} ${bank} must be [1, ${HW}, ${D}]`);
+        parts.push(bank.reshape([1, HW, D]));
+        posParts.push(this.memoryPos(m.tPos, h, w));
       }
-      if (bank.size !== HW * D) throw new ShapeError(`frame ${frameIdx}: memory of frame ${m.frame} ${bank} must be [1, ${HW}, ${D}]`);
-      parts.push(bank.reshape([1, HW, D]));
-      posParts.push(this.memoryPos(m.tPos, h, w));
-    }
-    const nTok = C / D;
-    const P = sel.pointers.length;
-    let ptrPos: Tensor | null = null;
-    if (P > 0) {
-      for (const p of sel.pointers) {
-        const ptr = stored(p).objPtr;
-        if (ptr.size !== C) throw new ShapeError(`frame ${frameIdx}: object pointer of frame ${p.frame} ${ptr} must be [1, ${C}]`);
-        parts.push(ptr.reshape([1, nTok, D]));
+      const nTok = C / D;
+      const P = sel.pointers.length;
+      if (P > 0) {
+        for (const p of sel.pointers) {
+          const ptr = stored(p).objPtr;
+          if (ptr.size !== C) throw new ShapeError(`frame ${frameIdx}: object pointer of frame ${p.frame} ${ptr} must be [1, ${C}]`);
+          parts.push(ptr.reshape([1, nTok, D]));
+        }
+        posParts.push(this.pointerPos(sel));
       }
-      ptrPos = this.pointerPos(sel);
-      posParts.push(ptrPos);
-    }
-    const memory = concat(gpu, parts, 1, { dtype: this.dtype });
-    const memoryPos = concat(gpu, posParts, 1, { dtype: this.dtype });
-    ptrPos?.release();
-    return { memory, memoryPos, numObjPtrTokens: P * nTok, selection: sel };
+      const memory = concat(gpu, parts, 1, { dtype: this.dtype });
+      const memoryPos = concat(gpu, posParts, 1, { dtype: this.dtype });
+      return { memory, memoryPos, numObjPtrTokens: P * nTok, selection: sel };
+    });
   }
 
   /** The pointers' temporal encodings [1, P · C/mem_dim, mem_dim], each pointer's row repeated for its tokens. */
@@ -556,11 +540,11 @@ export class SAM2Base {
     const pos = new Float32Array(rows);
     sel.pointers.forEach((p, i) => pos.fill(Math.fround(p.tpos / sel.tDiffMax), i * nTok, (i + 1) * nTok));
     const dim = this.objPtrTposProj ? C : D;
-    const sine = this.gpu.upload(sine1d(pos, dim), [1, rows, dim], this.dtype, 'obj_pos');
-    if (!this.objPtrTposProj) return sine;
-    const y = this.objPtrTposProj.forward(sine);
-    sine.release();
-    return y;
+    const proj = this.objPtrTposProj;
+    return this.gpu.tidy(() => {
+      const sine = this.gpu.upload(sine1d(pos, dim), [1, rows, dim], this.dtype, 'obj_pos');
+      return proj ? proj.forward(sine) : sine;
+    });
   }
 
   /**
@@ -574,99 +558,61 @@ export class SAM2Base {
     const B = pix.shape[0];
     if (B > 1 && (points || maskInputs)) throw new Sam2Error('trackStep: prompts go with one object at a time');
     const [mh, mw] = this.promptEncoder.maskInputSize;
-    let maskPrompt: Tensor | null = null;
-    if (maskInputs) {
-      const s = maskInputs.shape;
-      if (s.length !== 4 || s[0] !== 1 || s[1] !== 1) throw new ShapeError(`trackStep: mask input ${maskInputs} must be [1, 1, H, W]`);
-      let m = maskInputs;
-      if (s[2] !== mh || s[3] !== mw) {
-        const m32 = m.dtype === 'f32' ? m : cast(gpu, m, 'f32');
-        m = resize(gpu, m32, 'bilinear', { size: [mh, mw], antialias: true });
-        if (m32 !== maskInputs) m32.release();
+    return gpu.tidy(() => {
+      let maskPrompt: Tensor | null = null;
+      if (maskInputs) {
+        const s = maskInputs.shape;
+        if (s.length !== 4 || s[0] !== 1 || s[1] !== 1) throw new ShapeError(`trackStep: mask input ${maskInputs} must be [1, 1, H, W]`);
+        let m = maskInputs;
+        if (s[2] !== mh || s[3] !== mw) m = resize(gpu, toF32(gpu, m), 'bilinear', { size: [mh, mw], antialias: true });
+        maskPrompt = m.dtype === this.dtype ? m : cast(gpu, m, this.dtype);
       }
-      if (m.dtype !== this.dtype) {
-        const c = cast(gpu, m, this.dtype);
-        if (m !== maskInputs) m.release();
-        m = c;
+      // No points: one padding point (label −1), as the official.
+      const pts = points ? { coords: points.coords, labels: points.labels } : { coords: [0, 0], labels: [-1] };
+      const prompt = this.promptEncoder.forward({ points: pts, masks: maskPrompt });
+      // The same (empty) prompt for every object of a batch.
+      const repeat = (t: Tensor): Tensor => (B === 1 ? t : concat(gpu, Array(B).fill(t), 0));
+      const hr = cfg.useHighResFeaturesInSam ? ([f.highRes[0], f.highRes[1]] as const) : null;
+      const dec = this.maskDecoder.forward({
+        imageEmbeddings: pix,
+        imagePe: this.promptEncoder.getDensePeTokens(),
+        sparse: repeat(prompt.sparse),
+        dense: repeat(prompt.dense),
+        repeatImage: false,
+        highResFeatures: hr,
+        multimaskOutput: multimask,
+      });
+
+      // The decoder's masks, IoU predictions and object scores are f32 in every storage mode.
+      let masks = dec.masks;
+      let token = dec.samTokensOut;
+      if (multimask) {
+        // The best mask (and its token) by predicted IoU.
+        const sel = maskSelection(gpu, dec.masks, dec.iouPred, { first: 0 });
+        masks = selectRows(gpu, sel, dec.masks);
+        if (token.shape[1] > 1) token = selectRows(gpu, sel.dtype === token.dtype ? sel : cast(gpu, sel, token.dtype as 'f16'), token);
       }
-      maskPrompt = m;
-    }
-    // No points: one padding point (label −1), as the official.
-    const pts = points ? { coords: points.coords, labels: points.labels } : { coords: [0, 0], labels: [-1] };
-    const prompt = this.promptEncoder.forward({ points: pts, masks: maskPrompt });
-    if (maskPrompt && maskPrompt !== maskInputs) maskPrompt.release();
-    // The same (empty) prompt for every object of a batch.
-    const repeat = (t: Tensor): Tensor => {
-      if (B === 1) return t;
-      const r = concat(gpu, Array(B).fill(t), 0);
-      t.release();
-      return r;
-    };
-    const sparse = repeat(prompt.sparse);
-    const dense = repeat(prompt.dense);
-    const hr = cfg.useHighResFeaturesInSam ? ([f.highRes[0], f.highRes[1]] as const) : null;
-    const dec = this.maskDecoder.forward({
-      imageEmbeddings: pix,
-      imagePe: this.promptEncoder.getDensePeTokens(),
-      sparse,
-      dense,
-      repeatImage: false,
-      highResFeatures: hr,
-      multimaskOutput: multimask,
+      const score = dec.objectScoreLogits;
+      const lowRes = gateMasks(gpu, masks, score, cfg.predObjScores);
+      const highRes = resize(gpu, lowRes, 'bilinear', { size: [S, S] });
+
+      // The object pointer: obj_ptr_proj and the no-object gating in f32, stored in the activation dtype.
+      const C = cfg.hiddenDim;
+      let objPtr = this.pointerF32(token.reshape([B, C]));
+      if (this.noObjPtr) objPtr = gatePointer(gpu, objPtr, score, this.noObjPtr, { soft: cfg.softNoObjPtr, fixed: cfg.fixedNoObjPtr });
+      return { lowRes, highRes, objPtr: this.stored(objPtr), score };
     });
-    sparse.release();
-    dense.release();
-
-    // The decoder's masks, IoU predictions and object scores are f32 in every storage mode.
-    let masks = dec.masks;
-    let token = dec.samTokensOut;
-    if (multimask) {
-      // The best mask (and its token) by predicted IoU.
-      const sel = maskSelection(gpu, dec.masks, dec.iouPred, { first: 0 });
-      masks = selectRows(gpu, sel, dec.masks);
-      dec.masks.release();
-      if (token.shape[1] > 1) {
-        const selT = sel.dtype === token.dtype ? sel : cast(gpu, sel, token.dtype as 'f16');
-        const t = selectRows(gpu, selT, token);
-        if (selT !== sel) selT.release();
-        token.release();
-        token = t;
-      }
-      sel.release();
-    }
-    dec.iouPred.release();
-    const score = dec.objectScoreLogits;
-    const lowRes = gateMasks(gpu, masks, score, cfg.predObjScores);
-    masks.release();
-    const highRes = resize(gpu, lowRes, 'bilinear', { size: [S, S] });
-
-    // The object pointer: obj_ptr_proj and the no-object gating in f32, stored in the activation dtype.
-    const C = cfg.hiddenDim;
-    let objPtr = this.pointerF32(token.reshape([B, C]));
-    token.release();
-    if (this.noObjPtr) {
-      const g = gatePointer(gpu, objPtr, score, this.noObjPtr, { soft: cfg.softNoObjPtr, fixed: cfg.fixedNoObjPtr });
-      objPtr.release();
-      objPtr = g;
-    }
-    return { lowRes, highRes, objPtr: this.stored(objPtr), score };
   }
 
-  /** obj_ptr_proj (or the identity) of the SAM output token [B, C], in f32 (a new tensor). */
+  /** obj_ptr_proj (or the identity) of the SAM output token [B, C], in f32. */
   private pointerF32(token: Tensor): Tensor {
-    const t32 = token.dtype === 'f32' ? token : cast(this.gpu, token, 'f32');
-    if (!this.objPtrProj) return t32 === token ? unary(this.gpu, token, 'identity') : t32;
-    const p = this.objPtrProj.forward(t32);
-    if (t32 !== token) t32.release();
-    return p;
+    const t32 = toF32(this.gpu, token);
+    return this.objPtrProj ? this.objPtrProj.forward(t32) : t32;
   }
 
-  /** An f32 tensor in the activation dtype (x itself in f32 models, else an f16 copy; x is released). */
+  /** An f32 tensor in the activation dtype (x itself in f32 models, else an f16 copy). */
   private stored(x: Tensor): Tensor {
-    if (x.dtype === this.dtype) return x;
-    const y = cast(this.gpu, x, this.dtype);
-    x.release();
-    return y;
+    return x.dtype === this.dtype ? x : cast(this.gpu, x, this.dtype);
   }
 
   /** _use_mask_as_output: mask [1, 1, S, S] (f32, 0 / 1) → ±10 logits, the pointer from mask_downsample(mask). */
@@ -678,35 +624,25 @@ export class SAM2Base {
     if (mask.shape.length !== 4 || mask.shape[0] !== 1 || mask.shape[1] !== 1 || mask.shape[2] !== S || mask.shape[3] !== S) {
       throw new ShapeError(`trackStep: mask input ${mask} must be [1, 1, ${S}, ${S}]`);
     }
-    const m32 = mask.dtype === 'f32' ? mask : cast(gpu, mask, 'f32');
-    // Logits −10 / +10 (sigmoid(−10) = 4.5e−5).
-    const highRes = unary(gpu, m32, 'identity', { scale: 20, bias: -10 });
-    const lowRes = resize(gpu, highRes, 'bilinear', { size: [S / 4, S / 4], antialias: true });
-    let objPtr: Tensor;
-    if (this.maskDownsample) {
-      const mAct = m32.dtype === this.dtype ? m32 : cast(gpu, m32, this.dtype);
-      const down = this.maskDownsample.forward(mAct);
-      if (mAct !== m32) mAct.release();
-      const heads = this.forwardSamHeads(f.visionTokens, f, undefined, down, false);
-      down.release();
-      heads.lowRes.release();
-      heads.highRes.release();
-      heads.score.release();
-      objPtr = heads.objPtr;
-    } else {
-      objPtr = gpu.upload(new Float32Array(C), [1, C], this.dtype, 'obj_ptr');
-    }
-    // The object appears iff the mask has a positive pixel; its score is then +10, else −10.
-    const score = maskPresence(gpu, m32, 20, -10);
-    if (m32 !== mask) m32.release();
-    if (cfg.predObjScores && this.noObjPtr) {
-      const p32 = objPtr.dtype === 'f32' ? objPtr : cast(gpu, objPtr, 'f32');
-      const g = gatePointer(gpu, p32, score, this.noObjPtr, { soft: false, fixed: cfg.fixedNoObjPtr });
-      if (p32 !== objPtr) p32.release();
-      objPtr.release();
-      objPtr = this.stored(g);
-    }
-    return { lowRes, highRes, objPtr, score };
+    return gpu.tidy(() => {
+      const m32 = toF32(gpu, mask);
+      // Logits −10 / +10 (sigmoid(−10) = 4.5e−5).
+      const highRes = unary(gpu, m32, 'identity', { scale: 20, bias: -10 });
+      const lowRes = resize(gpu, highRes, 'bilinear', { size: [S / 4, S / 4], antialias: true });
+      let objPtr: Tensor;
+      if (this.maskDownsample) {
+        const down = this.maskDownsample.forward(m32.dtype === this.dtype ? m32 : cast(gpu, m32, this.dtype));
+        objPtr = this.forwardSamHeads(f.visionTokens, f, undefined, down, false).objPtr;
+      } else {
+        objPtr = gpu.upload(new Float32Array(C), [1, C], this.dtype, 'obj_ptr');
+      }
+      // The object appears iff the mask has a positive pixel; its score is then +10, else −10.
+      const score = maskPresence(gpu, m32, 20, -10);
+      if (cfg.predObjScores && this.noObjPtr) {
+        objPtr = this.stored(gatePointer(gpu, toF32(gpu, objPtr), score, this.noObjPtr, { soft: false, fixed: cfg.fixedNoObjPtr }));
+      }
+      return { lowRes, highRes, objPtr, score };
+    });
   }
 
   /**
@@ -726,28 +662,23 @@ export class SAM2Base {
     const cfg = this.config;
     const gpu = this.gpu;
     const B = highRes.shape[0];
-    const mask = memoryMask(gpu, highRes, this.dtype, {
-      binarize: cfg.binarizeMaskFromPtsForMemEnc && isMaskFromPts,
-      scale: cfg.sigmoidScaleForMemEnc,
-      bias: cfg.sigmoidBiasForMemEnc,
+    return gpu.tidy(() => {
+      const mask = memoryMask(gpu, highRes, this.dtype, {
+        binarize: cfg.binarizeMaskFromPtsForMemEnc && isMaskFromPts,
+        scale: cfg.sigmoidScaleForMemEnc,
+        bias: cfg.sigmoidBiasForMemEnc,
+      });
+      const { features } = this.memoryEncoder.forward(f.visionFeatures, mask, { skipMaskSigmoid: true });
+      if (B === 1) return [memoryBankEntry(gpu, features, score, this.noObjEmbedSpatial)];
+      return Array.from({ length: B }, (_, b) =>
+        memoryBankEntry(gpu, slice(gpu, features, 0, b, 1), slice(gpu, score, 0, b, 1), this.noObjEmbedSpatial),
+      );
     });
-    const out = this.memoryEncoder.forward(f.visionFeatures, mask, { skipMaskSigmoid: true });
-    mask.release();
-    if (B === 1) {
-      const bank = memoryBankEntry(gpu, out.features, score, this.noObjEmbedSpatial);
-      out.features.release();
-      return [bank];
-    }
-    const banks: Tensor[] = [];
-    for (let b = 0; b < B; b++) {
-      const fb = slice(gpu, out.features, 0, b, 1);
-      const sb = slice(gpu, score, 0, b, 1);
-      banks.push(memoryBankEntry(gpu, fb, sb, this.noObjEmbedSpatial));
-      fb.release();
-      sb.release();
-    }
-    out.features.release();
-    return banks;
   }
 
+}
+
+/** x as f32: x itself when it is f32, else a new f32 copy. */
+function toF32(gpu: Gpu, x: Tensor): Tensor {
+  return x.dtype === 'f32' ? x : cast(gpu, x, 'f32');
 }

@@ -52,16 +52,10 @@ export class Attention {
    */
   forward(q: Tensor, k: Tensor, v: Tensor, residual?: Tensor): Tensor {
     const { ctx, numHeads } = this;
-    const qp = this.qProj.forward(q);
-    const kp = this.kProj.forward(k);
-    const vp = this.vProj.forward(v);
-    const o = sdpa(ctx.gpu, qp, kp, vp, { heads: numHeads });
-    qp.release();
-    kp.release();
-    vp.release();
-    const out = this.outProj.forward(o, { residual });
-    o.release();
-    return out;
+    return ctx.gpu.tidy(() => {
+      const o = sdpa(ctx.gpu, this.qProj.forward(q), this.kProj.forward(k), this.vProj.forward(v), { heads: numHeads });
+      return this.outProj.forward(o, { residual });
+    });
   }
 }
 
@@ -98,42 +92,28 @@ export class TwoWayAttentionBlock {
    */
   forward(queries: Tensor, keys: Tensor, queryPe: Tensor, keyPe: Tensor): { queries: Tensor; keys: Tensor } {
     const gpu = this.ctx.gpu;
-    // Self attention block
-    let a: Tensor;
-    if (this.skipFirstLayerPe) {
-      a = this.selfAttn.forward(queries, queries, queries);
-    } else {
-      const q = add(gpu, queries, queryPe);
-      a = this.selfAttn.forward(q, q, queries, queries);
-      q.release();
-    }
-    let qs = this.norm1.forward(a);
-    a.release();
+    return gpu.tidy(() => {
+      // Self attention block
+      let qs: Tensor;
+      if (this.skipFirstLayerPe) {
+        qs = this.norm1.forward(this.selfAttn.forward(queries, queries, queries));
+      } else {
+        const q = add(gpu, queries, queryPe);
+        qs = this.norm1.forward(this.selfAttn.forward(q, q, queries, queries));
+      }
 
-    // Cross attention block, tokens attending to the image. keys + key_pe is reused by the last block
-    // (the keys do not change in between).
-    let q = add(gpu, qs, queryPe);
-    const k = add(gpu, keys, keyPe);
-    a = this.crossAttnTokenToImage.forward(q, k, keys, qs);
-    q.release();
-    qs.release();
-    qs = this.norm2.forward(a);
-    a.release();
+      // Cross attention block, tokens attending to the image. keys + key_pe is reused by the last block
+      // (the keys do not change in between).
+      const k = add(gpu, keys, keyPe);
+      qs = this.norm2.forward(this.crossAttnTokenToImage.forward(add(gpu, qs, queryPe), k, keys, qs));
 
-    // MLP block
-    a = this.mlp.forward(qs, { residual: qs });
-    qs.release();
-    qs = this.norm3.forward(a);
-    a.release();
+      // MLP block
+      qs = this.norm3.forward(this.mlp.forward(qs, { residual: qs }));
 
-    // Cross attention block, the image attending to the tokens
-    q = add(gpu, qs, queryPe);
-    a = this.crossAttnImageToToken.forward(k, q, qs, keys);
-    q.release();
-    k.release();
-    const ks = this.norm4.forward(a);
-    a.release();
-    return { queries: qs, keys: ks };
+      // Cross attention block, the image attending to the tokens
+      const ks = this.norm4.forward(this.crossAttnImageToToken.forward(k, add(gpu, qs, queryPe), qs, keys));
+      return { queries: qs, keys: ks };
+    });
   }
 }
 
@@ -175,24 +155,13 @@ export class TwoWayTransformer {
     for (const t of [imagePe, pointEmbedding]) {
       if (t.dtype !== imageTokens.dtype) throw new ShapeError(`${what}: ${t} must be ${imageTokens.dtype} like the image tokens`);
     }
-    let queries = pointEmbedding;
-    let keys = imageTokens;
-    for (const layer of this.layers) {
-      const r = layer.forward(queries, keys, pointEmbedding, imagePe);
-      if (queries !== pointEmbedding) queries.release();
-      if (keys !== imageTokens) keys.release();
-      queries = r.queries;
-      keys = r.keys;
-    }
-    const q = add(gpu, queries, pointEmbedding);
-    const k = add(gpu, keys, imagePe);
-    const a = this.finalAttnTokenToImage.forward(q, k, keys, queries);
-    q.release();
-    k.release();
-    if (queries !== pointEmbedding) queries.release();
-    const out = this.normFinalAttn.forward(a);
-    a.release();
-    // With depth 0 the keys are the input itself; hand back a tensor the caller may release.
-    return { queries: out, keys };
+    return gpu.tidy(() => {
+      let queries = pointEmbedding;
+      let keys = imageTokens;
+      for (const layer of this.layers) ({ queries, keys } = layer.forward(queries, keys, pointEmbedding, imagePe));
+      const a = this.finalAttnTokenToImage.forward(add(gpu, queries, pointEmbedding), add(gpu, keys, imagePe), keys, queries);
+      // With depth 0 the keys are the input itself.
+      return { queries: this.normFinalAttn.forward(a), keys };
+    });
   }
 }

@@ -17,14 +17,15 @@ import type { Frame, FrameSource } from '../io/frames.js';
 import { asyncDisposeSymbol, disposeSymbol } from '../runtime/dispose.js';
 import { DisposedError, Sam2Error } from '../runtime/errors.js';
 import { checkOptionKeys } from '../runtime/options.js';
+import { dispose } from '../runtime/scope.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Sam2Config } from '../checkpoint/config.js';
 import { PromptError } from './prompt_encoder.js';
-import { loadModel, type LoadedModel, type ModelLoadOptions } from '../checkpoint/weights.js';
+import { loadModel, type LoadedModel, type ModelLoadOptions, type WeightStore } from '../checkpoint/weights.js';
 import type { ImageFeatures } from './image_encoder.js';
 import { applyNonOverlappingConstraints, fillHolesInMaskScores } from './postprocess.js';
-import { NO_OBJ_SCORE, releaseOutput, SAM2Base, type FrameOutput, type ObjectOutputDict, type PointInputs } from './sam2_base.js';
+import { frameOutput, NO_OBJ_SCORE, releaseOutput, SAM2Base, type FrameOutput, type ObjectOutputDict, type PointInputs } from './sam2_base.js';
 import { preprocessVideoFrame } from './preprocess.js';
 import { resize } from '../kernels/resize.js';
 
@@ -209,6 +210,8 @@ interface PredictorSettings {
   clearNonCondMemAroundInput: boolean;
   addAllFramesToCorrectAsCond: boolean;
   ownsGpu: boolean;
+  /** The weights load() made, freed by dispose() (none when the model was built by the caller). */
+  ownedWeights: WeightStore | null;
 }
 
 export class SAM2VideoPredictor {
@@ -229,6 +232,7 @@ export class SAM2VideoPredictor {
       clearNonCondMemAroundInput: settings.clearNonCondMemAroundInput ?? false,
       addAllFramesToCorrectAsCond: settings.addAllFramesToCorrectAsCond ?? false,
       ownsGpu: settings.ownsGpu ?? false,
+      ownedWeights: settings.ownedWeights ?? null,
     });
   }
 
@@ -272,15 +276,17 @@ export class SAM2VideoPredictor {
         clearNonCondMemAroundInput: opts.clearNonCondMemAroundInput,
         addAllFramesToCorrectAsCond: opts.addAllFramesToCorrectAsCond,
         ownsGpu,
+        ownedWeights: weights,
       });
     return loadModel(opts, 'SAM2VideoPredictor.load', build, post);
   }
 
-  /** Frees the model (and the GPU context when load() created it). Runs once; the predictor is unusable after. */
+  /** Frees the model and what load() made (the weights, and the GPU context unless given). Runs once; the predictor is unusable after. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.model.release();
+    this.settings.ownedWeights?.release();
     if (this.settings.ownsGpu) this.gpu.destroy();
   }
 
@@ -291,6 +297,16 @@ export class SAM2VideoPredictor {
 
   async [asyncDisposeSymbol](): Promise<void> {
     this.dispose();
+  }
+
+  /** Reads a tensor made by `make` (in a scope of its own) and frees it. */
+  private async readTemporary(make: () => Tensor): Promise<Float32Array> {
+    const t = this.gpu.tidy(make);
+    try {
+      return await this.gpu.read(t);
+    } finally {
+      t.release();
+    }
   }
 
   /** Throws DisposedError when the predictor was disposed or the state closed. */
@@ -341,14 +357,14 @@ export class SAM2VideoPredictor {
     const S = this.imageSize;
     const pre = await state.source.resized?.(frameIdx, S);
     const frame: Frame = pre ? { width: S, height: S, rgb: pre } : await state.source.get(frameIdx);
-    const x = preprocessVideoFrame(this.gpu, frame.rgb, frame.width, frame.height, S, { dtype: this.model.dtype });
-    const f = this.model.imageEncoder.encode(x);
-    x.release();
+    const f = this.gpu.tidy(() =>
+      this.model.imageEncoder.encode(preprocessVideoFrame(this.gpu, frame.rgb, frame.width, frame.height, S, { dtype: this.model.dtype })),
+    );
     state.featureCache.set(frameIdx, f);
     while (state.featureCache.size > state.opts.featureCacheFrames) {
       const [k, v] = state.featureCache.entries().next().value as [number, ImageFeatures];
       state.featureCache.delete(k);
-      v.release();
+      dispose(v);
     }
     return f;
   }
@@ -396,8 +412,7 @@ export class SAM2VideoPredictor {
       ? { coords: concatF32(old.coords, scaled), labels: Int32Array.from([...old.labels, ...labs]) }
       : { coords: scaled, labels: Int32Array.from(labs) };
     obj.pointInputs.set(p.frameIdx, pointInputs);
-    const m = obj.maskInputs.get(p.frameIdx);
-    m?.release();
+    dispose(obj.maskInputs.get(p.frameIdx));
     obj.maskInputs.delete(p.frameIdx);
     return this.runPrompt(state, objIdx, p.frameIdx, pointInputs, undefined);
   }
@@ -414,19 +429,18 @@ export class SAM2VideoPredictor {
     const S = this.imageSize;
     const m = new Float32Array(H * W);
     for (let i = 0; i < m.length; i++) m[i] = p.mask[i] ? 1 : 0;
-    let t = this.gpu.upload(m, [1, 1, H, W], 'f32', 'mask input');
+    let t: Tensor;
     if (H !== S || W !== S) {
       // Official: antialiased bilinear resize to image_size, then >= 0.5.
-      const r = resize(this.gpu, t, 'bilinear', { size: [S, S], antialias: true });
-      t.release();
-      const v = await this.gpu.read(r);
-      r.release();
+      const v = await this.readTemporary(() => resize(this.gpu, this.gpu.upload(m, [1, 1, H, W], 'f32', 'mask input'), 'bilinear', { size: [S, S], antialias: true }));
       for (let i = 0; i < v.length; i++) v[i] = v[i] >= 0.5 ? 1 : 0;
       t = this.gpu.upload(v, [1, 1, S, S], 'f32', 'mask input');
+    } else {
+      t = this.gpu.upload(m, [1, 1, H, W], 'f32', 'mask input');
     }
     const objIdx = this.objIdToIdx(state, p.objId, true);
     const obj = state.objects[objIdx];
-    obj.maskInputs.get(p.frameIdx)?.release();
+    dispose(obj.maskInputs.get(p.frameIdx));
     obj.maskInputs.set(p.frameIdx, t);
     obj.pointInputs.delete(p.frameIdx);
     return this.runPrompt(state, objIdx, p.frameIdx, undefined, t);
@@ -440,26 +454,24 @@ export class SAM2VideoPredictor {
     // A correction on a tracked frame stays a non-conditioning output unless add_all_frames_to_correct_as_cond.
     const isCond = isInitCondFrame || this.addAllFramesToCorrectAsCond;
     const temp = isCond ? obj.temp.cond : obj.temp.nonCond;
-    let prevLogits: Tensor | undefined;
-    if (pointInputs) {
-      const prev = temp.get(frameIdx) ?? obj.output.cond.get(frameIdx) ?? obj.output.nonCond.get(frameIdx);
-      if (prev) prevLogits = this.model.clampLogits(prev.predMasks, -32, 32);
-    }
+    const prev = pointInputs ? (temp.get(frameIdx) ?? obj.output.cond.get(frameIdx) ?? obj.output.nonCond.get(frameIdx)) : undefined;
     const features = await this.imageFeatures(state, frameIdx);
-    const out = this.model.trackStep({
-      frameIdx,
-      isInitCondFrame,
-      features,
-      pointInputs,
-      maskInputs,
-      outputs: obj.output,
-      numFrames: state.numFrames,
-      reverse,
-      runMemEncoder: false,
-      prevSamMaskLogits: prevLogits,
-    });
-    prevLogits?.release();
-    out.predMasksHighRes.release();
+    const out = this.gpu.tidy(() =>
+      frameOutput(
+        this.model.trackStep({
+          frameIdx,
+          isInitCondFrame,
+          features,
+          pointInputs,
+          maskInputs,
+          outputs: obj.output,
+          numFrames: state.numFrames,
+          reverse,
+          runMemEncoder: false,
+          prevSamMaskLogits: prev && this.model.clampLogits(prev.predMasks, -32, 32),
+        }),
+      ),
+    );
     const stored = await this.finishOutput(out);
     releaseOutput(temp.get(frameIdx));
     temp.set(frameIdx, stored);
@@ -475,9 +487,8 @@ export class SAM2VideoPredictor {
       const w = s[s.length - 1];
       const logits = await this.gpu.read(out.predMasks);
       if (fillHolesInMaskScores(logits, h, w, area) > 0) {
-        const filled = this.gpu.upload(logits, out.predMasks.shape, 'f32', 'pred_masks');
-        out.predMasks.release();
-        return { ...out, predMasks: filled };
+        dispose(out.predMasks);
+        return { ...out, predMasks: this.gpu.upload(logits, out.predMasks.shape, 'f32', 'pred_masks') };
       }
     }
     return out;
@@ -503,9 +514,7 @@ export class SAM2VideoPredictor {
         scores.push(NaN);
         continue;
       }
-      const up = resize(this.gpu, out.predMasks, 'bilinear', { size: [H, W] });
-      logits.push(await this.gpu.read(up));
-      up.release();
+      logits.push(await this.readTemporary(() => resize(this.gpu, out.predMasks, 'bilinear', { size: [H, W] })));
       scores.push((await this.gpu.read(out.objectScoreLogits))[0]);
     }
     if (this.config.nonOverlapMasks) applyNonOverlappingConstraints(logits);
@@ -633,7 +642,7 @@ export class SAM2VideoPredictor {
           releaseOutput(out);
           obj.output.nonCond.delete(f);
         } else if (d > memReach && out.maskmemFeatures) {
-          out.maskmemFeatures.release();
+          dispose(out.maskmemFeatures);
           out.maskmemFeatures = null;
         }
       }
@@ -659,7 +668,7 @@ export class SAM2VideoPredictor {
     const objIdx = this.objIdToIdx(state, objId, false);
     const obj = state.objects[objIdx];
     obj.pointInputs.delete(frameIdx);
-    obj.maskInputs.get(frameIdx)?.release();
+    dispose(obj.maskInputs.get(frameIdx));
     obj.maskInputs.delete(frameIdx);
     releaseOutput(obj.temp.cond.get(frameIdx));
     releaseOutput(obj.temp.nonCond.get(frameIdx));
@@ -686,7 +695,7 @@ export class SAM2VideoPredictor {
   }
 
   private releaseObject(obj: ObjectState): void {
-    for (const t of obj.maskInputs.values()) t.release();
+    dispose(obj.maskInputs);
     const seen = new Set<FrameOutput>();
     for (const d of [obj.output, obj.temp]) {
       for (const m of [d.cond, d.nonCond]) for (const o of m.values()) seen.add(o);
@@ -729,7 +738,7 @@ export class SAM2VideoPredictor {
 
   private releaseState(state: InferenceState): void {
     if (!this.disposed) this.resetState(state);
-    for (const f of state.featureCache.values()) f.release();
+    dispose(state.featureCache);
     state.featureCache.clear();
     state.source.close();
   }

@@ -1,5 +1,5 @@
 /**
- * GPU buffer pool with byte accounting, and a planner for static graphs.
+ * GPU buffer pool with byte accounting.
  *
  * The pool keeps released buffers by exact size and hands them out again; creating and first-binding a
  * buffer is expensive, and exact sizes keep the peak low. Reuse is safe without waiting for the GPU: queue
@@ -12,6 +12,8 @@ export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x08 /* COPY_DST */ | 0x04; /*
 export interface PoolStats {
   /** Bytes in buffers handed out and not yet released. */
   inUse: number;
+  /** Buffers handed out and not yet released (live tensors, views counted once). */
+  live: number;
   /** Bytes in released buffers kept for reuse. */
   cached: number;
   /** Highest inUse seen since the last resetPeak(). */
@@ -32,7 +34,7 @@ export function storageBytes(bytes: number): number {
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   private sizes = new WeakMap<GPUBuffer, number>();
-  private stats: PoolStats = { inUse: 0, cached: 0, peakInUse: 0, peakAllocated: 0, created: 0, reused: 0 };
+  private stats: PoolStats = { inUse: 0, live: 0, cached: 0, peakInUse: 0, peakAllocated: 0, created: 0, reused: 0 };
 
   constructor(
     private readonly device: GPUDevice,
@@ -57,6 +59,7 @@ export class BufferPool {
       this.stats.created++;
     }
     this.stats.inUse += size;
+    this.stats.live++;
     this.stats.peakInUse = Math.max(this.stats.peakInUse, this.stats.inUse);
     this.stats.peakAllocated = Math.max(this.stats.peakAllocated, this.stats.inUse + this.stats.cached);
     return buf;
@@ -66,6 +69,7 @@ export class BufferPool {
     const size = this.sizes.get(buf);
     if (size === undefined) throw new Error('BufferPool.release: buffer does not belong to this pool');
     this.stats.inUse -= size;
+    this.stats.live--;
     this.stats.cached += size;
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
@@ -87,58 +91,4 @@ export class BufferPool {
     this.stats.peakInUse = this.stats.inUse;
     this.stats.peakAllocated = this.stats.inUse + this.stats.cached;
   }
-}
-
-/** One tensor of a static graph: its size and the first and last step that touch it (inclusive). */
-export interface LiveInterval {
-  bytes: number;
-  first: number;
-  last: number;
-}
-
-export interface MemoryPlan {
-  /** For each interval, the slot (buffer) it lives in. */
-  slot: number[];
-  /** Byte size of each slot: the largest interval assigned to it. */
-  slotBytes: number[];
-  /** Sum of slotBytes: the plan's footprint. */
-  totalBytes: number;
-  /** Sum of all interval sizes: the footprint without reuse. */
-  naiveBytes: number;
-}
-
-/**
- * Plans buffers for a static graph: intervals whose lifetimes do not overlap may share a buffer. Greedy by
- * size (largest first), each interval goes to the free slot whose size is closest to its own. Tensors get
- * whole buffers (never offsets in one arena), so a kernel's output never aliases one of its inputs.
- */
-export function planMemory(intervals: LiveInterval[]): MemoryPlan {
-  const order = intervals.map((_, i) => i).sort((a, b) => intervals[b].bytes - intervals[a].bytes || a - b);
-  const slot = new Array<number>(intervals.length).fill(-1);
-  const slotBytes: number[] = [];
-  const slotUsers: number[][] = [];
-  const overlaps = (a: LiveInterval, b: LiveInterval) => a.first <= b.last && b.first <= a.last;
-  for (const i of order) {
-    const iv = intervals[i];
-    if (iv.first > iv.last) throw new Error(`planMemory: interval ${i} ends before it starts`);
-    let best = -1;
-    for (let s = 0; s < slotBytes.length; s++) {
-      if (slotUsers[s].some((j) => overlaps(intervals[j], iv))) continue;
-      if (best < 0 || Math.abs(slotBytes[s] - iv.bytes) < Math.abs(slotBytes[best] - iv.bytes)) best = s;
-    }
-    if (best < 0) {
-      best = slotBytes.length;
-      slotBytes.push(0);
-      slotUsers.push([]);
-    }
-    slot[i] = best;
-    slotUsers[best].push(i);
-    slotBytes[best] = Math.max(slotBytes[best], storageBytes(iv.bytes));
-  }
-  return {
-    slot,
-    slotBytes,
-    totalBytes: slotBytes.reduce((a, b) => a + b, 0),
-    naiveBytes: intervals.reduce((a, b) => a + storageBytes(b.bytes), 0),
-  };
 }

@@ -14,6 +14,7 @@ import { asyncDisposeSymbol, disposeSymbol } from './dispose.js';
 import { Params } from './params.js';
 import { PipelineCache, type KernelVariant } from './pipelines.js';
 import { Profiler } from './profiler.js';
+import { dispose, Scopes, type TensorContainer } from './scope.js';
 import { numel, shapeStr, Tensor } from './tensor.js';
 import type { StorageMode } from './wgsl.js';
 
@@ -45,6 +46,8 @@ export class Gpu {
   readonly f16Mode: 'f16' | 'f16packed';
   readonly maxDispatchesPerSubmit: number;
 
+  private readonly scopes = new Scopes();
+  private readonly constants = new Map<string, unknown>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private batchKernels: string[] = [];
@@ -109,7 +112,37 @@ export class Gpu {
         `${label}${shapeStr(shape)}:${dtype} needs ${bytes} bytes, more than maxStorageBufferBindingSize (${this.info.limits.maxStorageBufferBindingSize})`,
       );
     }
-    return new Tensor(this, this.pool.acquire(bytes, label), shape, dtype, true, label);
+    const t = new Tensor(this, this.pool.acquire(bytes, label), shape, dtype, true, label);
+    this.scopes.track(t);
+    return t;
+  }
+
+  /**
+   * Runs `fn` in a scope that frees every tensor created inside it except those it returns (see scope.ts).
+   * Synchronous only.
+   */
+  tidy<T>(fn: () => T): T {
+    return this.scopes.run(fn);
+  }
+
+  /** Runs `fn` outside every scope: the tensors it creates belong to the caller (for user callbacks). */
+  untracked<T>(fn: () => T): T {
+    return this.scopes.untracked(fn);
+  }
+
+  /**
+   * A value made of tensors that depend only on constants (resampling tables, ...), made by `make` on first
+   * use under `key` and kept for the life of this context (destroy() frees it).
+   */
+  constant<T extends TensorContainer>(key: string, make: () => T): T {
+    if (!this.constants.has(key)) this.constants.set(key, this.untracked(make));
+    return this.constants.get(key) as T;
+  }
+
+  /** Takes `t` (and its views) out of every open scope: its owner frees it. Returns t. */
+  keep<T extends Tensor>(t: T): T {
+    this.scopes.keep(t);
+    return t;
   }
 
   /** Uploads host data. Numbers are converted to `dtype` (f32 → f16/bf16 rounds to nearest even). */
@@ -331,6 +364,8 @@ export class Gpu {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    dispose([...this.constants.values()]);
+    this.constants.clear();
     this.pool.trim();
     this.device.destroy();
     this.owner = null;

@@ -26,6 +26,7 @@
  * every tensor starts at a multiple of its element size and typed-array views need no copy);
  * serializeSafetensors() builds a file in memory; safetensors_node.ts streams one to disk.
  */
+import { ELEMENT_BYTES } from './dtype.js';
 import { FormatError } from './errors.js';
 
 /** The data ends before a tensor's last byte (a truncated download or copy). Names the first tensor cut. */
@@ -38,23 +39,26 @@ export class TruncatedError extends FormatError {
   }
 }
 
-/** Element types this engine reads and writes. */
-export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8' | 'BOOL';
+/**
+ * The element types a safetensors file holds here, and the header's spelling of each: the only place the
+ * format's names ('F32', 'I64', …) appear; everything past the parser speaks the engine's names.
+ */
+const HEADER_NAMES = { f32: 'F32', f16: 'F16', bf16: 'BF16', i64: 'I64', i32: 'I32', u8: 'U8', bool: 'BOOL' } as const;
 
-export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = {
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  U8: 1,
-  BOOL: 1,
-};
+/** Element types this engine reads from and writes to safetensors files. */
+export type SafetensorsDType = keyof typeof HEADER_NAMES;
 
-export const SAFETENSORS_DTYPES = Object.keys(SAFETENSORS_DTYPE_BYTES) as SafetensorsDType[];
+export const SAFETENSORS_DTYPES = Object.keys(HEADER_NAMES) as SafetensorsDType[];
+
+const FROM_HEADER: ReadonlyMap<string, SafetensorsDType> = new Map(SAFETENSORS_DTYPES.map((t) => [HEADER_NAMES[t], t]));
 
 export function isSafetensorsDType(s: unknown): s is SafetensorsDType {
-  return typeof s === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_BYTES, s);
+  return typeof s === 'string' && Object.hasOwn(HEADER_NAMES, s);
+}
+
+/** How a safetensors header spells an element type (for error messages that quote the file). */
+export function safetensorsName(t: SafetensorsDType): string {
+  return HEADER_NAMES[t];
 }
 
 /** Headers above this size are refused before allocation (the reference implementation's limit). */
@@ -221,10 +225,11 @@ export function parseHeader(
     }
     const where = `${what}: tensor '${name}'`;
     if (!isPlainObject(entry)) throw new FormatError(`${where}: header entry is not an object`);
-    const { dtype, shape, data_offsets: offsets } = entry;
-    if (!isSafetensorsDType(dtype)) {
+    const { dtype: spelled, shape, data_offsets: offsets } = entry;
+    const dtype = typeof spelled === 'string' ? FROM_HEADER.get(spelled) : undefined;
+    if (dtype === undefined) {
       throw new FormatError(
-        `${where}: dtype ${preview(dtype)} is not supported (supported: ${SAFETENSORS_DTYPES.join(', ')})`,
+        `${where}: dtype ${preview(spelled)} is not supported (supported: ${Object.values(HEADER_NAMES).join(', ')})`,
       );
     }
     if (!Array.isArray(shape) || !shape.every(isIndex)) {
@@ -236,11 +241,11 @@ export function parseHeader(
     const [begin, end] = offsets as [number, number];
     if (end < begin) throw new FormatError(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
     const numel = numelOf(shape);
-    const expected = numel * SAFETENSORS_DTYPE_BYTES[dtype];
+    const expected = numel * ELEMENT_BYTES[dtype];
     if (!Number.isSafeInteger(expected) || end - begin !== expected) {
       throw new FormatError(
-        `${where}: holds ${end - begin} bytes but ${dtype} ${shapeText(shape)} needs ${expected} ` +
-          `(${SAFETENSORS_DTYPE_BYTES[dtype]} × ${numel})`,
+        `${where}: holds ${end - begin} bytes but ${spelled} ${shapeText(shape)} needs ${expected} ` +
+          `(${ELEMENT_BYTES[dtype]} × ${numel})`,
       );
     }
     tensors.push({ name, dtype, shape: shape as number[], begin, end });
@@ -394,12 +399,7 @@ class ChunkReader {
     let n = 0;
     while (n < out.length) {
       if (this.pos === this.chunk.length) {
-        const { done, value } = await this.reader.read();
-        if (done) return n;
-        this.chunk = value;
-        this.pos = 0;
-        this.loaded += value.length;
-        this.onChunk(this.loaded);
+        if (!(await this.nextChunk())) return n;
         continue;
       }
       const take = Math.min(out.length - n, this.chunk.length - this.pos);
@@ -433,14 +433,20 @@ class ChunkReader {
   /** True when no byte is left. */
   async atEnd(): Promise<boolean> {
     while (this.pos === this.chunk.length) {
-      const { done, value } = await this.reader.read();
-      if (done) return true;
-      this.chunk = value;
-      this.pos = 0;
-      this.loaded += value.length;
-      this.onChunk(this.loaded);
+      if (!(await this.nextChunk())) return true;
     }
     return false;
+  }
+
+  /** Takes the stream's next chunk as the current one; false at the end of the stream. */
+  private async nextChunk(): Promise<boolean> {
+    const { done, value } = await this.reader.read();
+    if (done) return false;
+    this.chunk = value;
+    this.pos = 0;
+    this.loaded += value.length;
+    this.onChunk(this.loaded);
+    return true;
   }
 
   cancel(): void {
@@ -565,7 +571,7 @@ export function planSafetensors(specs: readonly TensorSpec[], metadata?: Record<
   }
   const ordered = specs
     .map((s, i) => ({ s, i }))
-    .sort((a, b) => SAFETENSORS_DTYPE_BYTES[b.s.dtype] - SAFETENSORS_DTYPE_BYTES[a.s.dtype] || a.i - b.i)
+    .sort((a, b) => ELEMENT_BYTES[b.s.dtype] - ELEMENT_BYTES[a.s.dtype] || a.i - b.i)
     .map(({ s }) => s);
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
@@ -577,10 +583,10 @@ export function planSafetensors(specs: readonly TensorSpec[], metadata?: Record<
   const tensors: TensorInfo[] = [];
   let offset = 0;
   for (const s of ordered) {
-    const bytes = numelOf(s.shape) * SAFETENSORS_DTYPE_BYTES[s.dtype];
+    const bytes = numelOf(s.shape) * ELEMENT_BYTES[s.dtype];
     const info: TensorInfo = { name: s.name, dtype: s.dtype, shape: [...s.shape], begin: offset, end: offset + bytes };
     tensors.push(info);
-    header[s.name] = { dtype: s.dtype, shape: info.shape, data_offsets: [info.begin, info.end] };
+    header[s.name] = { dtype: HEADER_NAMES[s.dtype], shape: info.shape, data_offsets: [info.begin, info.end] };
     offset += bytes;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -597,7 +603,7 @@ export async function tensorBytes(t: TensorToWrite, info: TensorInfo): Promise<U
   if (!(data instanceof Uint8Array) || data.length !== info.end - info.begin) {
     throw new FormatError(
       `tensor '${t.name}': ${data instanceof Uint8Array ? data.length : typeof data} bytes given, ` +
-        `${t.dtype} ${shapeText(t.shape)} needs ${info.end - info.begin}`,
+        `${HEADER_NAMES[t.dtype]} ${shapeText(t.shape)} needs ${info.end - info.begin}`,
     );
   }
   return data;
@@ -616,139 +622,4 @@ export async function serializeSafetensors(
     out.set(await tensorBytes(byName.get(info.name)!, info), layout.prefix.length + info.begin);
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Element conversions between the float storage types
-
-/**
- * A fresh copy in its own ArrayBuffer (offset 0). Not `.slice()`: on a Node Buffer that returns a view, and
- * Buffer copies may come from a shared pool at any offset.
- */
-export function copyBytes(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.length);
-  out.set(bytes);
-  return out;
-}
-
-/** `bytes` itself when its byteOffset is a multiple of `align`, else an aligned copy. */
-export function aligned(bytes: Uint8Array, align: number): Uint8Array {
-  return bytes.byteOffset % align === 0 ? bytes : copyBytes(bytes);
-}
-
-/** Bulk f32 → f16 bits, round to nearest even (bit-identical to dtype.ts f32ToF16Bits and torch's .half()). */
-export function f32BitsToF16Bits(src: Uint32Array, out: Uint16Array): void {
-  for (let i = 0; i < src.length; i++) {
-    const x = src[i];
-    const sign = (x >>> 16) & 0x8000;
-    const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
-    if (exp === 0xff) {
-      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
-      continue;
-    }
-    const e = exp - 112; // rebias 127 → 15
-    if (e >= 0x1f) {
-      out[i] = sign | 0x7c00;
-    } else if (e <= 0) {
-      if (e < -10) {
-        out[i] = sign;
-        continue;
-      }
-      mant |= 0x800000;
-      const shift = 14 - e;
-      const half = 1 << (shift - 1);
-      let m = mant >>> shift;
-      const rem = mant & ((1 << shift) - 1);
-      if (rem > half || (rem === half && m & 1)) m++;
-      out[i] = sign | m;
-    } else {
-      // Adding the carry into the exponent field handles mantissa overflow and overflow to infinity.
-      let h = (e << 10) | (mant >>> 13);
-      const rem = mant & 0x1fff;
-      if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-      out[i] = sign | h;
-    }
-  }
-}
-
-const F16_TO_F32 = /* @__PURE__ */ (() => {
-  // Exact f16 → f32 bit patterns for all 65,536 halves.
-  const table = new Uint32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = (h & 0x8000) << 16;
-    const e = (h >>> 10) & 0x1f;
-    let m = h & 0x3ff;
-    if (e === 0x1f) table[h] = sign | 0x7f800000 | (m << 13);
-    else if (e !== 0) table[h] = sign | ((e + 112) << 23) | (m << 13);
-    else if (m === 0) table[h] = sign;
-    else {
-      let exp = 113;
-      while (!(m & 0x400)) {
-        m <<= 1;
-        exp--;
-      }
-      table[h] = sign | (exp << 23) | ((m & 0x3ff) << 13);
-    }
-  }
-  return table;
-})();
-
-export type FloatDType = 'F32' | 'F16' | 'BF16';
-
-export function isFloatDType(d: SafetensorsDType): d is FloatDType {
-  return d === 'F32' || d === 'F16' || d === 'BF16';
-}
-
-/**
- * Converts little-endian float bytes between F32, F16 and BF16 (returns the input when `from === to`).
- * Widening is exact; narrowing to F16 rounds to nearest even; BF16 → F16 goes through f32 (exact, then one
- * rounding). Narrowing to BF16 is not offered: nothing here needs it.
- */
-export function convertFloatBytes(from: FloatDType, to: 'F32' | 'F16', bytes: Uint8Array): Uint8Array {
-  if (from === to) return bytes;
-  const n = bytes.length / SAFETENSORS_DTYPE_BYTES[from];
-  let f32: Uint32Array;
-  if (from === 'F32') {
-    const a = aligned(bytes, 4);
-    f32 = new Uint32Array(a.buffer, a.byteOffset, n);
-  } else {
-    const a = aligned(bytes, 2);
-    const h = new Uint16Array(a.buffer, a.byteOffset, n);
-    f32 = new Uint32Array(n);
-    if (from === 'F16') for (let i = 0; i < n; i++) f32[i] = F16_TO_F32[h[i]];
-    else for (let i = 0; i < n; i++) f32[i] = h[i] << 16;
-  }
-  if (to === 'F32') return new Uint8Array(f32.buffer, f32.byteOffset, n * 4);
-  const out = new Uint16Array(n);
-  f32BitsToF16Bits(f32, out);
-  return new Uint8Array(out.buffer);
-}
-
-/** Decodes a tensor's bytes to numbers in f32 (I64 values beyond 2^24 lose precision, as in torch .float()). */
-export function toFloat32(dtype: SafetensorsDType, bytes: Uint8Array): Float32Array {
-  const n = bytes.length / SAFETENSORS_DTYPE_BYTES[dtype];
-  switch (dtype) {
-    case 'F32':
-    case 'F16':
-    case 'BF16': {
-      const b = convertFloatBytes(dtype, 'F32', bytes);
-      const a = dtype === 'F32' ? copyBytes(b) : b; // a fresh buffer in every case
-      return new Float32Array(a.buffer, a.byteOffset, n);
-    }
-    case 'I64': {
-      const a = aligned(bytes, 8);
-      const v = new BigInt64Array(a.buffer, a.byteOffset, n);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = Number(v[i]);
-      return out;
-    }
-    case 'I32': {
-      const a = aligned(bytes, 4);
-      return Float32Array.from(new Int32Array(a.buffer, a.byteOffset, n));
-    }
-    case 'U8':
-    case 'BOOL':
-      return Float32Array.from(bytes);
-  }
 }

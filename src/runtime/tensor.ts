@@ -13,7 +13,7 @@ export function shapeStr(shape: readonly number[]): string {
 }
 
 /** Shared by a tensor and its reshaped views: whether the buffer went back to the pool. */
-interface Ownership {
+export interface Ownership {
   released: boolean;
 }
 
@@ -25,7 +25,8 @@ interface Ownership {
  */
 export class Tensor {
   readonly size: number;
-  private readonly ownership: Ownership;
+  /** The buffer's ownership record, shared with every reshaped view (scopes compare tensors by it). */
+  readonly ownership: Ownership;
 
   constructor(
     readonly gpu: Gpu,

@@ -8,7 +8,8 @@
 import { commands } from 'vitest/browser';
 import { expect, it } from 'vitest';
 import { Gpu } from '../../src/runtime/gpu.js';
-import { bufferSource, SafetensorsReader, toFloat32 } from '../../src/runtime/safetensors.js';
+import { bufferSource, SafetensorsReader } from '../../src/runtime/safetensors.js';
+import { decodeToF32 } from '../../src/runtime/dtype.js';
 import { expectParity, F32_PARITY, parity, parityTable, type ParityResult } from '../model/parity.js';
 import { agreementOutputs, AGREEMENT_CONFIG, AGREEMENT_FRAMES, AGREEMENT_SIZE } from './agreement.js';
 
@@ -28,7 +29,7 @@ async function readOutputs(base64: string, what: string): Promise<Map<string, Fl
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   const reader = await SafetensorsReader.open(bufferSource(bytes, what));
   const out = new Map<string, Float32Array>();
-  for (const t of reader.tensors) out.set(t.name, toFloat32(t.dtype, await reader.read(t.name)));
+  for (const t of reader.tensors) out.set(t.name, decodeToF32(t.dtype, await reader.read(t.name)));
   return out;
 }
 

@@ -14,7 +14,7 @@ try {
   const outputs = await agreementOutputs(gpu);
   const tensors = [...outputs].map(([name, data]) => ({
     name,
-    dtype: 'F32' as const,
+    dtype: 'f32' as const,
     shape: [data.length],
     data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
   }));

@@ -17,14 +17,16 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
+import { concatBytes, crc32 } from '../../src/runtime/bytes.js';
+import { ELEMENT_BYTES } from '../../src/runtime/dtype.js';
 import {
   bufferSource,
-  SAFETENSORS_DTYPE_BYTES,
+  safetensorsName,
   serializeSafetensors,
   type SafetensorsDType,
   type TensorToWrite,
 } from '../../src/runtime/safetensors.js';
-import { crc32, ZipReader } from '../../src/checkpoint/zip.js';
+import { ZipReader } from '../../src/checkpoint/zip.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'ckpt');
@@ -34,17 +36,8 @@ const utf8 = new TextEncoder();
 // ---------------------------------------------------------------------------------------------------------
 // Bytes
 
-export function concat(parts: readonly (Uint8Array | readonly number[])[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+/** The parts one after another (src/runtime/bytes.ts). */
+export const concat = concatBytes;
 
 /** `value` as `width` little-endian bytes (two's complement, truncated to the width). */
 export function le(value: bigint | number, width: number): number[] {
@@ -66,6 +59,23 @@ export function bytesOf(n: number, seed: number): Uint8Array {
     out[i] = a >>> 24;
   }
   return out;
+}
+
+/**
+ * A stream that delivers `bytes` in chunks of the given sizes in turn (views, no copies), starting at
+ * `sizes[start]`.
+ */
+export function chunkedStream(bytes: Uint8Array, sizes: readonly number[], start = 0): ReadableStream<Uint8Array> {
+  let pos = 0;
+  let k = start;
+  return new ReadableStream<Uint8Array>({
+    pull(ctrl) {
+      if (pos >= bytes.length) return ctrl.close();
+      const n = sizes[k++ % sizes.length];
+      ctrl.enqueue(bytes.subarray(pos, pos + n));
+      pos += n;
+    },
+  });
 }
 
 /** A position of an integer field inside a file, for mutations that overwrite it. */
@@ -131,20 +141,41 @@ function splitSafetensors(name: string, file: Uint8Array, pad = true): Safetenso
   return { name, entries: Object.entries(header), data: file.slice(8 + len), pad };
 }
 
-function tensors(specs: [string, SafetensorsDType, number[]][]): TensorToWrite[] {
+export type TensorSpecs = [name: string, dtype: SafetensorsDType, shape: number[]][];
+
+/**
+ * One tensor of every dtype, with odd sizes so that alignment matters, plus a scalar and an empty one (the
+ * names are those of the dtypes).
+ */
+export const EVERY_DTYPE: TensorSpecs = [
+  ['u8', 'u8', [3, 5]],
+  ['f16', 'f16', [7]],
+  ['f32', 'f32', [2, 3, 4]],
+  ['bf16', 'bf16', [3, 3]],
+  ['i64', 'i64', [5]],
+  ['bool', 'bool', [9]],
+  ['i32', 'i32', [1, 3]],
+  ['scalar', 'f32', []],
+  ['empty', 'f16', [0, 4]],
+];
+
+/** Tensors of the given specs holding pseudo-random bytes (tensor i from seed `seed + i`; bools 0 or 1). */
+export function tensorsOf(specs: TensorSpecs, seed: number): TensorToWrite[] {
   return specs.map(([name, dtype, shape], i) => {
     let n = 1;
     for (const d of shape) n *= d;
-    const data = bytesOf(n * SAFETENSORS_DTYPE_BYTES[dtype], i + 7);
-    if (dtype === 'BOOL') data.forEach((v, j) => (data[j] = v & 1));
+    const data = bytesOf(n * ELEMENT_BYTES[dtype], seed + i);
+    if (dtype === 'bool') data.forEach((v, j) => (data[j] = v & 1));
     return { name, dtype, shape, data };
   });
 }
 
+const tensors = (specs: TensorSpecs) => tensorsOf(specs, 7);
+
 /** A header written by hand: [name, dtype, shape] laid out in the order given, keys in `keyOrder`. */
 function handLaid(
   name: string,
-  specs: [string, SafetensorsDType, number[]][],
+  specs: TensorSpecs,
   opts: { keyOrder?: string[]; metadata?: Record<string, string>; pad?: boolean } = {},
 ): SafetensorsSeed {
   const info = new Map<string, unknown>();
@@ -152,8 +183,8 @@ function handLaid(
   for (const [n, dtype, shape] of specs) {
     let numel = 1;
     for (const d of shape) numel *= d;
-    const bytes = numel * SAFETENSORS_DTYPE_BYTES[dtype];
-    info.set(n, { dtype, shape, data_offsets: [offset, offset + bytes] });
+    const bytes = numel * ELEMENT_BYTES[dtype];
+    info.set(n, { dtype: safetensorsName(dtype), shape, data_offsets: [offset, offset + bytes] });
     offset += bytes;
   }
   const entries: [string, unknown][] = [];
@@ -170,35 +201,25 @@ export function safetensorsCorpus(): Promise<SafetensorsSeed[]> {
     const written: [string, TensorToWrite[], Record<string, string> | undefined][] = [
       [
         'every dtype',
-        tensors([
-          ['u8', 'U8', [3, 5]],
-          ['f16', 'F16', [7]],
-          ['f32', 'F32', [2, 3, 4]],
-          ['bf16', 'BF16', [3, 3]],
-          ['i64', 'I64', [5]],
-          ['bool', 'BOOL', [9]],
-          ['i32', 'I32', [1, 3]],
-          ['scalar', 'F32', []],
-          ['empty', 'F16', [0, 4]],
-        ]),
+        tensors(EVERY_DTYPE),
         { format: 'pt', note: 'héllo' },
       ],
-      ['one f32', tensors([['w', 'F32', [2, 2]]]), undefined],
-      ['i64 and bool', tensors([['idx', 'I64', [4, 1]], ['mask', 'BOOL', [2, 2, 2]]]), { a: '' }],
-      ['names', tensors([['é/ü.weight', 'F16', [3]], ['a"b\\c', 'U8', [1]], ['0', 'I32', [2]]]), undefined],
+      ['one f32', tensors([['w', 'f32', [2, 2]]]), undefined],
+      ['i64 and bool', tensors([['idx', 'i64', [4, 1]], ['mask', 'bool', [2, 2, 2]]]), { a: '' }],
+      ['names', tensors([['é/ü.weight', 'f16', [3]], ['a"b\\c', 'u8', [1]], ['0', 'i32', [2]]]), undefined],
       ['metadata only', [], { config: 'sam2.1_hiera_t', dtype: 'f16' }],
       ['empty', [], undefined],
     ];
     const seeds: SafetensorsSeed[] = [];
     for (const [name, ts, meta] of written) seeds.push(splitSafetensors(name, await serializeSafetensors(ts, meta)));
     seeds.push(
-      handLaid('key order unlike file order', [['a', 'F32', [2]], ['b', 'F16', [3]], ['c', 'U8', [5]]], {
+      handLaid('key order unlike file order', [['a', 'f32', [2]], ['b', 'f16', [3]], ['c', 'u8', [5]]], {
         keyOrder: ['c', 'a', 'b'],
       }),
-      handLaid('empty tensors between others', [['x', 'U8', [2]], ['z0', 'F32', [0]], ['y', 'BF16', [1]], ['z1', 'I64', [3, 0]]], {
+      handLaid('empty tensors between others', [['x', 'u8', [2]], ['z0', 'f32', [0]], ['y', 'bf16', [1]], ['z1', 'i64', [3, 0]]], {
         metadata: { k: 'v' },
       }),
-      handLaid('unaligned, unpadded', [['b', 'U8', [3]], ['w', 'F32', [1, 1]]], { pad: false }),
+      handLaid('unaligned, unpadded', [['b', 'u8', [3]], ['w', 'f32', [1, 1]]], { pad: false }),
     );
     // A real file: the converter's expected output for the small test checkpoint (27 tensors, f16).
     seeds.push(splitSafetensors('expected_f16.safetensors', new Uint8Array(readFileSync(join(FIXTURES, 'expected_f16.safetensors')))));

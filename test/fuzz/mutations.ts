@@ -27,7 +27,7 @@ import {
   type SafetensorsSeed,
   type ZipEntrySpec,
 } from './corpus.js';
-import { crc32 } from '../../src/checkpoint/zip.js';
+import { crc32 } from '../../src/runtime/bytes.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Integer values

@@ -101,7 +101,7 @@ describe('fuzz regressions: safetensors', () => {
       const o = await checkInput('safetensors', assembleSafetensors(headerText(s.entries), s.data, s.pad).bytes);
       expect(o.accepted, s.name).toBe(true);
     }
-    const file = await serializeSafetensors([{ name: 'x', dtype: 'F16', shape: [3], data: new Uint8Array(6) }]);
+    const file = await serializeSafetensors([{ name: 'x', dtype: 'f16', shape: [3], data: new Uint8Array(6) }]);
     expect((await checkInput('safetensors', file)).accepted).toBe(true);
   });
 });

@@ -45,11 +45,11 @@
  */
 import fc from 'fast-check';
 import { FormatError, Sam2Error } from '../../src/runtime/errors.js';
+import { ELEMENT_BYTES } from '../../src/runtime/dtype.js';
 import {
   bufferSource,
   numelOf,
   openSafetensorsStream,
-  SAFETENSORS_DTYPE_BYTES,
   SafetensorsReader,
   type TensorInfo,
 } from '../../src/runtime/safetensors.js';
@@ -59,15 +59,14 @@ import {
   PickleDict,
   PickleTuple,
   StorageRef,
-  TORCH_DTYPE_BYTES,
   TorchCheckpoint,
   TorchTensor,
   unpickle,
-  STORAGE_TYPES,
   UnsafePickleError,
 } from '../../src/checkpoint/pickle.js';
+import { STORAGE_TYPES } from '../../src/checkpoint/torch_names.js';
 import { ZipReader, type ZipEntry } from '../../src/checkpoint/zip.js';
-import { checkpointCorpus, pickleCorpus, safetensorsCorpus, walkPickle } from './corpus.js';
+import { checkpointCorpus, chunkedStream, pickleCorpus, safetensorsCorpus, walkPickle } from './corpus.js';
 import { checkpointInputArb, DANGEROUS_GLOBALS, pickleInputArb, safetensorsInputArb, type FuzzInput } from './mutations.js';
 
 export const PARSERS = ['safetensors', 'zip', 'pickle'] as const;
@@ -285,20 +284,8 @@ async function settle<T>(f: () => Promise<T>): Promise<Settled<T>> {
   }
 }
 
-/** A stream that delivers `bytes` in chunks of varying sizes (views, no copies). */
-function chunkedStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  const sizes = [1, 7, 3, 64, 5, 1000, 4096];
-  let pos = 0;
-  let k = bytes.length % sizes.length;
-  return new ReadableStream<Uint8Array>({
-    pull(ctrl) {
-      if (pos >= bytes.length) return ctrl.close();
-      const n = sizes[k++ % sizes.length];
-      ctrl.enqueue(bytes.subarray(pos, pos + n));
-      pos += n;
-    },
-  });
-}
+/** Chunk sizes of the streamed reads, the first chosen by the file's length. */
+const CHUNKS = [1, 7, 3, 64, 5, 1000, 4096];
 
 type Tensors = [TensorInfo, Uint8Array][];
 
@@ -310,7 +297,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function checkTensorSizes(where: string, tensors: Tensors): void {
   for (const [info, b] of tensors) {
-    const want = numelOf(info.shape) * SAFETENSORS_DTYPE_BYTES[info.dtype];
+    const want = numelOf(info.shape) * ELEMENT_BYTES[info.dtype];
     if (b.length !== want || info.end - info.begin !== want) {
       throw new PropertyViolation(
         `${where}: tensor '${info.name}' came back with ${b.length} bytes, ${info.dtype} [${info.shape}] has ${want}`,
@@ -346,7 +333,7 @@ async function safetensorsTarget(bytes: Uint8Array, ctx: Ctx): Promise<void> {
     return out;
   });
   const streamed = async (total: number | undefined) => {
-    const s = await openSafetensorsStream(chunkedStream(bytes), { totalBytes: total, description: WHAT });
+    const s = await openSafetensorsStream(chunkedStream(bytes, CHUNKS, bytes.length % CHUNKS.length), { totalBytes: total, description: WHAT });
     const out: Tensors = [];
     for await (const { info, bytes: b } of s.entries()) out.push([info, b]);
     checkTensorSizes('stream reader', out);
@@ -440,7 +427,7 @@ async function zipTarget(bytes: Uint8Array, ctx: Ctx): Promise<void> {
     untyped('TorchCheckpoint.stateDict', e);
   }
   for (const [name, t] of sd) {
-    const es = TORCH_DTYPE_BYTES[t.dtype];
+    const es = ELEMENT_BYTES[t.dtype];
     const dense = t.numel * es;
     const entry = ckpt.zip.get(`${ckpt.prefix}data/${t.storage.key}`);
     const inflate = inflateAllowance(entry);

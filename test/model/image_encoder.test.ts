@@ -6,67 +6,34 @@
  * the pool; typed shape errors.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { cast } from '../../src/kernels/layout.js';
 import { configName, parseConfigName, sam2Config } from '../../src/checkpoint/config.js';
 import { hieraBlocks } from '../../src/model/hiera.js';
 import { ImageEncoder } from '../../src/model/image_encoder.js';
-import { getManifest, type Manifest } from '../../src/checkpoint/manifests.js';
 import { preprocessVideoFrame } from '../../src/model/preprocess.js';
-import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import { ShapeError } from '../../src/runtime/errors.js';
-import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
-import { fixtureFrames, openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
-import { variants, type Variant } from '../helpers.js';
-import { expectParity, parityTable, type ParityResult } from './parity.js';
+import { fixtureFrames, TINY256 } from '../fixtures/reader.js';
+import { permuteRef } from '../../src/kernels/layout.ref.js';
+import { CONFIG, paritySuite, PARTS, syntheticModel } from './modules.js';
+import { expectParity } from './parity.js';
 
-const CONFIG = 'sam2.1_hiera_t';
 const S = 256;
 const cfg = sam2Config('tiny', '2.1', { imageSize: S });
 
 /** The encoder's tensors only: the trunk, the neck and the decoder's two high-res projections. */
-function encoderManifest(): Manifest {
-  const full = getManifest(CONFIG);
-  return {
-    ...full,
-    config: `${CONFIG} (image encoder)`,
-    tensors: full.tensors.filter((t) => t.name.startsWith('image_encoder.') || /^sam_mask_decoder\.conv_s[01]\./.test(t.name)),
-  };
-}
-
-async function encoderWeights(gpu: Gpu, dtype: 'f32' | 'f16'): Promise<WeightStore> {
-  const manifest = encoderManifest();
-  return loadWeights(syntheticWeights(manifest), { gpu, dtype, manifest });
-}
+const ENCODER = PARTS.imageEncoder();
 
 /** [B, H, W, C] → [B, C, H, W] on the host. */
-function toNchw(a: Float32Array, shape: readonly number[]): Float32Array {
-  const [B, H, W, C] = shape;
-  const out = new Float32Array(a.length);
-  for (let b = 0; b < B; b++) {
-    for (let p = 0; p < H * W; p++) for (let c = 0; c < C; c++) out[(b * C + c) * H * W + p] = a[(b * H * W + p) * C + c];
-  }
-  return out;
-}
+const toNchw = (a: Float32Array, shape: readonly number[]): Float32Array => permuteRef(a, shape, [0, 3, 1, 2]);
 
-const rows: ParityResult[] = [];
-const timings: string[] = [];
-let fx: Fixture;
+const suite = paritySuite(`${TINY256}/image_encoder.safetensors`, `image encoder parity (${CONFIG} @ ${S})`);
+const { rows, timings } = suite;
 let frames: Uint8Array;
-let vs: Variant[];
 
 beforeAll(async () => {
-  fx = await openFixture(`${TINY256}/image_encoder.safetensors`);
   frames = await fixtureFrames();
-  vs = await variants();
-});
-
-afterAll(async () => {
-  await fx?.close();
-  if (rows.length) console.log(`image encoder parity (${CONFIG} @ ${S})\n${parityTable(rows)}`);
-  if (timings.length) console.log(timings.join('\n'));
 });
 
 /**
@@ -118,12 +85,12 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
   const variantNames = ['f32', 'f16', 'f16packed'] as const;
   for (const name of variantNames) {
     it(`every stage (${name})`, async ({ skip }) => {
-      const v = vs.find((x) => x.name === name);
+      const v = suite.vs.find((x) => x.name === name);
       if (!v) return skip('the adapter lacks shader-f16');
       const gpu = v.gpu;
       const dtype = v.dtype as 'f32' | 'f16';
       let t0 = performance.now();
-      const weights = await encoderWeights(gpu, dtype);
+      const weights = await syntheticModel(gpu, ENCODER, dtype);
       const enc = ImageEncoder.create({ gpu, weights }, cfg);
       try {
         enc.prepare();
@@ -146,7 +113,7 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
         if (name === 'f32') {
           f = enc.encodeRGB(frames.subarray(0, S * S * 3), S, S, { tap });
         } else {
-          input = gpu.upload(await fx.f32('image_encoder.input'), [1, 3, S, S], dtype, 'input');
+          input = gpu.upload(await suite.fx.f32('image_encoder.input'), [1, 3, S, S], dtype, 'input');
           f = enc.encode(input, { tap });
         }
         await gpu.sync();
@@ -156,7 +123,7 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
         );
 
         const check = async (label: string, got: Float32Array, ref: string) => {
-          rows.push(expectParity(label, name, got, await fx.f32(ref)));
+          rows.push(expectParity(label, name, got, await suite.fx.f32(ref)));
         };
         await check('trunk.pos_embed.resized', await gpu.read(enc.trunk.posEmbed()), 'image_encoder.trunk.pos_embed.resized');
         await check('trunk.patch_embed', await gpu.read(kept.get('image_encoder.trunk.patch_embed')!), 'image_encoder.trunk.patch_embed');
@@ -168,7 +135,7 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
           const n = `image_encoder.neck.out.${k}`;
           const t = kept.get(n)!;
           expect(t.shape).toEqual([1, S / (4 << k), S / (4 << k), 256]);
-          if (fx.has(n)) await check(`neck.out.${k}`, toNchw(await gpu.read(t), t.shape), n);
+          if (suite.fx.has(n)) await check(`neck.out.${k}`, toNchw(await gpu.read(t), t.shape), n);
         }
         await check('neck.pos.2 (visionPosEnc)', await gpu.read(f.visionPosEnc), 'image_encoder.neck.pos.2');
         await check('neck.pos.3', await gpu.read(enc.neck.positionEncoding(S / 32, S / 32)), 'image_encoder.neck.pos.3');
@@ -205,11 +172,11 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
   it('split into window bands and token runs (a 512 KiB tensor limit): the same stages (f32)', async () => {
     // Stage 1 runs its windows in 8 bands of one window row, stage 3 in a band of 14 rows and a padded one
     // of 2; the MLPs run over 336 / 80 tokens at a time.
-    const gpu = vs.find((x) => x.name === 'f32')!.gpu;
-    const weights = await encoderWeights(gpu, 'f32');
+    const gpu = suite.vs.find((x) => x.name === 'f32')!.gpu;
+    const weights = await syntheticModel(gpu, ENCODER, 'f32');
     const enc = ImageEncoder.create({ gpu, weights }, cfg, { maxTensorBytes: 512 * 1024 });
     try {
-      const input = gpu.upload(await fx.f32('image_encoder.input'), [1, 3, S, S], 'f32', 'input');
+      const input = gpu.upload(await suite.fx.f32('image_encoder.input'), [1, 3, S, S], 'f32', 'input');
       const kept = new Map<string, Tensor>();
       const t0 = performance.now();
       gpu.pool.resetPeak();
@@ -217,9 +184,9 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
       const f = enc.encode(input, { tap: (n, t) => n.includes('blocks') && kept.set(n, cast(gpu, t, 'f32')) });
       await gpu.sync();
       timings.push(`f32 split (512 KiB): encode ${(performance.now() - t0).toFixed(0)} ms, peak live ${((gpu.pool.getStats().peakInUse - before) / 2 ** 20).toFixed(1)} MiB`);
-      for (const [n, t] of kept) rows.push(expectParity(`${n.replace('image_encoder.', '')} (split)`, 'f32', await gpu.read(t), await fx.f32(n)));
-      rows.push(expectParity('conv_s0 (split)', 'f32', await gpu.read(f.highRes[0]), await fx.f32('sam_mask_decoder.conv_s0')));
-      rows.push(expectParity('visionFeatures (split)', 'f32', await gpu.read(f.visionFeatures), await fx.f32('image_encoder.neck.out.2')));
+      for (const [n, t] of kept) rows.push(expectParity(`${n.replace('image_encoder.', '')} (split)`, 'f32', await gpu.read(t), await suite.fx.f32(n)));
+      rows.push(expectParity('conv_s0 (split)', 'f32', await gpu.read(f.highRes[0]), await suite.fx.f32('sam_mask_decoder.conv_s0')));
+      rows.push(expectParity('visionFeatures (split)', 'f32', await gpu.read(f.visionFeatures), await suite.fx.f32('image_encoder.neck.out.2')));
       for (const t of kept.values()) t.release();
       f.release();
       input.release();
@@ -230,9 +197,9 @@ describe(`image encoder (${CONFIG} @ ${S}) against the official forward_image`, 
   });
 
   it('rejects wrong inputs with ShapeError naming the module', async () => {
-    const v = vs.find((x) => x.name === 'f32')!;
+    const v = suite.vs.find((x) => x.name === 'f32')!;
     const gpu = v.gpu;
-    const weights = await encoderWeights(gpu, 'f32');
+    const weights = await syntheticModel(gpu, ENCODER, 'f32');
     const enc = ImageEncoder.create({ gpu, weights }, cfg);
     const wrongSize = gpu.empty([1, 3, S / 2, S / 2], 'f32');
     const wrongDtype = gpu.empty([1, 3, S, S], 'f16');

@@ -6,34 +6,22 @@
  * stability falls back in three of the four cases), the transformer's and upscaling's intermediates, a
  * batch of prompts sharing one image, and the selection kernel's threshold edge cases.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sam2Config } from '../../src/checkpoint/config.js';
+import type { ConfigName } from '../../src/checkpoint/manifests.js';
+import type { WeightStore } from '../../src/checkpoint/weights.js';
 import { MaskDecoder, maskDecoderOptions, maskSelection, selectRows } from '../../src/model/mask_decoder.js';
-import { getManifest, type Manifest } from '../../src/checkpoint/manifests.js';
 import { PromptEncoder } from '../../src/model/prompt_encoder.js';
-import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import { roundTo } from '../../src/runtime/dtype.js';
 import { ShapeError } from '../../src/runtime/errors.js';
-import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
-import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
-import { variants, type Variant } from '../helpers.js';
-import { expectParity, parityTable, type ParityResult } from './parity.js';
+import { TINY256 } from '../fixtures/reader.js';
+import type { Variant } from '../helpers.js';
+import { cfg, paritySuite, PARTS, withModel } from './modules.js';
+import { expectParity } from './parity.js';
 
-const CONFIG = 'sam2.1_hiera_t';
-const cfg = sam2Config('tiny', '2.1', { imageSize: 256 });
 const CASES = ['point', 'points_pos_neg', 'box', 'mask'] as const;
-
-function headsManifest(): Manifest {
-  const full = getManifest(CONFIG);
-  return { ...full, config: `${CONFIG} (SAM heads)`, tensors: full.tensors.filter((t) => /^sam_(prompt_encoder|mask_decoder)\./.test(t.name)) };
-}
-
-async function headWeights(gpu: Gpu, dtype: 'f32' | 'f16'): Promise<WeightStore> {
-  const manifest = headsManifest();
-  return loadWeights(syntheticWeights(manifest), { gpu, dtype, manifest });
-}
+const HEADS = PARTS.heads();
 
 /** The dynamic multimask fallback's stability: area(logits > δ) / area(logits > −δ) (1 when empty). */
 const STABILITY_DELTA = cfg.maskDecoder.dynamicMultimaskStabilityDelta;
@@ -48,24 +36,11 @@ function stability(logits: Float32Array): number {
   return lo === 0 ? 1 : hi / lo;
 }
 
-const rows: ParityResult[] = [];
-const timings: string[] = [];
-let fx: Fixture;
-let vs: Variant[];
-
-beforeAll(async () => {
-  fx = await openFixture(`${TINY256}/mask_decoder.safetensors`);
-  vs = await variants();
-});
-
-afterAll(async () => {
-  await fx?.close();
-  if (rows.length) console.log(`mask decoder parity (sam2.1_hiera_t @ 256)\n${parityTable(rows)}`);
-  if (timings.length) console.log(timings.join('\n'));
-});
+const suite = paritySuite(`${TINY256}/mask_decoder.safetensors`, 'mask decoder parity (sam2.1_hiera_t @ 256)');
+const { rows, timings } = suite;
 
 async function up(v: Variant, name: string): Promise<Tensor> {
-  return v.gpu.upload(await fx.f32(name), fx.info(name).shape, v.dtype, name);
+  return v.gpu.upload(await suite.fx.f32(name), suite.fx.info(name).shape, v.dtype, name);
 }
 
 interface Inputs {
@@ -89,13 +64,29 @@ async function inputs(v: Variant): Promise<Inputs> {
   return t;
 }
 
+/**
+ * Runs `body` with the decoder of variant `v` (the heads' synthetic weights stored as `dtype`) and the
+ * fixture's image inputs, releasing both after.
+ */
+async function withDecoder(
+  v: Variant,
+  dtype: 'f32' | 'f16',
+  body: (dec: MaskDecoder, io: Inputs, weights: WeightStore) => Promise<void>,
+): Promise<void> {
+  await withModel(v.gpu, HEADS, dtype, async (weights) => {
+    const io = await inputs(v);
+    try {
+      await body(new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(cfg)), io, weights);
+    } finally {
+      io.release();
+    }
+  });
+}
+
 describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decoder', () => {
   it('every variant: predict_masks, multimask and single-mask outputs of each case', async () => {
-    for (const v of vs) {
-      const weights = await headWeights(v.gpu, v.dtype as 'f32' | 'f16');
-      const io = await inputs(v);
-      try {
-        const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(cfg));
+    for (const v of suite.vs) {
+      await withDecoder(v, v.dtype as 'f32' | 'f16', async (dec, io) => {
         for (const name of CASES) {
           const sparse = await up(v, `${name}.sparse_prompt_embeddings`);
           const dense = name === 'mask' ? await up(v, 'mask.dense_prompt_embeddings') : io.noMask;
@@ -103,19 +94,19 @@ describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decod
           const all = dec.predictMasks(args);
           const p = `${name}.predict_masks`;
           const gotAll = await v.gpu.read(all.masks);
-          const refAll = await fx.f32(`${p}.masks`);
+          const refAll = await suite.fx.f32(`${p}.masks`);
           rows.push(expectParity(`${p}.masks`, v.name, gotAll, refAll));
-          rows.push(expectParity(`${p}.iou_pred`, v.name, await v.gpu.read(all.iouPred), await fx.f32(`${p}.iou_pred`)));
-          rows.push(expectParity(`${p}.mask_tokens_out`, v.name, await v.gpu.read(all.tokens), await fx.f32(`${p}.mask_tokens_out`)));
-          rows.push(expectParity(`${p}.object_score_logits`, v.name, await v.gpu.read(all.objectScoreLogits), await fx.f32(`${p}.object_score_logits`)));
+          rows.push(expectParity(`${p}.iou_pred`, v.name, await v.gpu.read(all.iouPred), await suite.fx.f32(`${p}.iou_pred`)));
+          rows.push(expectParity(`${p}.mask_tokens_out`, v.name, await v.gpu.read(all.tokens), await suite.fx.f32(`${p}.mask_tokens_out`)));
+          rows.push(expectParity(`${p}.object_score_logits`, v.name, await v.gpu.read(all.objectScoreLogits), await suite.fx.f32(`${p}.object_score_logits`)));
           for (const t of Object.values(all)) t.release();
           for (const multi of [true, false]) {
             const tag = `${name}.${multi ? 'multimask' : 'singlemask'}`;
             const out = dec.forward({ ...args, multimaskOutput: multi });
-            expect(out.masks.shape).toEqual(fx.info(`${tag}.masks`).shape);
-            expect(out.samTokensOut.shape).toEqual(fx.info(`${tag}.sam_tokens_out`).shape);
-            let refMasks = await fx.f32(`${tag}.masks`);
-            let refIou = await fx.f32(`${tag}.iou_pred`);
+            expect(out.masks.shape).toEqual(suite.fx.info(`${tag}.masks`).shape);
+            expect(out.samTokensOut.shape).toEqual(suite.fx.info(`${tag}.sam_tokens_out`).shape);
+            let refMasks = await suite.fx.f32(`${tag}.masks`);
+            let refIou = await suite.fx.f32(`${tag}.iou_pred`);
             if (!multi) {
               // The single mask is mask 0 when its stability reaches the threshold, else the best of 1..3 by
               // IoU. Where the reference's score sits on the threshold, storage rounding may take the other
@@ -125,7 +116,7 @@ describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decod
               const sOurs = stability(gotAll.subarray(0, hw));
               if (sRef >= STABILITY_THRESH !== sOurs >= STABILITY_THRESH) {
                 expect(Math.abs(sRef - STABILITY_THRESH), `${tag} (${v.name}): branch differs away from the threshold`).toBeLessThan(0.01);
-                const iouAll = await fx.f32(`${p}.iou_pred`);
+                const iouAll = await suite.fx.f32(`${p}.iou_pred`);
                 const k = sOurs >= STABILITY_THRESH ? 0 : 1 + [1, 2, 3].map((i) => iouAll[i]).reduce((b, x, i, a) => (x > a[b] ? i : b), 0);
                 refMasks = refAll.slice(k * hw, (k + 1) * hw);
                 refIou = iouAll.slice(k, k + 1);
@@ -134,26 +125,20 @@ describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decod
             }
             rows.push(expectParity(`${tag}.masks`, v.name, await v.gpu.read(out.masks), refMasks));
             rows.push(expectParity(`${tag}.iou_pred`, v.name, await v.gpu.read(out.iouPred), refIou));
-            rows.push(expectParity(`${tag}.sam_tokens_out`, v.name, await v.gpu.read(out.samTokensOut), await fx.f32(`${tag}.sam_tokens_out`)));
-            rows.push(expectParity(`${tag}.object_score_logits`, v.name, await v.gpu.read(out.objectScoreLogits), await fx.f32(`${tag}.object_score_logits`)));
+            rows.push(expectParity(`${tag}.sam_tokens_out`, v.name, await v.gpu.read(out.samTokensOut), await suite.fx.f32(`${tag}.sam_tokens_out`)));
+            rows.push(expectParity(`${tag}.object_score_logits`, v.name, await v.gpu.read(out.objectScoreLogits), await suite.fx.f32(`${tag}.object_score_logits`)));
             for (const t of Object.values(out)) t.release();
           }
           sparse.release();
           if (dense !== io.noMask) dense.release();
         }
-      } finally {
-        io.release();
-        weights.release();
-      }
+      });
     }
   });
 
   it('transformer outputs (hs, keys) and the upscaled embedding of the point case, every variant', async () => {
-    for (const v of vs) {
-      const weights = await headWeights(v.gpu, v.dtype as 'f32' | 'f16');
-      const io = await inputs(v);
-      try {
-        const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(cfg));
+    for (const v of suite.vs) {
+      await withDecoder(v, v.dtype as 'f32' | 'f16', async (dec, io) => {
         const sparse = await up(v, 'point.sparse_prompt_embeddings');
         const seen = new Map<string, Promise<Float32Array>>();
         const all = dec.predictMasks({
@@ -161,31 +146,25 @@ describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decod
           tap: (name, t) => seen.set(name, v.gpu.read(t)),
         });
         expect([...seen.keys()]).toEqual(['transformer.hs', 'transformer.keys', 'upscaled_embedding']);
-        rows.push(expectParity('point.transformer.hs', v.name, await seen.get('transformer.hs')!, await fx.f32('point.transformer.hs')));
-        rows.push(expectParity('point.transformer.keys', v.name, await seen.get('transformer.keys')!, await fx.f32('point.transformer.keys')));
+        rows.push(expectParity('point.transformer.hs', v.name, await seen.get('transformer.hs')!, await suite.fx.f32('point.transformer.hs')));
+        rows.push(expectParity('point.transformer.keys', v.name, await seen.get('transformer.keys')!, await suite.fx.f32('point.transformer.keys')));
         // the reference is stored as F16 (more than 65,536 values): its rounding is far below the bounds
-        rows.push(expectParity('point.upscaled_embedding', v.name, await seen.get('upscaled_embedding')!, await fx.f32('point.upscaled_embedding')));
+        rows.push(expectParity('point.upscaled_embedding', v.name, await seen.get('upscaled_embedding')!, await suite.fx.f32('point.upscaled_embedding')));
         for (const t of [...Object.values(all), sparse]) t.release();
-      } finally {
-        io.release();
-        weights.release();
-      }
+      });
     }
   });
 
   it('a batch of prompts on one image (repeatImage, token-major inputs) equals each prompt alone', async () => {
-    for (const v of vs) {
-      const weights = await headWeights(v.gpu, v.dtype as 'f32' | 'f16');
-      const io = await inputs(v);
-      try {
+    for (const v of suite.vs) {
+      await withDecoder(v, v.dtype as 'f32' | 'f16', async (dec, io, weights) => {
         const g = v.gpu;
-        const dec = new MaskDecoder({ gpu: g, weights }, maskDecoderOptions(cfg));
         const enc = await PromptEncoder.create({ gpu: g, weights }, cfg);
         // box (2 corners + padding) and points_pos_neg (2 points + padding): 3 sparse rows each
-        const a = await fx.f32('box.point_coords');
-        const b = await fx.f32('points_pos_neg.point_coords');
-        const la = await fx.f32('box.point_labels');
-        const lb = await fx.f32('points_pos_neg.point_labels');
+        const a = await suite.fx.f32('box.point_coords');
+        const b = await suite.fx.f32('points_pos_neg.point_coords');
+        const la = await suite.fx.f32('box.point_labels');
+        const lb = await suite.fx.f32('points_pos_neg.point_labels');
         const both = enc.forward({ points: { coords: [...a, ...b], labels: [...la, ...lb], batch: 2 } });
         const { permute } = await import('../../src/kernels/layout.js');
         const imgTokens = permute(g, io.img, [0, 2, 3, 1]).reshape([1, 256, 256]);
@@ -205,23 +184,17 @@ describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decod
         const iou = await g.read(out.iouPred);
         const half = masks.length / 2;
         for (const [k, name] of ['box', 'points_pos_neg'].entries()) {
-          rows.push(expectParity(`batched ${name}.multimask.masks`, v.name, masks.subarray(k * half, (k + 1) * half), await fx.f32(`${name}.multimask.masks`)));
-          rows.push(expectParity(`batched ${name}.multimask.iou_pred`, v.name, iou.subarray(3 * k, 3 * k + 3), await fx.f32(`${name}.multimask.iou_pred`)));
+          rows.push(expectParity(`batched ${name}.multimask.masks`, v.name, masks.subarray(k * half, (k + 1) * half), await suite.fx.f32(`${name}.multimask.masks`)));
+          rows.push(expectParity(`batched ${name}.multimask.iou_pred`, v.name, iou.subarray(3 * k, 3 * k + 3), await suite.fx.f32(`${name}.multimask.iou_pred`)));
         }
         for (const t of [...Object.values(out), both.sparse, both.dense, imgTokens]) t.release();
-      } finally {
-        io.release();
-        weights.release();
-      }
+      });
     }
   });
 
   it('decoder time per prompt on this adapter (f32, single mask, warm)', async () => {
-    const v = vs[0];
-    const weights = await headWeights(v.gpu, 'f32');
-    const io = await inputs(v);
-    try {
-      const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(cfg));
+    const v = suite.vs[0];
+    await withDecoder(v, 'f32', async (dec, io) => {
       const sparse = await up(v, 'point.sparse_prompt_embeddings');
       const run = async () => {
         const out = dec.forward({ imageEmbeddings: io.img, imagePe: io.pe, sparse, dense: io.noMask, multimaskOutput: false, repeatImage: false, highResFeatures: io.hr });
@@ -234,18 +207,12 @@ describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decod
       for (let i = 0; i < n; i++) await run();
       timings.push(`f32: decoder ms per prompt (256 input, ${v.gpu.info.adapter}): ${((performance.now() - t0) / n).toFixed(1)}`);
       sparse.release();
-    } finally {
-      io.release();
-      weights.release();
-    }
+    });
   });
 
   it('bad inputs are ShapeErrors naming the tensor', async () => {
-    const v = vs[0];
-    const weights = await headWeights(v.gpu, 'f32');
-    const io = await inputs(v);
-    try {
-      const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(cfg));
+    const v = suite.vs[0];
+    await withDecoder(v, 'f32', async (dec, io) => {
       const sparse = await up(v, 'point.sparse_prompt_embeddings');
       const base = { imageEmbeddings: io.img, imagePe: io.pe, sparse, dense: io.noMask, multimaskOutput: true, repeatImage: false, highResFeatures: io.hr };
       expect(() => dec.forward({ ...base, highResFeatures: null })).toThrow(/highResFeatures/);
@@ -253,25 +220,19 @@ describe('MaskDecoder (sam2.1_hiera_t @ 256) matches the official sam_mask_decod
       expect(() => dec.forward({ ...base, imageEmbeddings: io.hr[0] })).toThrow(/imageEmbeddings/);
       expect(() => dec.forward({ ...base, dense: io.hr[1] })).toThrow(/dense/);
       sparse.release();
-    } finally {
-      io.release();
-      weights.release();
-    }
+    });
   });
 });
 
 describe('MaskDecoder and PromptEncoder bind to the heads of every official config', () => {
   it('sam2 / sam2.1, t / s / b+ / l: weights by official name, one forward with the fixture inputs (f32)', async () => {
-    const v = vs[0];
+    const v = suite.vs[0];
     const io = await inputs(v);
     try {
       for (const version of ['2.1', '2.0'] as const) {
         for (const size of ['tiny', 'small', 'base_plus', 'large'] as const) {
           const c = sam2Config(size, version, { imageSize: 256 });
-          const full = getManifest(c.name as Parameters<typeof getManifest>[0]);
-          const m = { ...full, config: `${c.name} (SAM heads)`, tensors: full.tensors.filter((t) => /^sam_(prompt_encoder|mask_decoder)\./.test(t.name)) };
-          const weights = await loadWeights(syntheticWeights(m), { gpu: v.gpu, dtype: 'f32', manifest: m });
-          try {
+          await withModel(v.gpu, PARTS.heads(c.name as ConfigName), 'f32', async (weights) => {
             const enc = await PromptEncoder.create({ gpu: v.gpu, weights }, c);
             const dec = new MaskDecoder({ gpu: v.gpu, weights }, maskDecoderOptions(c));
             const { sparse, dense } = enc.forward({ points: { coords: [100, 120], labels: [1] } });
@@ -281,9 +242,7 @@ describe('MaskDecoder and PromptEncoder bind to the heads of every official conf
             const iou = await v.gpu.read(out.iouPred);
             expect(iou[0] >= 0 && iou[0] <= 1, `${c.name}: sigmoid IoU ${iou[0]}`).toBe(true);
             for (const t of [...Object.values(out), sparse, dense]) t.release();
-          } finally {
-            weights.release();
-          }
+          });
         }
       }
     } finally {
@@ -294,7 +253,7 @@ describe('MaskDecoder and PromptEncoder bind to the heads of every official conf
 
 describe('mask selection kernel', () => {
   it('stability threshold edges (49/50 = 0.98 is stable, 48/49 is not, no area is stable) and IoU argmax ties', async () => {
-    for (const v of vs) {
+    for (const v of suite.vs) {
       const g = v.gpu;
       const P = 100;
       const M = 4;

@@ -9,35 +9,27 @@
  * position encoding. Then the bf16 bank storage, the exact step of maskForMemory, the encoder's own sigmoid,
  * and the shape checks.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sam2Config } from '../../src/checkpoint/config.js';
-import { getManifest, type Manifest } from '../../src/checkpoint/manifests.js';
+import { describe, expect, it } from 'vitest';
 import { addNoObjectEmbedding, maskForMemory, MemoryEncoder, toMemoryBank } from '../../src/model/memory_encoder.js';
-import { loadWeights, type WeightStore } from '../../src/checkpoint/weights.js';
 import { bf16BitsToF32, f32ToBf16Bits } from '../../src/runtime/dtype.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import type { Tensor } from '../../src/runtime/tensor.js';
-import { syntheticWeights } from '../../src/checkpoint/synthetic.js';
-import { openFixture, TINY256, type Fixture } from '../fixtures/reader.js';
-import { rand, testGpus, variants, type Variant } from '../helpers.js';
-import { expectParity, parityTable, type ParityResult } from './parity.js';
+import type { WeightStore } from '../../src/checkpoint/weights.js';
+import { TINY256 } from '../fixtures/reader.js';
+import { rand, testGpus, variants } from '../helpers.js';
+import { cfg, paritySuite, PARTS, withModel } from './modules.js';
+import { expectParity } from './parity.js';
 
-const CONFIG = 'sam2.1_hiera_t';
-const cfg = sam2Config('tiny', '2.1', { imageSize: 256 });
-
-function memoryEncoderManifest(): Manifest {
-  const full = getManifest(CONFIG);
-  return {
-    ...full,
-    config: `${CONFIG} (memory encoder)`,
-    tensors: full.tensors.filter((t) => t.name.startsWith('memory_encoder.') || t.name === 'no_obj_embed_spatial'),
-  };
-}
-
-async function loadMemoryEncoder(gpu: Gpu, dtype: 'f32' | 'f16'): Promise<WeightStore> {
-  const manifest = memoryEncoderManifest();
-  return loadWeights(syntheticWeights(manifest), { gpu, dtype, manifest });
+/** Runs `body` with the encoder on `gpu` (synthetic weights stored as `dtype`), releasing it after. */
+async function withMemoryEncoder(gpu: Gpu, dtype: 'f32' | 'f16', body: (enc: MemoryEncoder, weights: WeightStore) => Promise<void>): Promise<void> {
+  await withModel(gpu, PARTS.memoryEncoder(), dtype, async (weights) => {
+    const enc = new MemoryEncoder({ gpu, weights }, cfg);
+    try {
+      await body(enc, weights);
+    } finally {
+      enc.release();
+    }
+  });
 }
 
 interface CaseMeta {
@@ -45,91 +37,70 @@ interface CaseMeta {
   object_present: boolean;
 }
 
-const rows: ParityResult[] = [];
-let fx: Fixture;
-let vs: Variant[];
-
-beforeAll(async () => {
-  fx = await openFixture(`${TINY256}/memory_encoder.safetensors`);
-  vs = await variants();
-});
-
-afterAll(async () => {
-  await fx?.close();
-  if (rows.length) console.log(`memory encoder parity (sam2.1_hiera_t @ 256)\n${parityTable(rows)}`);
-});
-
-async function upload(gpu: Gpu, name: string, dtype: 'f32' | 'f16'): Promise<Tensor> {
-  return gpu.upload(await fx.f32(name), fx.info(name).shape, dtype, name);
-}
+const suite = paritySuite(`${TINY256}/memory_encoder.safetensors`, 'memory encoder parity (sam2.1_hiera_t @ 256)');
+const { rows, upload } = suite;
 
 describe('MemoryEncoder (sam2.1_hiera_t @ 256) matches the official _encode_new_memory', () => {
   it('every variant: clicked, tracked and absent frames', async () => {
-    const cases = fx.meta.cases as Record<string, CaseMeta>;
+    const cases = suite.fx.meta.cases as Record<string, CaseMeta>;
     expect(Object.keys(cases).sort()).toEqual(['absent_frame', 'click_frame', 'tracked_frame']);
     expect(cases.click_frame.binarized).toBe(true);
     expect(cases.absent_frame.object_present).toBe(false);
-    for (const v of vs) {
+    for (const v of suite.vs) {
       const dtype = v.dtype as 'f32' | 'f16';
-      const weights = await loadMemoryEncoder(v.gpu, dtype);
-      const enc = new MemoryEncoder({ gpu: v.gpu, weights }, cfg);
-      for (const [name, c] of Object.entries(cases)) {
-        const pix = await upload(v.gpu, `${name}.pix_feat`, dtype);
-        const logits = await upload(v.gpu, `${name}.pred_masks_high_res`, dtype);
-        const score = await upload(v.gpu, `${name}.object_score_logits`, dtype);
-        const reads: Record<string, Promise<Float32Array>> = {};
-        const mask = maskForMemory(v.gpu, logits, {
-          binarize: c.binarized,
-          scale: cfg.sigmoidScaleForMemEnc,
-          bias: cfg.sigmoidBiasForMemEnc,
-        });
-        const out = enc.forward(pix, mask, {
-          skipMaskSigmoid: true,
-          tap: (n, t) => (reads[`memory_encoder.${n}`] = v.gpu.read(t)),
-        });
-        expect(out.features.shape).toEqual([1, 64, 16, 16]);
-        expect(out.pos.shape).toEqual([1, 64, 16, 16]);
-        reads['memory_encoder.vision_features'] = v.gpu.read(out.features);
-        const feats = addNoObjectEmbedding(v.gpu, out.features, score, weights.get('no_obj_embed_spatial'));
-        reads.maskmem_features = v.gpu.read(feats);
-        reads.maskmem_pos_enc = v.gpu.read(out.pos);
-        for (const [n, p] of Object.entries(reads)) {
-          const key = `${name}.${n}`;
-          if (fx.has(key)) rows.push(expectParity(key, v.name, await p, await fx.f32(key)));
+      await withMemoryEncoder(v.gpu, dtype, async (enc, weights) => {
+        for (const [name, c] of Object.entries(cases)) {
+          const pix = await upload(v.gpu, `${name}.pix_feat`, dtype);
+          const logits = await upload(v.gpu, `${name}.pred_masks_high_res`, dtype);
+          const score = await upload(v.gpu, `${name}.object_score_logits`, dtype);
+          const reads: Record<string, Promise<Float32Array>> = {};
+          const mask = maskForMemory(v.gpu, logits, {
+            binarize: c.binarized,
+            scale: cfg.sigmoidScaleForMemEnc,
+            bias: cfg.sigmoidBiasForMemEnc,
+          });
+          const out = enc.forward(pix, mask, {
+            skipMaskSigmoid: true,
+            tap: (n, t) => (reads[`memory_encoder.${n}`] = v.gpu.read(t)),
+          });
+          expect(out.features.shape).toEqual([1, 64, 16, 16]);
+          expect(out.pos.shape).toEqual([1, 64, 16, 16]);
+          reads['memory_encoder.vision_features'] = v.gpu.read(out.features);
+          const feats = addNoObjectEmbedding(v.gpu, out.features, score, weights.get('no_obj_embed_spatial'));
+          reads.maskmem_features = v.gpu.read(feats);
+          reads.maskmem_pos_enc = v.gpu.read(out.pos);
+          for (const [n, p] of Object.entries(reads)) {
+            const key = `${name}.${n}`;
+            if (suite.fx.has(key)) rows.push(expectParity(key, v.name, await p, await suite.fx.f32(key)));
+          }
+          if (name === 'click_frame') expect(suite.fx.has(`${name}.memory_encoder.fuser`)).toBe(true);
+          for (const t of [pix, logits, score, mask, out.features, feats]) t.release();
         }
-        if (name === 'click_frame') expect(fx.has(`${name}.memory_encoder.fuser`)).toBe(true);
-        for (const t of [pix, logits, score, mask, out.features, feats]) t.release();
-      }
-      enc.release();
-      weights.release();
+      });
     }
   });
 
   it('the encoder applies the sigmoid itself unless told to skip it', async () => {
     const { main: gpu } = await testGpus();
-    const weights = await loadMemoryEncoder(gpu, 'f32');
-    const enc = new MemoryEncoder({ gpu, weights }, cfg);
-    const pix = gpu.upload(rand(256 * 8 * 8, 1), [1, 256, 8, 8]);
-    const logits = gpu.upload(rand(128 * 128, 2, -8, 8), [1, 1, 128, 128]);
-    const own = enc.forward(pix, logits);
-    const prob = maskForMemory(gpu, logits, { binarize: false, scale: 1, bias: 0 });
-    const given = enc.forward(pix, prob, { skipMaskSigmoid: true });
-    expect(Array.from(await gpu.read(own.features))).toEqual(Array.from(await gpu.read(given.features)));
-    for (const t of [pix, logits, own.features, prob, given.features]) t.release();
-    enc.release();
-    weights.release();
+    await withMemoryEncoder(gpu, 'f32', async (enc) => {
+      const pix = gpu.upload(rand(256 * 8 * 8, 1), [1, 256, 8, 8]);
+      const logits = gpu.upload(rand(128 * 128, 2, -8, 8), [1, 1, 128, 128]);
+      const own = enc.forward(pix, logits);
+      const prob = maskForMemory(gpu, logits, { binarize: false, scale: 1, bias: 0 });
+      const given = enc.forward(pix, prob, { skipMaskSigmoid: true });
+      expect(Array.from(await gpu.read(own.features))).toEqual(Array.from(await gpu.read(given.features)));
+      for (const t of [pix, logits, own.features, prob, given.features]) t.release();
+    });
   });
 
   it('checks shapes and dtypes at entry, naming the module and tensor', async () => {
     const { main: gpu } = await testGpus();
-    const weights = await loadMemoryEncoder(gpu, 'f32');
-    const enc = new MemoryEncoder({ gpu, weights }, cfg);
-    const pix = gpu.empty([1, 256, 16, 16]);
-    expect(() => enc.forward(pix, gpu.empty([1, 1, 255, 256]))).toThrow(/memory_encoder: masks .* must be \[B, 1, 256, 256\]/);
-    expect(() => enc.forward(gpu.empty([1, 128, 16, 16]), gpu.empty([1, 1, 256, 256]))).toThrow(/memory_encoder: pixFeat/);
-    expect(() => enc.forward(pix, gpu.empty([1, 1, 256, 256], 'f16'))).toThrow(ShapeError);
-    enc.release();
-    weights.release();
+    await withMemoryEncoder(gpu, 'f32', async (enc) => {
+      const pix = gpu.empty([1, 256, 16, 16]);
+      expect(() => enc.forward(pix, gpu.empty([1, 1, 255, 256]))).toThrow(/memory_encoder: masks .* must be \[B, 1, 256, 256\]/);
+      expect(() => enc.forward(gpu.empty([1, 128, 16, 16]), gpu.empty([1, 1, 256, 256]))).toThrow(/memory_encoder: pixFeat/);
+      expect(() => enc.forward(pix, gpu.empty([1, 1, 256, 256], 'f16'))).toThrow(ShapeError);
+    });
   });
 });
 
@@ -193,13 +164,11 @@ describe('memory preparation and storage (SAM2Base._encode_new_memory, the video
 
   it('the token-major position encoding is the NCHW one transposed', async () => {
     const { main: gpu } = await testGpus();
-    const weights = await loadMemoryEncoder(gpu, 'f32');
-    const enc = new MemoryEncoder({ gpu, weights }, cfg);
-    const chw = await gpu.read(enc.positionEncoding(16, 16));
-    const tok = await gpu.read(enc.positionTokens(16, 16));
-    expect(enc.positionTokens(16, 16).shape).toEqual([1, 256, 64]);
-    for (let c = 0; c < 64; c++) for (let i = 0; i < 256; i++) expect(tok[i * 64 + c]).toBe(chw[c * 256 + i]);
-    enc.release();
-    weights.release();
+    await withMemoryEncoder(gpu, 'f32', async (enc) => {
+      const chw = await gpu.read(enc.positionEncoding(16, 16));
+      const tok = await gpu.read(enc.positionTokens(16, 16));
+      expect(enc.positionTokens(16, 16).shape).toEqual([1, 256, 64]);
+      for (let c = 0; c < 64; c++) for (let i = 0; i < 256; i++) expect(tok[i * 64 + c]).toBe(chw[c * 256 + i]);
+    });
   });
 });

@@ -34,7 +34,7 @@ async function sparseFile(name: string, specs: TensorSpec[], cut = 0): Promise<s
   return path;
 }
 
-function specsOf(m: Manifest, dtype: SafetensorsDType = 'F16'): TensorSpec[] {
+function specsOf(m: Manifest, dtype: SafetensorsDType = 'f16'): TensorSpec[] {
   return m.tensors.map((t) => ({ name: t.name, dtype, shape: t.shape }));
 }
 
@@ -69,7 +69,7 @@ describe('loader rejects each bad input kind, naming the tensor (sam2.1_hiera_t,
   });
 
   it('unexpected key', async () => {
-    const path = await sparseFile('unexpected.safetensors', [...specsOf(TINY), { name: 'extra_head.weight', dtype: 'F16', shape: [4, 4] }]);
+    const path = await sparseFile('unexpected.safetensors', [...specsOf(TINY), { name: 'extra_head.weight', dtype: 'f16', shape: [4, 4] }]);
     const e = await rejection(loadWeights(path, { gpu: noGpu }));
     expect(e.kind).toBe('unexpected');
     expect(e.tensor).toBe('extra_head.weight');
@@ -86,7 +86,7 @@ describe('loader rejects each bad input kind, naming the tensor (sam2.1_hiera_t,
   });
 
   it('wrong dtype', async () => {
-    const specs = specsOf(TINY).map((s) => (s.name === 'no_mem_embed' ? { ...s, dtype: 'I32' as const } : s));
+    const specs = specsOf(TINY).map((s) => (s.name === 'no_mem_embed' ? { ...s, dtype: 'i32' as const } : s));
     const e = await rejection(loadWeights(await sparseFile('dtype.safetensors', specs), { gpu: noGpu }));
     expect(e.kind).toBe('dtype');
     expect(e.tensor).toBe('no_mem_embed');
@@ -130,20 +130,20 @@ const SMALL: Manifest = {
 const VALUES = new Map(SMALL.tensors.map((t, i) => [t.name, rand(t.shape.reduce((a, b) => a * b, 1), 100 + i, -3, 3)]));
 
 function encode(dtype: SafetensorsDType, v: Float32Array): Uint8Array {
-  if (dtype === 'F32') return new Uint8Array(v.slice().buffer);
-  if (dtype === 'I64') return new Uint8Array(BigInt64Array.from(v, (x) => BigInt(Math.round(x * 1000))).buffer);
-  const conv = dtype === 'F16' ? f32ToF16Bits : f32ToBf16Bits;
+  if (dtype === 'f32') return new Uint8Array(v.slice().buffer);
+  if (dtype === 'i64') return new Uint8Array(BigInt64Array.from(v, (x) => BigInt(Math.round(x * 1000))).buffer);
+  const conv = dtype === 'f16' ? f32ToF16Bits : f32ToBf16Bits;
   return new Uint8Array(Uint16Array.from(v, (x) => conv(x)).buffer);
 }
 
 /** What the GPU must hold for a value stored as `stored` and uploaded as `target`. */
 function expected(stored: SafetensorsDType, target: 'f32' | 'f16', v: Float32Array): Float32Array {
-  if (stored === 'I64') return Float32Array.from(v, (x) => Math.round(x * 1000));
-  const asStored = stored === 'F32' ? v : roundTo(stored === 'F16' ? 'f16' : 'bf16', v);
+  if (stored === 'i64') return Float32Array.from(v, (x) => Math.round(x * 1000));
+  const asStored = stored === 'f32' ? v : roundTo(stored === 'f16' ? 'f16' : 'bf16', v);
   return target === 'f16' ? roundTo('f16', asStored) : asStored;
 }
 
-const STORED: Record<string, SafetensorsDType> = { 'a.weight': 'F32', 'b.bias': 'F16', 'c.table': 'BF16', 'd.index': 'I64' };
+const STORED: Record<string, SafetensorsDType> = { 'a.weight': 'f32', 'b.bias': 'f16', 'c.table': 'bf16', 'd.index': 'i64' };
 
 async function smallFile(): Promise<Uint8Array> {
   return serializeSafetensors(
@@ -226,12 +226,12 @@ describe('non-finite weights are refused at load (no device needed)', () => {
 
   it('NaN and ±Inf in f32, f16 and bf16 tensors name the tensor and the element', async () => {
     const cases: [SafetensorsDType, number][] = [
-      ['F32', NaN],
-      ['F32', Infinity],
-      ['F16', -Infinity],
-      ['F16', NaN],
-      ['BF16', NaN],
-      ['BF16', Infinity],
+      ['f32', NaN],
+      ['f32', Infinity],
+      ['f16', -Infinity],
+      ['f16', NaN],
+      ['bf16', NaN],
+      ['bf16', Infinity],
     ];
     for (const [dtype, value] of cases) {
       const { gpu, live } = recordingGpu();
@@ -243,7 +243,7 @@ describe('non-finite weights are refused at load (no device needed)', () => {
   });
 
   it('an f32 value beyond the f16 range is refused when loading as f16, accepted as f32', async () => {
-    const file = await withValue('c.table', 'F32', 2, 1e6);
+    const file = await withValue('c.table', 'f32', 2, 1e6);
     const r = recordingGpu();
     const e = await rejection(loadWeights(file, { gpu: r.gpu, manifest: SMALL, dtype: 'f16' }));
     expect(e.message).toMatch(/tensor 'c\.table' holds a value beyond the f16 range .* at element 2; load it with dtype 'f32'/);

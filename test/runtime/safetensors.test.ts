@@ -2,59 +2,25 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../src/runtime/dtype.js';
+import { f16BitsToF32, f32BitsToF16Bits, f32ToBf16Bits, f32ToF16Bits, convertFloatBytes, decodeToF32, ELEMENT_BYTES } from '../../src/runtime/dtype.js';
 import { FormatError } from '../../src/runtime/errors.js';
 import {
   bufferSource,
-  convertFloatBytes,
-  f32BitsToF16Bits,
   openSafetensorsResponse,
   openSafetensorsStream,
-  SAFETENSORS_DTYPE_BYTES,
   SafetensorsReader,
   serializeSafetensors,
-  toFloat32,
   TruncatedError,
-  type SafetensorsDType,
   type TensorToWrite,
 } from '../../src/runtime/safetensors.js';
 import { openSafetensorsFile, writeSafetensorsFile } from '../../src/runtime/safetensors_node.js';
+import { chunkedStream, EVERY_DTYPE, tensorsOf } from '../fuzz/corpus.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sam2-st-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Deterministic bytes. */
-function bytesOf(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    out[i] = a >>> 24;
-  }
-  return out;
-}
-
 /** One tensor of every dtype, with odd sizes so that alignment matters, plus a scalar and an empty one. */
-function sampleTensors(): TensorToWrite[] {
-  const specs: [string, SafetensorsDType, number[]][] = [
-    ['u8', 'U8', [3, 5]],
-    ['f16', 'F16', [7]],
-    ['f32', 'F32', [2, 3, 4]],
-    ['bf16', 'BF16', [3, 3]],
-    ['i64', 'I64', [5]],
-    ['bool', 'BOOL', [9]],
-    ['i32', 'I32', [1, 3]],
-    ['scalar', 'F32', []],
-    ['empty', 'F16', [0, 4]],
-  ];
-  return specs.map(([name, dtype, shape], i) => {
-    let n = 1;
-    for (const d of shape) n *= d;
-    const data = bytesOf(n * SAFETENSORS_DTYPE_BYTES[dtype], i + 1);
-    if (dtype === 'BOOL') data.forEach((v, j) => (data[j] = v & 1));
-    return { name, dtype, shape, data };
-  });
-}
+const sampleTensors = (): TensorToWrite[] => tensorsOf(EVERY_DTYPE, 1);
 
 function expectSame(a: Uint8Array, b: Uint8Array): void {
   expect(a.length).toBe(b.length);
@@ -75,18 +41,7 @@ async function openBytes(b: Uint8Array): Promise<SafetensorsReader> {
 }
 
 /** A stream that delivers `b` in chunks of varying sizes. */
-function chunked(b: Uint8Array, sizes = [1, 7, 3, 64, 5, 1000]): ReadableStream<Uint8Array> {
-  let pos = 0;
-  let k = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(ctrl) {
-      if (pos >= b.length) return ctrl.close();
-      const n = sizes[k++ % sizes.length];
-      ctrl.enqueue(b.slice(pos, pos + n));
-      pos += n;
-    },
-  });
-}
+const chunked = (b: Uint8Array): ReadableStream<Uint8Array> => chunkedStream(b, [1, 7, 3, 64, 5, 1000]);
 
 describe('safetensors round trip', () => {
   it('every dtype through memory, with metadata and aligned offsets', async () => {
@@ -100,9 +55,24 @@ describe('safetensors round trip', () => {
       const info = r.info(t.name);
       expect(info.dtype).toBe(t.dtype);
       expect(info.shape).toEqual(t.shape);
-      expect(info.begin % SAFETENSORS_DTYPE_BYTES[t.dtype]).toBe(0);
+      expect(info.begin % ELEMENT_BYTES[t.dtype]).toBe(0);
       expectSame(await r.read(t.name), t.data as Uint8Array);
     }
+  });
+
+  it("the header spells dtypes as the format does ('F32', 'BOOL'), the API as the engine does ('f32', 'bool')", async () => {
+    const file = await serializeSafetensors(sampleTensors());
+    const len = Number(new DataView(file.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + len))) as Record<string, { dtype: string }>;
+    const spelled = Object.fromEntries(Object.entries(header).map(([k, v]) => [k, v.dtype]));
+    expect(spelled).toEqual({ u8: 'U8', f16: 'F16', f32: 'F32', bf16: 'BF16', i64: 'I64', bool: 'BOOL', i32: 'I32', scalar: 'F32', empty: 'F16' });
+    // The engine's names are not the format's: a header that spells them so is refused.
+    await expect(openBytes(craft({ q: { dtype: 'f32', shape: [1], data_offsets: [0, 4] } }, 4))).rejects.toThrow(
+      /tensor 'q': dtype "f32" is not supported \(supported: F32, F16, BF16, I64, I32, U8, BOOL\)/,
+    );
+    await expect(serializeSafetensors([{ name: 'x', dtype: 'F32' as never, shape: [1], data: new Uint8Array(4) }])).rejects.toThrow(
+      /tensor 'x': dtype F32 is not supported/,
+    );
   });
 
   it('every dtype through a file (written to .tmp, then renamed)', async () => {
@@ -147,12 +117,12 @@ describe('safetensors round trip', () => {
     try {
       expect(r.metadata.source).toBe('small.pt');
       const i = r.info('extra.i32');
-      expect(i.dtype).toBe('I32');
-      expect(Array.from(toFloat32('I32', await r.read('extra.i32')))).toEqual(Array.from({ length: 24 }, (_, k) => k - 12));
-      expect(Array.from(toFloat32('BOOL', await r.read('extra.bool')))).toEqual([1, 0, 1, 1]);
-      expect(Array.from(toFloat32('I64', await r.read('extra.i64'))).slice(0, 4)).toEqual([0, 1, -1, 2 ** 40]);
+      expect(i.dtype).toBe('i32');
+      expect(Array.from(decodeToF32('i32', await r.read('extra.i32')))).toEqual(Array.from({ length: 24 }, (_, k) => k - 12));
+      expect(Array.from(decodeToF32('bool', await r.read('extra.bool')))).toEqual([1, 0, 1, 1]);
+      expect(Array.from(decodeToF32('i64', await r.read('extra.i64'))).slice(0, 4)).toEqual([0, 1, -1, 2 ** 40]);
       expect(r.info('extra.scalar').shape).toEqual([]);
-      expect(toFloat32('F32', await r.read('extra.scalar'))[0]).toBe(3.25);
+      expect(decodeToF32('f32', await r.read('extra.scalar'))[0]).toBe(3.25);
     } finally {
       await r.close();
     }
@@ -243,8 +213,8 @@ describe('safetensors validation', () => {
   it('the writer refuses data of the wrong size and leaves no file behind', async () => {
     const path = join(dir, 'bad.safetensors');
     const t: TensorToWrite[] = [
-      { name: 'ok', dtype: 'F32', shape: [2], data: new Uint8Array(8) },
-      { name: 'short', dtype: 'F32', shape: [4], data: () => new Uint8Array(12) },
+      { name: 'ok', dtype: 'f32', shape: [2], data: new Uint8Array(8) },
+      { name: 'short', dtype: 'f32', shape: [4], data: () => new Uint8Array(12) },
     ];
     await expect(writeSafetensorsFile(path, t)).rejects.toThrow(/tensor 'short': 12 bytes given, F32 \[4\] needs 16/);
     expect(existsSync(path)).toBe(false);
@@ -254,36 +224,110 @@ describe('safetensors validation', () => {
   });
 });
 
-describe('float conversions', () => {
-  it('bulk f32 → f16 matches the scalar reference on edge cases and random bit patterns', () => {
-    const n = 200_000;
-    const bits = new Uint32Array(n);
-    const edges = [0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x477fe000, 0x477ff000, 0x477fefff, 0x33000000, 0x33000001, 0x32ffffff, 0x38800000, 0x387fffff, 0x3f801000, 0x3f803000];
-    bits.set(edges);
-    let a = 12345;
-    for (let i = edges.length; i < n; i++) {
-      a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-      bits[i] = a;
+/**
+ * The f32 → f16 and f16 → f32 conversions as src/runtime/dtype.ts wrote them before the bulk and scalar
+ * forms were merged into one implementation: an independent reference the merged one must match bit for bit.
+ */
+const previous = {
+  f32ToF16Bits(v: number): number {
+    const x = new Uint32Array(new Float32Array([v]).buffer)[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+    let e = exp - 127 + 15;
+    if (e >= 0x1f) return sign | 0x7c00;
+    if (e <= 0) {
+      if (e < -10) return sign;
+      mant |= 0x800000;
+      const shift = 14 - e;
+      const half = 1 << (shift - 1);
+      let m = mant >>> shift;
+      const rem = mant & ((1 << shift) - 1);
+      if (rem > half || (rem === half && m & 1)) m++;
+      return sign | m;
     }
+    let m = mant >>> 13;
+    const rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem === 0x1000 && m & 1)) {
+      m++;
+      if (m === 0x400) {
+        m = 0;
+        e++;
+        if (e >= 0x1f) return sign | 0x7c00;
+      }
+    }
+    return sign | (e << 10) | m;
+  },
+  f16BitsToF32(h: number): number {
+    const sign = h & 0x8000 ? -1 : 1;
+    const e = (h >>> 10) & 0x1f;
+    const m = h & 0x3ff;
+    if (e === 0) return sign * m * 2 ** -24;
+    if (e === 0x1f) return m ? NaN : sign * Infinity;
+    return sign * (1 + m / 1024) * 2 ** (e - 15);
+  },
+};
+
+/** f32 bit patterns: the edge cases of rounding, overflow, underflow and subnormals, then pseudo-random ones. */
+function sampleF32Bits(n: number): Uint32Array {
+  const bits = new Uint32Array(n);
+  const edges = [0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffc00001, 0x477fe000, 0x477ff000, 0x477fefff, 0x477fffff, 0x33000000, 0x33000001, 0x32ffffff, 0x38800000, 0x387fffff, 0x387fe000, 0x387ff000, 0x3f801000, 0x3f803000, 0x3f800fff, 0x3f801001];
+  bits.set(edges);
+  let a = 12345;
+  for (let i = edges.length; i < n; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    bits[i] = a;
+  }
+  return bits;
+}
+
+describe('float conversions', () => {
+  it('f32 → f16, scalar and bulk, equals the previous implementation on edge cases and random bit patterns', () => {
+    const n = 200_000;
+    const bits = sampleF32Bits(n);
     const out = new Uint16Array(n);
     f32BitsToF16Bits(bits, out);
     const f = new Float32Array(bits.buffer);
     for (let i = 0; i < n; i++) {
-      if (Number.isNaN(f[i])) expect(out[i] & 0x7c00).toBe(0x7c00);
-      else if (out[i] !== f32ToF16Bits(f[i])) expect.fail(`bits ${bits[i].toString(16)}: ${out[i]} vs ${f32ToF16Bits(f[i])}`);
+      // JS numbers may not carry a NaN's payload into the scalar form: there only NaN-ness is defined.
+      const want = Number.isNaN(f[i]) ? undefined : previous.f32ToF16Bits(f[i]);
+      if (want === undefined) {
+        expect(out[i] & 0x7c00).toBe(0x7c00);
+        expect(out[i] & 0x3ff).not.toBe(0);
+        expect(f32ToF16Bits(f[i]) & 0x7fff).toBeGreaterThan(0x7c00);
+      } else if (out[i] !== want || f32ToF16Bits(f[i]) !== want) {
+        expect.fail(`bits ${bits[i].toString(16)}: bulk ${out[i]}, scalar ${f32ToF16Bits(f[i])}, previous ${want}`);
+      }
     }
   });
 
-  it('f16 → f32 is exact for all 65,536 halves; bf16 → f32 is a shift', () => {
+  it('f16 → f32 is exact for all 65,536 halves, equals the previous implementation, and round-trips', () => {
     const h = new Uint16Array(65536).map((_, i) => i);
-    const f = new Float32Array(convertFloatBytes('F16', 'F32', new Uint8Array(h.buffer)).slice().buffer);
+    const f = new Float32Array(convertFloatBytes('f16', 'f32', new Uint8Array(h.buffer)).slice().buffer);
+    const fbits = new Uint32Array(f.buffer);
     for (let i = 0; i < 65536; i++) {
-      const ref = f16BitsToF32(i);
-      if (Number.isNaN(ref) ? !Number.isNaN(f[i]) : f[i] !== ref) expect.fail(`half ${i.toString(16)}: ${f[i]} vs ${ref}`);
+      const ref = previous.f16BitsToF32(i);
+      const nan = (i & 0x7c00) === 0x7c00 && (i & 0x3ff) !== 0;
+      if (nan) {
+        // NaN keeps its sign and payload in the bulk form.
+        if (fbits[i] !== (((i & 0x8000) << 16) | 0x7f800000 | ((i & 0x3ff) << 13)) >>> 0) expect.fail(`NaN half ${i.toString(16)}: ${fbits[i].toString(16)}`);
+        if (!Number.isNaN(f16BitsToF32(i)) || !Number.isNaN(ref)) expect.fail(`NaN half ${i.toString(16)}`);
+        if ((f32ToF16Bits(f[i]) & 0x7c00) !== 0x7c00 || (f32ToF16Bits(f[i]) & 0x3ff) === 0) expect.fail(`NaN half ${i.toString(16)} came back as a number`);
+        continue;
+      }
+      if (!Object.is(f[i], ref) || !Object.is(f16BitsToF32(i), ref)) expect.fail(`half ${i.toString(16)}: ${f[i]} / ${f16BitsToF32(i)} vs ${ref}`);
+      if (f32ToF16Bits(f[i]) !== i) expect.fail(`half ${i.toString(16)} → ${f[i]} → ${f32ToF16Bits(f[i]).toString(16)}`);
     }
+    const back = new Uint16Array(convertFloatBytes('f32', 'f16', new Uint8Array(f.buffer)).slice().buffer);
+    // A NaN comes back as the quiet NaN of its sign (the payload is not kept when narrowing, as in torch).
+    expect(Array.from(back)).toEqual(Array.from(h, (i) => ((i & 0x7c00) === 0x7c00 && (i & 0x3ff) ? (i & 0x8000) | 0x7e00 : i)));
+  });
+
+  it('bf16 → f32 is a shift', () => {
     const vals = new Float32Array([1.5, -3.140625, 1e-30, 65504]);
     const b = Uint16Array.from(vals, (v) => f32ToBf16Bits(v));
-    const back = toFloat32('BF16', new Uint8Array(b.buffer));
+    const back = decodeToF32('bf16', new Uint8Array(b.buffer));
     expect(Array.from(back)).toEqual(Array.from(vals, (v) => new Float32Array(new Uint32Array([f32ToBf16Bits(v) << 16]).buffer)[0]));
   });
 });

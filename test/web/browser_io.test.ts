@@ -77,7 +77,7 @@ describe('browser frame sources', () => {
 
 describe('browser weights', () => {
   it('streams a picked file into the safetensors reader with its size and progress', async () => {
-    const bytes = await serializeSafetensors([{ name: 'w', dtype: 'F32', shape: [2, 3], data: new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer) }]);
+    const bytes = await serializeSafetensors([{ name: 'w', dtype: 'f32', shape: [2, 3], data: new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer) }]);
     const progress: number[] = [];
     const res = weightsFromFile(Object.assign(new Blob([bytes as BlobPart]), { name: 'w.safetensors' }), (p) => progress.push(p.loaded));
     expect(res.headers.get('content-length')).toBe(String(bytes.length));

@@ -148,8 +148,8 @@ describe('convert: round trip against what PyTorch saved', () => {
         expect(t.stride.slice(0, -1).every((s, d) => s === 0 || t.shape[d] === 1)).toBe(true);
         // The storage holds one row; every row of the dense output is that row in f16.
         const rowF32 = await ckpt.zip.read(ckpt.zip.get(`${ckpt.prefix}data/${t.storage.key}`)!);
-        const { convertFloatBytes } = await import('../../src/runtime/safetensors.js');
-        const row = convertFloatBytes('F32', 'F16', rowF32);
+        const { convertFloatBytes } = await import('../../src/runtime/dtype.js');
+        const row = convertFloatBytes('f32', 'f16', rowF32);
         const dense = await st.read(name);
         expect(st.info(name).shape).toEqual(t.shape);
         for (let off = 0; off < dense.length; off += row.length) expect(same(dense.subarray(off, off + row.length), row)).toBe(true);

@@ -17,18 +17,9 @@ import {
   tensorChecksum,
   type WeightManifestLike,
 } from '../../src/checkpoint/synthetic.js';
+import { CONFIG_NAMES } from '../../src/checkpoint/manifest_check.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CONFIGS = [
-  'sam2.1_hiera_t',
-  'sam2.1_hiera_s',
-  'sam2.1_hiera_b+',
-  'sam2.1_hiera_l',
-  'sam2_hiera_t',
-  'sam2_hiera_s',
-  'sam2_hiera_b+',
-  'sam2_hiera_l',
-];
 
 interface ChecksumFile {
   config: string;
@@ -89,7 +80,7 @@ describe('synthetic weights: hash and rule', () => {
 });
 
 describe('synthetic weights: checksums of all 8 configs match the Python rule', () => {
-  for (const config of CONFIGS) {
+  for (const config of CONFIG_NAMES) {
     it(config, () => {
       const manifest = readJson<WeightManifestLike & { num_params: number }>(`weights/manifests/${config}.json`);
       const expected = readJson<ChecksumFile>(`weights/checksums/${config}.json`);

@@ -10,16 +10,13 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-CONFIGS = {
-    "sam2.1_hiera_t": "configs/sam2.1/sam2.1_hiera_t.yaml",
-    "sam2.1_hiera_s": "configs/sam2.1/sam2.1_hiera_s.yaml",
-    "sam2.1_hiera_b+": "configs/sam2.1/sam2.1_hiera_b+.yaml",
-    "sam2.1_hiera_l": "configs/sam2.1/sam2.1_hiera_l.yaml",
-    "sam2_hiera_t": "configs/sam2/sam2_hiera_t.yaml",
-    "sam2_hiera_s": "configs/sam2/sam2_hiera_s.yaml",
-    "sam2_hiera_b+": "configs/sam2/sam2_hiera_b+.yaml",
-    "sam2_hiera_l": "configs/sam2/sam2_hiera_l.yaml",
-}
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import synthetic  # noqa: E402
+
+CONFIGS = synthetic.CONFIG_FILES
 
 
 def main(out_dir: str) -> None:

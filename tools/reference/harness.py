@@ -47,16 +47,7 @@ from fixture_io import FixtureWriter  # noqa: E402
 REPO = synthetic.REPO
 BEDROOM = os.path.join(REPO, "samples", "bedroom")
 
-CONFIG_FILES = {
-    "sam2.1_hiera_t": "configs/sam2.1/sam2.1_hiera_t.yaml",
-    "sam2.1_hiera_s": "configs/sam2.1/sam2.1_hiera_s.yaml",
-    "sam2.1_hiera_b+": "configs/sam2.1/sam2.1_hiera_b+.yaml",
-    "sam2.1_hiera_l": "configs/sam2.1/sam2.1_hiera_l.yaml",
-    "sam2_hiera_t": "configs/sam2/sam2_hiera_t.yaml",
-    "sam2_hiera_s": "configs/sam2/sam2_hiera_s.yaml",
-    "sam2_hiera_b+": "configs/sam2/sam2_hiera_b+.yaml",
-    "sam2_hiera_l": "configs/sam2/sam2_hiera_l.yaml",
-}
+CONFIG_FILES = synthetic.CONFIG_FILES
 
 # The official loader's normalisation (sam2.utils.misc.load_video_frames defaults).
 IMG_MEAN = (0.485, 0.456, 0.406)

@@ -46,6 +46,14 @@ CONFIG_NAMES = [
 ]
 
 
+def config_file(name: str) -> str:
+    """The official Hydra config of a config name: configs/sam2.1/<name>.yaml or configs/sam2/<name>.yaml."""
+    return f"configs/{'sam2.1' if name.startswith('sam2.1_') else 'sam2'}/{name}.yaml"
+
+
+CONFIG_FILES = {name: config_file(name) for name in CONFIG_NAMES}
+
+
 def fnv1a32(data: bytes) -> int:
     h = FNV_OFFSET
     for b in data:
