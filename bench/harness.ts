@@ -4,6 +4,28 @@
  * time) and reports the median milliseconds per iteration, GFLOPS and GB/s.
  */
 import type { Gpu } from '../src/runtime/gpu.js';
+import type { Tensor } from '../src/runtime/tensor.js';
+
+/** The value after `--name` on the command line, or dflt. */
+export function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+
+/** Bytes per element of the benchmarked float dtypes. */
+export const BYTES = { f32: 4, f16: 2 } as const;
+
+/** A tensor of deterministic values in [−0.5, 0.5) (a linear congruential sequence from `seed`). */
+export function randomTensor(gpu: Gpu, shape: number[], dtype: 'f32' | 'f16', seed: number): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    v[i] = s / 2 ** 32 - 0.5;
+  }
+  return gpu.upload(v, shape, dtype);
+}
 
 export interface BenchCase {
   /** Kernel family, e.g. "matmul". */
@@ -139,4 +161,31 @@ export async function runCase(gpu: Gpu, c: BenchCase, opts: BenchOptions = {}): 
     iterations: per * samples,
     ...(counts ? { counts } : {}),
   };
+}
+
+/**
+ * A bench entry's command line: runs its cases on a new Gpu (with a filter argument, those whose
+ * "kernel name dtype" contains it, and `always`) and prints `table` of the results; `eachRow` also prints
+ * each case's row as it finishes.
+ */
+export async function runEntry(
+  cases: readonly BenchCase[],
+  table: (results: BenchResult[]) => string,
+  opts: BenchOptions,
+  always: readonly BenchCase[] = [],
+  eachRow = false,
+): Promise<void> {
+  const { Gpu } = await import('../src/runtime/gpu.js');
+  const filter = process.argv[2];
+  const gpu = await Gpu.create();
+  console.log(`${gpu.info.adapter} (${gpu.info.backend})`);
+  const results: BenchResult[] = [];
+  for (const c of cases) {
+    if (filter && !always.includes(c) && !`${c.kernel} ${c.name} ${c.dtype}`.includes(filter)) continue;
+    const r = await runCase(gpu, c, opts);
+    if (eachRow) console.log(table([r]).split('\n')[1]);
+    results.push(r);
+  }
+  console.log(table(results));
+  gpu.destroy();
 }

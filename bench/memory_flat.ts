@@ -5,11 +5,7 @@
  */
 import { openFrames, type FrameSource } from '../src/io/frames.js';
 import { SAM2VideoPredictor } from '../src/model/video_predictor.js';
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-}
+import { arg } from './harness.js';
 
 const imageSize = Number(arg('image-size', '64'));
 const frames = Number(arg('frames', '200'));

@@ -9,11 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { openFrames } from '../src/io/frames.js';
 import { SAM2VideoPredictor } from '../src/model/video_predictor.js';
 import { Gpu } from '../src/runtime/gpu.js';
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-}
+import { arg } from './harness.js';
 
 const imageSize = Number(arg('image-size', '256'));
 const frames = Number(arg('frames', '10'));

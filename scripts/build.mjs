@@ -23,24 +23,27 @@ execFileSync(process.execPath, [tsc, '-p', root, '--emitDeclarationOnly'], { std
 if (existsSync(join(root, 'web/tsconfig.json'))) execFileSync(process.execPath, [tsc, '-p', join(root, 'web'), '--noEmit'], { stdio: 'inherit' });
 
 const entry = join(root, 'src/index.ts');
+// Node bundles: dependencies stay external (npm `webgpu` is a native module).
+const nodeBundle = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+};
 if (existsSync(entry)) {
   const subpaths = {
     kernels: join(root, 'src/kernels/index.ts'),
     model: join(root, 'src/model/index.ts'),
   };
-  // Node: dependencies stay external (npm `webgpu` is a native module).
   rmSync(join(root, 'dist/node'), { recursive: true, force: true });
   await build({
+    ...nodeBundle,
     entryPoints: { node: join(root, 'src/node.ts'), ...subpaths },
     outdir: join(root, 'dist/node'),
-    bundle: true,
     splitting: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: true,
-    logLevel: 'warning',
   });
   // Browser: Node-only modules become stubs (scripts/node_only_stub.mjs).
   rmSync(join(root, 'dist/browser'), { recursive: true, force: true });
@@ -59,17 +62,7 @@ if (existsSync(entry)) {
   });
 }
 // The command-line tool (Node): one file, which bin/sam2-webgpu.mjs loads.
-await build({
-  entryPoints: [join(root, 'src/cli.ts')],
-  outfile: join(root, 'dist/cli.js'),
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  logLevel: 'warning',
-});
+await build({ ...nodeBundle, entryPoints: [join(root, 'src/cli.ts')], outfile: join(root, 'dist/cli.js') });
 // The web page (web/ → dist/web).
 if (existsSync(join(root, 'web/main.ts'))) {
   const { buildWeb } = await import('./web.mjs');

@@ -75,35 +75,23 @@ var<private> lane: u32;
 
 // 4 elements of a row from element e (e < n, n the row length); elements past the row's end read 0. The
 // unaligned forms clamp the index to the row's last element, so no read leaves the row.
-fn ldq4(i: u32, e: u32, n: u32) -> vec4<f32> {
 #if ALIGNED
-  return ld4_q(i);
+fn ldq4(i: u32, e: u32, n: u32) -> vec4<f32> { return ld4_q(i); }
+fn ldk4(i: u32, e: u32, n: u32) -> vec4<f32> { return ld4_k(i); }
+fn ldv4(i: u32, e: u32, n: u32) -> vec4<f32> { return ld4_v(i); }
 #else
+// Indices of elements i .. i + 3, clamped to the row's last element; then the values past the row zeroed.
+fn tail_index(i: u32, e: u32, n: u32) -> vec4<u32> {
   let last = i + (n - 1u - e);
-  return vec4<f32>(ld_q(i), select(0.0, ld_q(min(i + 1u, last)), e + 1u < n),
-                   select(0.0, ld_q(min(i + 2u, last)), e + 2u < n), select(0.0, ld_q(min(i + 3u, last)), e + 3u < n));
-#endif
+  return vec4<u32>(i, min(i + 1u, last), min(i + 2u, last), min(i + 3u, last));
 }
-
-fn ldk4(i: u32, e: u32, n: u32) -> vec4<f32> {
-#if ALIGNED
-  return ld4_k(i);
-#else
-  let last = i + (n - 1u - e);
-  return vec4<f32>(ld_k(i), select(0.0, ld_k(min(i + 1u, last)), e + 1u < n),
-                   select(0.0, ld_k(min(i + 2u, last)), e + 2u < n), select(0.0, ld_k(min(i + 3u, last)), e + 3u < n));
-#endif
+fn tail_mask(v: vec4<f32>, e: u32, n: u32) -> vec4<f32> {
+  return vec4<f32>(v.x, select(0.0, v.y, e + 1u < n), select(0.0, v.z, e + 2u < n), select(0.0, v.w, e + 3u < n));
 }
-
-fn ldv4(i: u32, e: u32, n: u32) -> vec4<f32> {
-#if ALIGNED
-  return ld4_v(i);
-#else
-  let last = i + (n - 1u - e);
-  return vec4<f32>(ld_v(i), select(0.0, ld_v(min(i + 1u, last)), e + 1u < n),
-                   select(0.0, ld_v(min(i + 2u, last)), e + 2u < n), select(0.0, ld_v(min(i + 3u, last)), e + 3u < n));
+fn ldq4(i: u32, e: u32, n: u32) -> vec4<f32> { let j = tail_index(i, e, n); return tail_mask(vec4<f32>(ld_q(j.x), ld_q(j.y), ld_q(j.z), ld_q(j.w)), e, n); }
+fn ldk4(i: u32, e: u32, n: u32) -> vec4<f32> { let j = tail_index(i, e, n); return tail_mask(vec4<f32>(ld_k(j.x), ld_k(j.y), ld_k(j.z), ld_k(j.w)), e, n); }
+fn ldv4(i: u32, e: u32, n: u32) -> vec4<f32> { let j = tail_index(i, e, n); return tail_mask(vec4<f32>(ld_v(j.x), ld_v(j.y), ld_v(j.z), ld_v(j.w)), e, n); }
 #endif
-}
 
 // Chunk c (4 elements from 4c) of key row `row`.
 fn kchunk(row: u32, c: u32) -> vec4<f32> {

@@ -13,7 +13,7 @@
 //   CMODE 0: c = (i / inner) % C per element; 1 (inner % 4 == 0): rows (o, c) of inner elements, c uniform
 //   per row; 2 (inner == 1, C % 4 == 0): rows of the C channels of a position. Row modes tile like KIND 1.
 //
-// Defines: KIND; OP 0 add | 1 sub | 2 mul (KIND 0, 1); ROWS (KIND 1); HAS_SCALE, HAS_BIAS, HAS_RES, CMODE
+// Defines: WG (invocations per workgroup); KIND; OP 0 add | 1 sub | 2 mul (KIND 0, 1); ROWS (KIND 1); HAS_SCALE, HAS_BIAS, HAS_RES, CMODE
 // (KIND 2).
 #include "common.wgsl"
 
@@ -75,9 +75,9 @@ fn channel_op(i: u32) -> f32 {
   return v;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u) * 4u;
+  let i = linear_id(gid, nwg, WG) * 4u;
   if (i + 4u <= P.n) {
     st4_y(i, vec4<f32>(channel_op(i), channel_op(i + 1u), channel_op(i + 2u), channel_op(i + 3u)));
   } else {
@@ -89,7 +89,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 #else
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let wl = wid.x + wid.y * nwg.x;
   let first = (wl / P.segs) * P.rpw;
@@ -112,7 +112,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let c0 = 0u;
 #endif
     let base = row * len;
-    for (var g = seg * SEG + lid; g < end; g += 64u) {
+    for (var g = seg * SEG + lid; g < end; g += WG) {
       let i = base + g * 4u;
       st4_y(i, affine4(ld4_x(i), c0 + g * 4u * c_step, c_step) + residual4(i));
     }
@@ -148,9 +148,9 @@ fn op4(u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
 #endif
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u) * 4u;
+  let i = linear_id(gid, nwg, WG) * 4u;
   if (i + 4u <= P.n) {
     st4_y(i, op4(ld4_a(i), ld4_b(i)));
   } else {
@@ -162,33 +162,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 #else
 
+// The offsets into a and b of index *r's position along a dim of size n (element strides s of a and b);
+// *r becomes the index over the outer dims.
+fn dim_offsets(r: ptr<function, u32>, n: u32, s: vec2<u32>) -> vec2<u32> {
+  let q = *r / n;
+  let o = (*r - q * n) * s;
+  *r = q;
+  return o;
+}
+
 // Offsets into a and b of output element i.
 fn offsets(i: u32) -> vec2<u32> {
-  var r = i / P.d0;
-  var o = (i - r * P.d0) * vec2<u32>(P.a0, P.b0);
-  if (P.nd > 1u) {
-    let q = r / P.d1;
-    o += (r - q * P.d1) * vec2<u32>(P.a1, P.b1);
-    r = q;
-  }
-  if (P.nd > 2u) {
-    let q = r / P.d2;
-    o += (r - q * P.d2) * vec2<u32>(P.a2, P.b2);
-    r = q;
-  }
-  if (P.nd > 3u) {
-    let q = r / P.d3;
-    o += (r - q * P.d3) * vec2<u32>(P.a3, P.b3);
-    r = q;
-  }
-  if (P.nd > 4u) {
-    let q = r / P.d4;
-    o += (r - q * P.d4) * vec2<u32>(P.a4, P.b4);
-    r = q;
-  }
-  if (P.nd > 5u) {
-    o += r * vec2<u32>(P.a5, P.b5);
-  }
+  var r = i;
+  var o = dim_offsets(&r, P.d0, vec2<u32>(P.a0, P.b0));
+  if (P.nd > 1u) { o += dim_offsets(&r, P.d1, vec2<u32>(P.a1, P.b1)); }
+  if (P.nd > 2u) { o += dim_offsets(&r, P.d2, vec2<u32>(P.a2, P.b2)); }
+  if (P.nd > 3u) { o += dim_offsets(&r, P.d3, vec2<u32>(P.a3, P.b3)); }
+  if (P.nd > 4u) { o += dim_offsets(&r, P.d4, vec2<u32>(P.a4, P.b4)); }
+  if (P.nd > 5u) { o += r * vec2<u32>(P.a5, P.b5); }
   return o;
 }
 
@@ -211,7 +202,7 @@ fn op4(u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
   return vec4<f32>(op(u.x, v.x), op(u.y, v.y), op(u.z, v.z), op(u.w, v.w));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let wl = wid.x + wid.y * nwg.x;
   let first = (wl / P.segs) * P.rpw;
@@ -221,7 +212,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var row = first; row < last; row++) {
     // Offsets of the row start: the row index decomposed over d1 .. d5.
     let o = offsets(row * P.d0);
-    for (var g = seg * SEG + lid; g < end; g += 64u) {
+    for (var g = seg * SEG + lid; g < end; g += WG) {
       let j = g * 4u;
       st4_y(row * P.d0 + j, op4(lda4(o.x + j * P.a0, P.a0), ldb4(o.y + j * P.b0, P.b0)));
     }
@@ -230,9 +221,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
 #else
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u) * 4u;
+  let i = linear_id(gid, nwg, WG) * 4u;
   if (i >= P.n) { return; }
   // The first element's offsets, then steps along the innermost dim until it wraps.
   var o = offsets(i);

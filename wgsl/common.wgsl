@@ -1,6 +1,7 @@
 // Shared helpers for every kernel.
 
-// Linear invocation index for 1-D work dispatched as a 2-D grid (Gpu.grid folds > 65,535 groups into y).
+// Linear invocation index for 1-D work dispatched as a 2-D grid (Gpu.grid folds more groups than the
+// device allows per dimension into y).
 fn linear_id(gid: vec3<u32>, nwg: vec3<u32>, wg_size: u32) -> u32 {
   return gid.x + gid.y * nwg.x * wg_size;
 }

@@ -1,14 +1,15 @@
 // 2-D convolution on NCHW tensors, PyTorch's semantics (cross-correlation, zero padding), with an optional
-// bias + activation epilogue. The entry points share one binding layout (x, wt, bias, y) and one uniform
-// block:
+// bias + activation epilogue. The entry points share one uniform block; each binds only the tensors it
+// reads, in the order x, wt, bias (defines X, WT, BIAS: 1 when bound), then y:
 //
 //   direct     any stride / padding / dilation / groups. One invocation: CO_T output channels × 4·DPV
 //              consecutive output pixels (flattened over Ho·Wo) of one image; implicit-GEMM loop over the
 //              Cin/G · kh · kw taps. With WPACK the weight is the packed [Cin/G·kh·kw, Cout] (pack_w), and
 //              a tap's CO_T channels load as CO_T / 4 quads.
-//   im2col     the column matrix of a convolution without groups, for the matmul route (CPU adapters).
+//   im2col     the column matrix of a convolution without groups, for the matmul route (CPU adapters). x, y.
 //   taps       the transposed convolution's matmul route: scatters Wᵀ · x to the kernel taps, + bias, act.
-//   pack_w     the packed weight for direct.
+//              x, [bias], y.
+//   pack_w     the packed weight for direct. wt, y.
 //   depthwise  one input channel per output channel, stride 1, dilation 1 (the CXBlock 7×7). One
 //              invocation: OX consecutive outputs of a row; each kernel row slides a register window over
 //              the input, so a row costs kw + OX loads for OX·kw FMAs.
@@ -20,8 +21,9 @@
 // CPU drivers (lavapipe) load every lane of a storage read one at a time, so the kernels are blocked for
 // many FMAs per load, and read x / wt as 4-element quads where the layout allows (VEC_X, VEC_W).
 //
-// Defines: CO_T and DPV (direct), WPACK (direct, with VEC_W), OX (depthwise: 4 or 8), MT, PXT and TRANSPOSE
-// (gemm), VEC_X, VEC_W. Shapes, the activation and the bias flag are uniforms.
+// Defines: WG (invocations per workgroup), X, WT, BIAS (the bindings), CO_T and DPV (direct), WPACK (direct,
+// with VEC_W), OX (depthwise: 4 or 8), MT, PXT and TRANSPOSE (gemm), VEC_X, VEC_W. Shapes and the activation
+// are uniforms.
 #include "common.wgsl"
 
 struct Params {
@@ -29,49 +31,27 @@ struct Params {
   cout: u32, ho: u32, wo: u32, kh: u32,
   kw: u32, sh: u32, sw: u32, ph: u32,
   pw: u32, dh: u32, dw: u32, cin_g: u32,
-  cout_g: u32, act: u32, has_bias: u32, _p0: u32,
+  cout_g: u32, act: u32, _p0: u32, _p1: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 // x and wt can be bound as arrays of 4-element quads (VEC_X, VEC_W): one quad load is far cheaper than four
-// scalar loads on CPU drivers, which load every lane one by one. ldq_NAME(q) reads elements 4q..4q+3; the
-// tensor's size must be a multiple of 4. ld_NAME(i) stays available for the scalar paths.
-#if VEC_X
-#if F32
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-fn ldq_x(q: u32) -> vec4<f32> { return x[q]; }
-fn ld_x(i: u32) -> f32 { return x[i >> 2u][i & 3u]; }
-#elif F16_NATIVE
-@group(0) @binding(1) var<storage, read> x: array<vec4<f16>>;
-fn ldq_x(q: u32) -> vec4<f32> { return vec4<f32>(x[q]); }
-fn ld_x(i: u32) -> f32 { return f32(x[i >> 2u][i & 3u]); }
-#else
-@group(0) @binding(1) var<storage, read> x: array<vec2<u32>>;
-fn ldq_x(q: u32) -> vec4<f32> { let v = x[q]; return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)); }
-fn ld_x(i: u32) -> f32 { return unpack2x16float(x[i >> 2u][(i >> 1u) & 1u])[i & 1u]; }
-#endif
-#else
+// scalar loads on CPU drivers, which load every lane one by one (ldq_NAME(q) reads elements 4q..4q+3; the
+// tensor's size must be a multiple of 4). ld_NAME(i) stays available for the scalar paths.
+#if X && VEC_X
+#tensor x 1 read vec4
+#elif X
 #tensor x 1 read
 #endif
-#if VEC_W
-#if F32
-@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
-fn ldq_wt(q: u32) -> vec4<f32> { return wt[q]; }
-fn ld_wt(i: u32) -> f32 { return wt[i >> 2u][i & 3u]; }
-#elif F16_NATIVE
-@group(0) @binding(2) var<storage, read> wt: array<vec4<f16>>;
-fn ldq_wt(q: u32) -> vec4<f32> { return vec4<f32>(wt[q]); }
-fn ld_wt(i: u32) -> f32 { return f32(wt[i >> 2u][i & 3u]); }
-#else
-@group(0) @binding(2) var<storage, read> wt: array<vec2<u32>>;
-fn ldq_wt(q: u32) -> vec4<f32> { let v = wt[q]; return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)); }
-fn ld_wt(i: u32) -> f32 { return unpack2x16float(wt[i >> 2u][(i >> 1u) & 1u])[i & 1u]; }
+#if WT && VEC_W
+#tensor wt 1+X read vec4
+#elif WT
+#tensor wt 1+X read
 #endif
-#else
-#tensor wt 2 read
+#if BIAS
+#tensor bias 1+X+WT read
 #endif
-// Without a bias the dispatcher binds the weight in its place (has_bias = 0: never read).
-#tensor bias 3 read
-#tensor y 4 write
+#tensor y 1+X+WT+BIAS write
+#include "store_run.wgsl"
 
 #ifndef CO_T
 #define CO_T 4
@@ -97,43 +77,30 @@ fn act4(v: vec4<f32>) -> vec4<f32> {
 }
 
 fn bias_of(co: u32) -> f32 {
-  if (P.has_bias == 0u) { return 0.0; }
+#if BIAS
   return ld_bias(co);
-}
-
-// Stores cnt (1..4) consecutive values at y[i..]: a whole aligned quad at once, otherwise aligned pairs
-// with st2 and lone values with st (a compare-exchange in the packed-f16 mode).
-fn store_run(i: u32, v: vec4<f32>, cnt: u32) {
-  if (cnt == 4u && (i & 3u) == 0u) {
-    st4_y(i, v);
-    return;
-  }
-  var k = 0u;
-  loop {
-    if (k >= cnt) { break; }
-    if (((i + k) & 1u) == 0u && k + 1u < cnt) {
-      st2_y(i + k, vec2<f32>(v[k], v[k + 1u]));
-      k += 2u;
-    } else {
-      st_y(i + k, v[k]);
-      k += 1u;
-    }
-  }
+#else
+  return 0.0;
+#endif
 }
 
 // x[idx] where ok, else 0 (the clamped index keeps the read in bounds).
+#if X
 fn ldx_or0(idx: i32, ok: bool) -> f32 {
   return select(0.0, ld_x(u32(max(idx, 0))), ok);
 }
+#endif
 
 // ---------------------------------------------------------------- direct
-// workgroups: [ceil(Ho·Wo / 4 / 64), ceil(Cout / CO_T), N]
+// Compiled where its bindings are (an entry point binds only what it reads).
+#if X && WT
+// workgroups: [ceil(Ho·Wo / 4 / WG), ceil(Cout / CO_T), N]
 
 #ifndef DPV
 #define DPV 1
 #endif
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn direct(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let hwo = P.ho * P.wo;
   let p0 = gid.x * (4u * DPV);
@@ -230,13 +197,16 @@ fn direct(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) 
   }
 }
 
+#endif
+
 // ---------------------------------------------------------------- im2col (groups = 1)
+#if X
 // col[n, k, p] = x[n, ci, oy·sh − ph + ky·dh, ox·sw − pw + kx·dw] (0 outside the image), row k = (ci·kh + ky)·kw
 // + kx over Cin·kh·kw, column p = oy·Wo + ox over Ho·Wo: conv2d is then W[Cout, Cin·kh·kw] · col[n], a
 // matmul. The column matrix is bound as y. One invocation: 4 consecutive pixels of one row.
-// workgroups: [ceil(Ho·Wo / 4 / 64), Cin·kh·kw, N]
+// workgroups: [ceil(Ho·Wo / 4 / WG), Cin·kh·kw, N]
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
   let hwo = P.ho * P.wo;
   let p0 = gid.x * 4u;
@@ -261,13 +231,16 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
   store_run((n * P.cin * khw + k) * hwo + p0, v, min(4u, hwo - p0));
 }
 
+#endif
+
 // ---------------------------------------------------------------- taps (transposed convolution, kernel == stride)
+#if X
 // The matmul route's epilogue: y'[n] = Wᵀ · x[n] (bound as x, [N, Cout·kh·kw, H·W], rows m = (co, ky, kx))
 // goes to y[n, co, iy·sh + ky, ix·sw + kx] = act(y'[n, m, iy·W + ix] + bias[co]). One invocation: 4
 // consecutive outputs of a row of y. Shapes as for the transposed convolution (ho = H·sh, wo = W·sw).
-// workgroups: [ceil(wo / 4 / 64), ho, N·Cout]
+// workgroups: [ceil(wo / 4 / WG), ho, N·Cout]
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn taps(@builtin(global_invocation_id) gid: vec3<u32>) {
   let ox0 = gid.x * 4u;
   if (ox0 >= P.wo) { return; }
@@ -290,16 +263,19 @@ fn taps(@builtin(global_invocation_id) gid: vec3<u32>) {
   store_run((nc * P.ho + oy) * P.wo + ox0, act4(v), min(4u, P.wo - ox0));
 }
 
-// ---------------------------------------------------------------- pack_w
-// Packed weights for direct with WPACK: y[k, co] = wt[co, k], k over Cin/G·kh·kw, Cout % 4 == 0. One
-// invocation: 4 consecutive channels of one tap. The weight is bound as x, wt and bias (only wt is read).
-// workgroups: grid(ceil(K · Cout / 4 / 64))
+#endif
 
-@compute @workgroup_size(64)
+// ---------------------------------------------------------------- pack_w
+#if WT
+// Packed weights for direct with WPACK: y[k, co] = wt[co, k], k over Cin/G·kh·kw, Cout % 4 == 0. One
+// invocation: 4 consecutive channels of one tap.
+// workgroups: grid(ceil(K · Cout / 4 / WG))
+
+@compute @workgroup_size(WG)
 fn pack_w(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let kn = P.cin_g * P.kh * P.kw;
   let cq = P.cout / 4u;
-  let i = linear_id(gid, nwg, 64u);
+  let i = linear_id(gid, nwg, WG);
   if (i >= kn * cq) { return; }
   let k = i / cq;
   let co = (i - k * cq) * 4u;
@@ -307,10 +283,13 @@ fn pack_w(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   st4_y(k * P.cout + co, v);
 }
 
-// ---------------------------------------------------------------- depthwise (stride 1, dilation 1)
-// workgroups: [ceil(Ho · ceil(Wo / OX) / 64), N·Cout]
+#endif
 
-@compute @workgroup_size(64)
+// ---------------------------------------------------------------- depthwise (stride 1, dilation 1)
+#if X && WT
+// workgroups: [ceil(Ho · ceil(Wo / OX) / WG), N·Cout]
+
+@compute @workgroup_size(WG)
 fn depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let wq = (P.wo + OX - 1u) / OX;
   let oy = gid.x / wq;
@@ -369,11 +348,14 @@ fn depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
 #endif
 }
 
+#endif
+
 // ---------------------------------------------------------------- gemm (1×1 conv, conv-transpose k == s)
+#if X && WT
 // Rows m of y' (M = Cout, or Cout·kh·kw when transposed), K = Cin, pixels p of x's H·W. One invocation:
 // MT rows × PXT pixels (PXT / 4 quads). VEC_X needs H·W % 4 == 0; VEC_W (transposed only) needs M % 4 == 0
 // and MT % 4 == 0.
-// workgroups: [ceil(H·W / PXT / 64), ceil(M / MT), N]
+// workgroups: [ceil(H·W / PXT / WG), ceil(M / MT), N]
 
 #ifndef PXT
 #define PXT 8
@@ -394,7 +376,7 @@ fn t_index(n: u32, m: u32, p: u32) -> u32 {
 }
 #endif
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let np = P.h * P.w;
   let p0 = gid.x * PXT;
@@ -518,3 +500,4 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   }
 #endif
 }
+#endif

@@ -1,5 +1,5 @@
 // Unary elementwise: y = act(x * scale + bias), one invocation per 4 elements (the tail handled one by one).
-// Defines: ACT = 0 identity, 1 GELU (exact erf), 2 ReLU, 3 sigmoid.
+// Defines: WG (invocations per workgroup); ACT = 0 identity, 1 GELU (exact erf), 2 ReLU, 3 sigmoid.
 #include "common.wgsl"
 
 struct Params { n: u32, scale: f32, bias: f32, _pad: u32 }
@@ -19,9 +19,9 @@ fn act(v: f32) -> f32 {
 #endif
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u) * 4u;
+  let i = linear_id(gid, nwg, WG) * 4u;
   if (i + 4u <= P.n) {
     let v = ld4_x(i) * P.scale + P.bias;
     st4_y(i, vec4<f32>(act(v.x), act(v.y), act(v.z), act(v.w)));

@@ -14,7 +14,7 @@
 //   row boundary falls inside it (then the lone halves go through st_, safe in packed modes).
 //
 // Element types: SRC and DST: 0 f32, 1 f16 (the variant's storage: shader-f16 or packed pairs), 2 bf16.
-// SEG: groups of 4 elements a workgroup moves in KIND 2, 3 and 4 (a multiple of 64).
+// WG: invocations per workgroup. SEG: groups of 4 elements a workgroup moves in KIND 2, 3 and 4 (a multiple of WG).
 #include "common.wgsl"
 
 
@@ -82,9 +82,9 @@ fn src_offset(i: u32) -> u32 {
   return o;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u) * 4u;
+  let i = linear_id(gid, nwg, WG) * 4u;
   if (i >= P.n) { return; }
   var o = src_offset(i);
   var c0 = i % P.d0;
@@ -150,7 +150,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 struct Params { h: u32, w: u32, c: u32, ws: u32, nh: u32, nw: u32, rows: u32, rpw: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let first = (wid.x + wid.y * nwg.x) * P.rpw;
   let last = min(first + P.rpw, P.rows);
@@ -187,7 +187,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let src = (((b * P.nh + wh) * P.nw + ww) * P.ws + (h - wh * P.ws)) * run;
 #endif
     let groups = (len + dst % 4u + 3u) / 4u;
-    for (var g = lid; g < groups; g += 64u) {
+    for (var g = lid; g < groups; g += WG) {
       copy_group(dst, src, 1u, len, valid, g);
     }
   }
@@ -206,7 +206,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let wl = wid.x + wid.y * nwg.x;
   let first = (wl / P.segs) * P.rpw;
@@ -222,7 +222,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (P.nd > 5u) { base += r * P.s5; }
     let dst = row * P.d0;
     let end = min((seg + 1u) * SEG, (P.d0 + dst % 4u + 3u) / 4u);
-    for (var g = seg * SEG + lid; g < end; g += 64u) {
+    for (var g = seg * SEG + lid; g < end; g += WG) {
       copy_group(dst, base, P.s0, P.d0, P.d0, g);
     }
   }
@@ -236,11 +236,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 struct Params { outer: u32, len: u32, q: u32, src_row: u32, src_off: u32, dst_row: u32, dst_off: u32, segs: u32, rpw: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let wl = wid.x + wid.y * nwg.x;
 #if SHORT
-  let id = wl * 64u + lid;
+  let id = wl * WG + lid;
   let o = id / P.q;
   if (o >= P.outer) { return; }
   copy_group(o * P.dst_row + P.dst_off, o * P.src_row + P.src_off, 1u, P.len, P.len, id - o * P.q);
@@ -252,7 +252,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let dst = o * P.dst_row + P.dst_off;
     let src = o * P.src_row + P.src_off;
     let end = min((seg + 1u) * SEG, (P.len + dst % 4u + 3u) / 4u);
-    for (var g = seg * SEG + lid; g < end; g += 64u) {
+    for (var g = seg * SEG + lid; g < end; g += WG) {
       copy_group(dst, src, 1u, P.len, P.len, g);
     }
   }

@@ -10,7 +10,7 @@
 // involved; a quotient exactly at the boundary is stable iff tie_up. area_u == 0 is stable iff empty_stable
 // (the official score is then 1).
 //
-// No defines; sizes and the test are uniforms.
+// Defines: WG (invocations per workgroup, a power of 2); sizes and the test are uniforms.
 
 struct Params {
   M: u32, P: u32, first: u32, mode: u32,
@@ -22,8 +22,8 @@ struct Params {
 #tensor iou 2 read
 #tensor sel 3 write
 
-var<workgroup> cnt_i: array<u32, 64>;
-var<workgroup> cnt_u: array<u32, 64>;
+var<workgroup> cnt_i: array<u32, WG>;
+var<workgroup> cnt_u: array<u32, WG>;
 
 // a * b as (lo, hi).
 fn mul64(a: u32, b: u32) -> vec2<u32> {
@@ -51,14 +51,14 @@ fn cmp64(x: vec2<u32>, y: vec2<u32>) -> i32 {
   return 0;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let b = wid.x;
   if (P.mode == 1u) {
     var ni = 0u;
     var nu = 0u;
     let base = (b * P.M + P.stab_index) * P.P;
-    for (var p = lid; p < P.P; p += 64u) {
+    for (var p = lid; p < P.P; p += WG) {
       let v = ld_masks(base + p);
       ni += select(0u, 1u, v > P.delta);
       nu += select(0u, 1u, v > -P.delta);
@@ -66,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     cnt_i[lid] = ni;
     cnt_u[lid] = nu;
     workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
       if (lid < s) {
         cnt_i[lid] += cnt_i[lid + s];
         cnt_u[lid] += cnt_u[lid + s];

@@ -21,7 +21,7 @@
 //   BIAS, RESIDUAL     0 / 1 (bindings follow a and b in that order, y is last)
 //   STORE              4 when N % 4 == 0, 2 when N is even, else 1: how the epilogue writes a row's 4 values
 //   ACT                0 none, 1 GELU (exact erf), 2 ReLU
-//   main_reg:   SG (1, 4 or 8), TM (8, 16, 24, 32 or 64), WG (invocations per workgroup, a multiple of SG)
+//   main_reg:   SG (1, 4 or 8), TM (8, 16 or 32), WG (invocations per workgroup, a multiple of SG)
 #if SG > 1
 enable subgroups;
 #endif
@@ -38,50 +38,26 @@ struct Params {
 @group(0) @binding(0) var<uniform> P: Params;
 
 // ---------------------------------------------------------------- bindings and loads
-// lda4(i) / ldb4(i): the 4 values at element index i (i % 4 == 0 when VEC_ == 4); lda1 / ldb1: one value.
-// f16 data is read as pairs in u32 words in both f16 modes: lavapipe's loads cost per component, so two
-// halves per component halve the cost of a load.
+// ld4_a(i) / ld4_b(i): the 4 values at element index i (i % 4 == 0), one vector load when VEC_ == 4;
+// ld_a / ld_b: one value. Vector operands read f16 as pairs in u32 words in both f16 modes: lavapipe's loads
+// cost per component, so two halves per component halve the cost of a load.
 #if VEC_A == 4
-#if F32
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-fn lda4(i: u32) -> vec4<f32> { return a[i >> 2u]; }
-#else
-@group(0) @binding(1) var<storage, read> a: array<vec2<u32>>;
-fn lda4(i: u32) -> vec4<f32> { let w = a[i >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
-#endif
-fn lda1(i: u32) -> f32 { return lda4(i & ~3u)[i & 3u]; }
+#tensor a 1 read pairs vec4
 #else
 #tensor a 1 read
-fn lda1(i: u32) -> f32 { return ld_a(i); }
 #endif
-
 #if VEC_B == 4
-#if F32
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-fn ldb4(i: u32) -> vec4<f32> { return b[i >> 2u]; }
-#else
-@group(0) @binding(2) var<storage, read> b: array<vec2<u32>>;
-fn ldb4(i: u32) -> vec4<f32> { let w = b[i >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
-#endif
-fn ldb1(i: u32) -> f32 { return ldb4(i & ~3u)[i & 3u]; }
+#tensor b 2 read pairs vec4
 #else
 #tensor b 2 read
-fn ldb1(i: u32) -> f32 { return ld_b(i); }
 #endif
-
-#if BIAS && RESIDUAL
+#if BIAS
 #tensor bias 3 read
-#tensor res 4 read
-#tensor y 5 write
-#elif BIAS
-#tensor bias 3 read
-#tensor y 4 write
-#elif RESIDUAL
-#tensor res 3 read
-#tensor y 4 write
-#else
-#tensor y 3 write
 #endif
+#if RESIDUAL
+#tensor res 3+BIAS read
+#endif
+#tensor y 3+BIAS+RESIDUAL write
 
 // ---------------------------------------------------------------- batch offsets and epilogue
 
@@ -188,11 +164,11 @@ fn kmask(v: vec4<f32>, kn: u32) -> vec4<f32> {
 fn a_along_k(base: u32, m: u32, k: u32) -> vec4<f32> {
   let mm = min(m, P.M - 1u);
 #if VEC_A == 4
-  return lda4(base + mm * P.lda + k);
+  return ld4_a(base + mm * P.lda + k);
 #else
   let km = P.K - 1u;
   let r = base + mm * P.lda;
-  return vec4<f32>(lda1(r + min(k, km)), lda1(r + min(k + 1u, km)), lda1(r + min(k + 2u, km)), lda1(r + min(k + 3u, km)));
+  return vec4<f32>(ld_a(r + min(k, km)), ld_a(r + min(k + 1u, km)), ld_a(r + min(k + 2u, km)), ld_a(r + min(k + 3u, km)));
 #endif
 }
 
@@ -200,11 +176,11 @@ fn a_along_k(base: u32, m: u32, k: u32) -> vec4<f32> {
 fn a_along_m(base: u32, m: u32, k: u32) -> vec4<f32> {
   let kk = min(k, P.K - 1u);
 #if VEC_A == 4
-  return lda4(base + kk * P.lda + min(m, P.M - 4u));
+  return ld4_a(base + kk * P.lda + min(m, P.M - 4u));
 #else
   let mm = P.M - 1u;
   let r = base + kk * P.lda;
-  return vec4<f32>(lda1(r + min(m, mm)), lda1(r + min(m + 1u, mm)), lda1(r + min(m + 2u, mm)), lda1(r + min(m + 3u, mm)));
+  return vec4<f32>(ld_a(r + min(m, mm)), ld_a(r + min(m + 1u, mm)), ld_a(r + min(m + 2u, mm)), ld_a(r + min(m + 3u, mm)));
 #endif
 }
 
@@ -268,20 +244,20 @@ fn fetch_b(base: u32, n: u32, k: u32) -> V4 {
 #if TRANS_B
   let nm = P.N - 1u;
 #if VEC_B == 4
-  let w0 = ldb4(base + min(n, nm) * P.ldb + k);
-  let w1 = ldb4(base + min(n + 1u, nm) * P.ldb + k);
-  let w2 = ldb4(base + min(n + 2u, nm) * P.ldb + k);
-  let w3 = ldb4(base + min(n + 3u, nm) * P.ldb + k);
+  let w0 = ld4_b(base + min(n, nm) * P.ldb + k);
+  let w1 = ld4_b(base + min(n + 1u, nm) * P.ldb + k);
+  let w2 = ld4_b(base + min(n + 2u, nm) * P.ldb + k);
+  let w3 = ld4_b(base + min(n + 3u, nm) * P.ldb + k);
 #else
   let c0 = base + min(n, nm) * P.ldb;
   let c1 = base + min(n + 1u, nm) * P.ldb;
   let c2 = base + min(n + 2u, nm) * P.ldb;
   let c3 = base + min(n + 3u, nm) * P.ldb;
   let k0 = min(k, km); let k1 = min(k + 1u, km); let k2 = min(k + 2u, km); let k3 = min(k + 3u, km);
-  let w0 = vec4<f32>(ldb1(c0 + k0), ldb1(c0 + k1), ldb1(c0 + k2), ldb1(c0 + k3));
-  let w1 = vec4<f32>(ldb1(c1 + k0), ldb1(c1 + k1), ldb1(c1 + k2), ldb1(c1 + k3));
-  let w2 = vec4<f32>(ldb1(c2 + k0), ldb1(c2 + k1), ldb1(c2 + k2), ldb1(c2 + k3));
-  let w3 = vec4<f32>(ldb1(c3 + k0), ldb1(c3 + k1), ldb1(c3 + k2), ldb1(c3 + k3));
+  let w0 = vec4<f32>(ld_b(c0 + k0), ld_b(c0 + k1), ld_b(c0 + k2), ld_b(c0 + k3));
+  let w1 = vec4<f32>(ld_b(c1 + k0), ld_b(c1 + k1), ld_b(c1 + k2), ld_b(c1 + k3));
+  let w2 = vec4<f32>(ld_b(c2 + k0), ld_b(c2 + k1), ld_b(c2 + k2), ld_b(c2 + k3));
+  let w3 = vec4<f32>(ld_b(c3 + k0), ld_b(c3 + k1), ld_b(c3 + k2), ld_b(c3 + k3));
 #endif
   return V4(vec4<f32>(w0.x, w1.x, w2.x, w3.x), vec4<f32>(w0.y, w1.y, w2.y, w3.y), vec4<f32>(w0.z, w1.z, w2.z, w3.z), vec4<f32>(w0.w, w1.w, w2.w, w3.w));
 #else
@@ -291,14 +267,14 @@ fn fetch_b(base: u32, n: u32, k: u32) -> V4 {
   let r3 = base + min(k + 3u, km) * P.ldb;
 #if VEC_B == 4
   let nn = min(n, P.N - 4u);
-  return V4(ldb4(r0 + nn), ldb4(r1 + nn), ldb4(r2 + nn), ldb4(r3 + nn));
+  return V4(ld4_b(r0 + nn), ld4_b(r1 + nn), ld4_b(r2 + nn), ld4_b(r3 + nn));
 #else
   let nm = P.N - 1u;
   let n0 = min(n, nm); let n1 = min(n + 1u, nm); let n2 = min(n + 2u, nm); let n3 = min(n + 3u, nm);
-  return V4(vec4<f32>(ldb1(r0 + n0), ldb1(r0 + n1), ldb1(r0 + n2), ldb1(r0 + n3)),
-            vec4<f32>(ldb1(r1 + n0), ldb1(r1 + n1), ldb1(r1 + n2), ldb1(r1 + n3)),
-            vec4<f32>(ldb1(r2 + n0), ldb1(r2 + n1), ldb1(r2 + n2), ldb1(r2 + n3)),
-            vec4<f32>(ldb1(r3 + n0), ldb1(r3 + n1), ldb1(r3 + n2), ldb1(r3 + n3)));
+  return V4(vec4<f32>(ld_b(r0 + n0), ld_b(r0 + n1), ld_b(r0 + n2), ld_b(r0 + n3)),
+            vec4<f32>(ld_b(r1 + n0), ld_b(r1 + n1), ld_b(r1 + n2), ld_b(r1 + n3)),
+            vec4<f32>(ld_b(r2 + n0), ld_b(r2 + n1), ld_b(r2 + n2), ld_b(r2 + n3)),
+            vec4<f32>(ld_b(r3 + n0), ld_b(r3 + n1), ld_b(r3 + n2), ld_b(r3 + n3)));
 #endif
 #endif
 }
@@ -331,15 +307,7 @@ fn main_reg(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid
 #endif
 #if TM > 16
   var c2 = zero;
-#endif
-#if TM > 24
   var c3 = zero;
-#endif
-#if TM > 32
-  var c4 = zero;
-  var c5 = zero;
-  var c6 = zero;
-  var c7 = zero;
 #endif
   for (var k = 0u; k < P.K; k += 4u) {
     let kn = min(P.K - k, 4u);
@@ -350,15 +318,7 @@ fn main_reg(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid
 #endif
 #if TM > 16
     c2 = mad8(c2, fetch_a(off.a, m0 + 16u, k, kn, lane), bv);
-#endif
-#if TM > 24
     c3 = mad8(c3, fetch_a(off.a, m0 + 24u, k, kn, lane), bv);
-#endif
-#if TM > 32
-    c4 = mad8(c4, fetch_a(off.a, m0 + 32u, k, kn, lane), bv);
-    c5 = mad8(c5, fetch_a(off.a, m0 + 40u, k, kn, lane), bv);
-    c6 = mad8(c6, fetch_a(off.a, m0 + 48u, k, kn, lane), bv);
-    c7 = mad8(c7, fetch_a(off.a, m0 + 56u, k, kn, lane), bv);
 #endif
   }
   if (n >= P.N) { return; }
@@ -369,15 +329,7 @@ fn main_reg(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid
 #endif
 #if TM > 16
   stash(16u, c2);
-#endif
-#if TM > 24
   stash(24u, c3);
-#endif
-#if TM > 32
-  stash(32u, c4);
-  stash(40u, c5);
-  stash(48u, c6);
-  stash(56u, c7);
 #endif
   let rows = min(TM, P.M - min(m0, P.M));
   for (var r = 0u; r < rows; r++) { emit(off.y, m0 + r, n, acc[r]); }
@@ -392,18 +344,18 @@ var<workgroup> Bs: array<vec4<f32>, 256>;
 fn a_elem(base: u32, m: u32, k: u32) -> f32 {
   if (m >= P.M || k >= P.K) { return 0.0; }
 #if TRANS_A
-  return lda1(base + k * P.lda + m);
+  return ld_a(base + k * P.lda + m);
 #else
-  return lda1(base + m * P.lda + k);
+  return ld_a(base + m * P.lda + k);
 #endif
 }
 
 fn b_elem(base: u32, k: u32, n: u32) -> f32 {
   if (n >= P.N || k >= P.K) { return 0.0; }
 #if TRANS_B
-  return ldb1(base + n * P.ldb + k);
+  return ld_b(base + n * P.ldb + k);
 #else
-  return ldb1(base + k * P.ldb + n);
+  return ld_b(base + k * P.ldb + n);
 #endif
 }
 

@@ -5,7 +5,8 @@
 // per-channel table (v / 255 - mean) / std and writes planar CHW, as SAM 2's official frame loader does.
 //
 // Defines: AXIS 0 = horizontal pass, 1 = vertical; SRC_BYTES 1 = read packed image bytes (CIN bytes per
-// pixel), 0 = read a previous pass's u32 [h, w, 3]; FINAL 1 = write normalized [3, h, w], 0 = write u32.
+// pixel), 0 = read a previous pass's u32 [h, w, 3]; FINAL 1 = write normalized [3, h, w], 0 = write u32;
+// WG = invocations per workgroup.
 
 struct Params {
   src_w: u32, src_h: u32, dst_w: u32, dst_h: u32,
@@ -20,7 +21,7 @@ struct Params {
 #tensor table 4 read f32
 #tensor y 5 write
 #else
-@group(0) @binding(4) var<storage, read_write> tmp: array<u32>;
+#tensor tmp 4 read_write u32
 #endif
 
 fn clip8(ss: i32) -> u32 {
@@ -42,9 +43,9 @@ fn pixel(x: u32, yy: u32) -> vec3<i32> {
 #endif
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 64u;
+  let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.dst_w * P.dst_h) { return; }
   let ox = i % P.dst_w;
   let oy = i / P.dst_w;

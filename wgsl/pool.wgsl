@@ -5,7 +5,7 @@
 //                                  quads (x and y bound as arrays of 4-element quads).
 //   otherwise                       one invocation: 4 consecutive outputs, each decoded on its own.
 //
-// Defines: NHWC (layout), VEC. Shapes are uniforms.
+// Defines: WG (invocations per workgroup), NHWC (layout), VEC. Shapes are uniforms.
 #include "common.wgsl"
 
 struct Params {
@@ -17,26 +17,12 @@ struct Params {
 @group(0) @binding(0) var<uniform> P: Params;
 
 #if VEC
-#if F32
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
-fn ldq_x(q: u32) -> vec4<f32> { return x[q]; }
-fn stq_y(q: u32, v: vec4<f32>) { y[q] = v; }
-#elif F16_NATIVE
-@group(0) @binding(1) var<storage, read> x: array<vec4<f16>>;
-@group(0) @binding(2) var<storage, read_write> y: array<vec4<f16>>;
-fn ldq_x(q: u32) -> vec4<f32> { return vec4<f32>(x[q]); }
-fn stq_y(q: u32, v: vec4<f32>) { y[q] = vec4<f16>(v); }
-#else
-@group(0) @binding(1) var<storage, read> x: array<vec2<u32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<vec2<u32>>;
-fn ldq_x(q: u32) -> vec4<f32> { let v = x[q]; return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)); }
-fn stq_y(q: u32, v: vec4<f32>) { y[q] = vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }
-#endif
+#tensor x 1 read vec4
+#tensor y 2 write vec4
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = linear_id(gid, nwg, 64u);
+  let q = linear_id(gid, nwg, WG);
   let cq = P.c / 4u;
   if (q >= P.total / 4u) { return; }
   let pix = q / cq;
@@ -100,9 +86,9 @@ fn pool_one(e: u32) -> f32 {
   return m;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e0 = linear_id(gid, nwg, 64u) * 4u;
+  let e0 = linear_id(gid, nwg, WG) * 4u;
   if (e0 >= P.total) { return; }
   if (e0 + 4u <= P.total) {
     st4_y(e0, vec4<f32>(pool_one(e0), pool_one(e0 + 1u), pool_one(e0 + 2u), pool_one(e0 + 3u)));

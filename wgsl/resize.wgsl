@@ -11,7 +11,7 @@
 //
 // The dispatcher computes scale (and support, invscale) as PyTorch does, from sizes or the scale factor.
 // One invocation: 4 consecutive outputs of one output row, sharing the row's y taps.
-// Defines: MODE, UPX (bicubic with scale_w ≤ 1). Shapes and scales are uniforms.
+// Defines: WG (invocations per workgroup), MODE, UPX (bicubic with scale_w ≤ 1). Shapes and scales are uniforms.
 #include "common.wgsl"
 
 struct Params {
@@ -23,26 +23,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> P: Params;
 #tensor x 1 read
 #tensor y 2 write
-
-// Stores cnt (1..4) consecutive values at y[i..]: an aligned quad at once, otherwise aligned pairs with st2
-// and lone values with st (a compare-exchange in the packed-f16 mode).
-fn store_run(i: u32, v: vec4<f32>, cnt: u32) {
-  if (cnt == 4u && (i & 3u) == 0u) {
-    st4_y(i, v);
-    return;
-  }
-  var k = 0u;
-  loop {
-    if (k >= cnt) { break; }
-    if (((i + k) & 1u) == 0u && k + 1u < cnt) {
-      st2_y(i + k, vec2<f32>(v[k], v[k + 1u]));
-      k += 2u;
-    } else {
-      st_y(i + k, v[k]);
-      k += 1u;
-    }
-  }
-}
+#include "store_run.wgsl"
 
 // Source coordinate of a linear / cubic tap (area_pixel_compute_source_index).
 fn src_index(scale: f32, dst: u32, cubic: bool) -> f32 {
@@ -106,10 +87,10 @@ fn aa_weight(w: Win, j: u32, invscale: f32) -> f32 {
   return tri((f32(j + w.lo) - w.center + 0.5) * invscale) / w.total;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let wq = (P.wo + 3u) / 4u;
-  let q = linear_id(gid, nwg, 64u);
+  let q = linear_id(gid, nwg, WG);
   if (q >= P.planes * P.ho * wq) { return; }
   let row = q / wq;
   let ox0 = (q - row * wq) * 4u;

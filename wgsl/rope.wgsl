@@ -12,8 +12,8 @@
 // [B, H, L, D] and token-major [B, L, H·D] tensors are both read in place. One invocation per 4 elements
 // (two pairs) of a row.
 //
-// Defines: INPLACE 1: x is rotated in place (rows past rot are not touched); 0: y = rotated x (rows past rot
-// copied).
+// Defines: WG (invocations per workgroup); INPLACE 1: x is rotated in place (rows past rot are not
+// touched); 0: y = rotated x (rows past rot copied).
 #include "common.wgsl"
 
 struct Params {
@@ -42,9 +42,9 @@ fn cis(p: u32, px: u32, py: u32) -> vec2<f32> {
   return vec2<f32>(ld_tab(2u * i), ld_tab(2u * i + 1u));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linear_id(gid, nwg, 64u);
+  let id = linear_id(gid, nwg, WG);
   if (id >= P.n) { return; }
   let c = id % P.chunks;
   let r = id / P.chunks;

@@ -13,7 +13,7 @@
 //                    n = B·HW·C / 2 channel pairs, per = HW, flag1 = C (even)
 //
 // "score > 0" is the official test (object_score_logits > 0): a score of exactly 0 is absent.
-// Defines: KIND. Sizes and scalars are uniforms.
+// Defines: KIND, WG (invocations per workgroup, a power of 2). Sizes and scalars are uniforms.
 #include "common.wgsl"
 
 struct Params { n: u32, per: u32, flag0: u32, flag1: u32, s: f32, t: f32, _p0: u32, _p1: u32 }
@@ -22,9 +22,9 @@ struct Params { n: u32, per: u32, flag0: u32, flag1: u32, s: f32, t: f32, _p0: u
 #if KIND == 0
 #tensor x 1 read
 #tensor y 2 write f32
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u);
+  let i = linear_id(gid, nwg, WG);
   if (i >= P.n) { return; }
   st_y(i, min(max(ld_x(i), P.s), P.t));
 }
@@ -33,9 +33,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 #tensor x 1 read
 #tensor score 2 read f32
 #tensor y 3 write f32
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u);
+  let i = linear_id(gid, nwg, WG);
   if (i >= P.n) { return; }
   var v = ld_x(i);
   if (P.flag0 != 0u && !(ld_score(i / P.per) > 0.0)) { v = P.s; }
@@ -47,9 +47,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 #tensor score 2 read f32
 #tensor noobj 3 read
 #tensor y 4 write
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u) * 2u;
+  let i = linear_id(gid, nwg, WG) * 2u;
   if (i >= P.n) { return; }
   let sc = ld_score(i / P.per);
   var lam = select(0.0, 1.0, sc > 0.0);
@@ -64,17 +64,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 #elif KIND == 3
 #tensor x 1 read f32
 #tensor y 2 write f32
-var<workgroup> found: array<u32, 64>;
-@compute @workgroup_size(64)
+var<workgroup> found: array<u32, WG>;
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let b = wid.x;
   var any = 0u;
-  for (var k = lid; k < P.per; k += 64u) {
+  for (var k = lid; k < P.per; k += WG) {
     if (ld_x(b * P.per + k) > 0.0) { any = 1u; }
   }
   found[lid] = any;
   workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
     if (lid < s) { found[lid] = max(found[lid], found[lid + s]); }
     workgroupBarrier();
   }
@@ -90,9 +90,9 @@ fn prep(v: f32) -> f32 {
   let scaled = m * P.s;
   return scaled + P.t;
 }
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, 64u) * 2u;
+  let i = linear_id(gid, nwg, WG) * 2u;
   if (i >= P.n) { return; }
   st2_y(i, vec2<f32>(prep(ld_x(i)), prep(ld_x(i + 1u))));
 }
@@ -102,9 +102,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 #tensor score 2 read f32
 #tensor noobj 3 read
 #tensor y 4 write bf16
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg, 64u);
+  let k = linear_id(gid, nwg, WG);
   if (k >= P.n) { return; }
   let C = P.flag1;
   let HW = P.per;

@@ -11,25 +11,11 @@
  * 64×64 tokens and 64 object-pointer tokens) is 120 GFLOP per iteration: tens of seconds on a software adapter.
  */
 import { pathToFileURL } from 'node:url';
-import { modelPercent, issueRates, rateNote, type BenchCase, type BenchResult, type IssueCounts } from '../harness.js';
+import { BYTES, modelPercent, issueRates, randomTensor, rateNote, runEntry, type BenchCase, type BenchResult, type IssueCounts } from '../harness.js';
 import { attention, attentionTuning, capacity, type AttentionTuning } from '../../src/kernels/attention.js';
 import { rope, ropeTable } from '../../src/kernels/rope.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import type { Tensor } from '../../src/runtime/tensor.js';
 import { modelBaselines } from './baseline.js';
-
-const BYTES = { f32: 4, f16: 2 } as const;
-
-function randomTensor(gpu: Gpu, shape: number[], dtype: 'f32' | 'f16', seed: number): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    v[i] = s / 2 ** 32 - 0.5;
-  }
-  return gpu.upload(v, shape, dtype);
-}
 
 interface AttnCase {
   name: string;
@@ -159,21 +145,4 @@ export function table(results: BenchResult[]): string {
   return [`${'case'.padEnd(58)} type ${'median'.padStart(14)} ${'GFLOPS'.padStart(14)} ${'GB/s'.padStart(12)} %peak   model`, ...rows].join('\n');
 }
 
-async function main(): Promise<void> {
-  const { Gpu } = await import('../../src/runtime/gpu.js');
-  const { runCase } = await import('../harness.js');
-  const filter = process.argv[2];
-  const gpu = await Gpu.create();
-  console.log(`${gpu.info.adapter} (${gpu.info.backend})`);
-  const results: BenchResult[] = [];
-  for (const c of cases) {
-    if (filter && !modelBaselines.includes(c) && !`${c.kernel} ${c.name} ${c.dtype}`.includes(filter)) continue;
-    const r = await runCase(gpu, c, { minMs: 1000, samples: 3, warmup: 1 });
-    console.log(table([r]).split('\n')[1]);
-    results.push(r);
-  }
-  console.log(table(results));
-  gpu.destroy();
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runEntry(cases, table, { minMs: 1000, samples: 3, warmup: 1 }, modelBaselines, true);

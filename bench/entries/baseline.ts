@@ -7,7 +7,7 @@
  */
 import type { BenchCase } from '../harness.js';
 import { f32ToF16Bits } from '../../src/runtime/dtype.js';
-import { broadcastRate, fmaPeak, LOAD_RATE_TABLE, loadRate, noop, type FmaPeakOptions, type LoadRateOptions } from '../../src/kernels/baseline.js';
+import { broadcastRate, fmaPeak, LOAD_RATE_TABLE, loadRate, noop, type FmaPeakOptions, type LoadRateOptions } from '../baseline.js';
 
 /** The FMA-throughput configuration used for the peak estimate (the best measured on lavapipe). */
 export const FMA_PEAK: FmaPeakOptions = { groups: 256, wg: 64, chains: 8, iters: 128 };

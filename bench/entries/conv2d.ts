@@ -1,7 +1,5 @@
-import type { BenchCase } from '../harness.js';
+import { BYTES, type BenchCase } from '../harness.js';
 import { conv2d, convTranspose2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
-
-const BYTES = { f32: 4, f16: 2 } as const;
 
 interface ConvCase {
   name: string;

@@ -1,7 +1,5 @@
-import type { BenchCase } from '../harness.js';
+import { BYTES, type BenchCase } from '../harness.js';
 import { maskSelection, selectRows } from '../../src/kernels/mask_select.js';
-
-const BYTES = { f32: 4, f16: 2 } as const;
 
 /**
  * The mask decoder's dynamic multimask selection (stability of mask 0 over 256×256 logits, IoU argmax over

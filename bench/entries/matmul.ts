@@ -6,24 +6,10 @@
  *   npx tsx bench/entries/matmul.ts [filter]   prints the table (median ms, GFLOPS, % of peak, model)
  */
 import { pathToFileURL } from 'node:url';
-import { modelPercent, issueRates, rateNote, type BenchCase, type BenchResult, type IssueCounts } from '../harness.js';
-import { linear, matmul, matmulConfig } from '../../src/kernels/matmul.js';
+import { BYTES, modelPercent, issueRates, randomTensor, rateNote, runEntry, type BenchCase, type BenchResult, type IssueCounts } from '../harness.js';
+import { linear, matmul, matmulConfig, type MatmulOptions } from '../../src/kernels/matmul.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import type { Tensor } from '../../src/runtime/tensor.js';
 import { modelBaselines } from './baseline.js';
-
-const BYTES = { f32: 4, f16: 2 } as const;
-
-function randomTensor(gpu: Gpu, shape: number[], dtype: 'f32' | 'f16', seed: number): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    v[i] = s / 2 ** 32 - 0.5;
-  }
-  return gpu.upload(v, shape, dtype);
-}
 
 interface LinearCase {
   name: string;
@@ -58,23 +44,39 @@ function matmulCounts(gpu: Gpu, M: number, N: number, K: number, dtype: 'f32' | 
 
 export const cases: BenchCase[] = [...modelBaselines];
 
+/** matmul(a, b) of seeded operands a [..., M, K] and b [..., K, N] (transB: [..., N, K]) into y [..., M, N]. */
+function productCase(
+  name: string,
+  dtype: 'f32' | 'f16',
+  aShape: number[],
+  bShape: number[],
+  seeds: [number, number],
+  opts: MatmulOptions = {},
+  skip?: BenchCase['skip'],
+): BenchCase {
+  const [M, K] = aShape.slice(-2);
+  const N = opts.transB ? bShape[bShape.length - 2] : bShape[bShape.length - 1];
+  return {
+    kernel: 'matmul',
+    name,
+    dtype,
+    flops: 2 * M * N * K,
+    bytes: (M * K + K * N + M * N) * BYTES[dtype],
+    skip,
+    counts: (gpu) => matmulCounts(gpu, M, N, K, dtype),
+    setup(gpu) {
+      const a = randomTensor(gpu, aShape, dtype, seeds[0]);
+      const b = randomTensor(gpu, bShape, dtype, seeds[1]);
+      const y = gpu.empty([...aShape.slice(0, -1), N], dtype);
+      return { run: () => void matmul(gpu, a, b, { ...opts, out: y }), dispose: () => [a, b, y].forEach((t) => t.release()) };
+    },
+  };
+}
+
 for (const dtype of ['f32', 'f16'] as const) {
   const S = 1024;
-  cases.push({
-    kernel: 'matmul',
-    name: `${S}x${S}x${S}`,
-    dtype,
-    flops: 2 * S * S * S,
-    bytes: 3 * S * S * BYTES[dtype],
-    skip: (gpu) => (dtype === 'f16' && !gpu.info.features.f16 && gpu.f16Mode !== 'f16packed' ? 'no f16' : undefined),
-    counts: (gpu) => matmulCounts(gpu, S, S, S, dtype),
-    setup(gpu) {
-      const a = randomTensor(gpu, [S, S], dtype, 1);
-      const b = randomTensor(gpu, [S, S], dtype, 2);
-      const y = gpu.empty([S, S], dtype);
-      return { run: () => void matmul(gpu, a, b, { out: y }), dispose: () => [a, b, y].forEach((t) => t.release()) };
-    },
-  });
+  const noF16 = (gpu: Gpu) => (dtype === 'f16' && !gpu.info.features.f16 && gpu.f16Mode !== 'f16packed' ? 'no f16' : undefined);
+  cases.push(productCase(`${S}x${S}x${S}`, dtype, [S, S], [S, S], [1, 2], {}, noF16));
   for (const c of linears) {
     cases.push({
       kernel: 'linear',
@@ -96,38 +98,9 @@ for (const dtype of ['f32', 'f16'] as const) {
     });
   }
   // Memory attention scores for 1024 of the 4096 queries: [1, 1, 1024, 256] @ [1, 1, 4096, 256]ᵀ.
-  cases.push({
-    kernel: 'matmul',
-    name: 'attention scores 1024x256 @ (4096x256)ᵀ',
-    dtype,
-    flops: 2 * 1024 * 4096 * 256,
-    bytes: (1024 * 256 + 4096 * 256 + 1024 * 4096) * BYTES[dtype],
-    counts: (gpu) => matmulCounts(gpu, 1024, 4096, 256, dtype),
-    setup(gpu) {
-      const q = randomTensor(gpu, [1, 1, 1024, 256], dtype, 8);
-      const k = randomTensor(gpu, [1, 1, 4096, 256], dtype, 9);
-      const y = gpu.empty([1, 1, 1024, 4096], dtype);
-      return {
-        run: () => void matmul(gpu, q, k, { transB: true, alpha: 1 / 16, out: y }),
-        dispose: () => [q, k, y].forEach((t) => t.release()),
-      };
-    },
-  });
+  cases.push(productCase('attention scores 1024x256 @ (4096x256)ᵀ', dtype, [1, 1, 1024, 256], [1, 1, 4096, 256], [8, 9], { transB: true, alpha: 1 / 16 }));
   // Mask decoder: hyper_in [1, 4, 32] @ upscaled embedding [1, 32, 256 * 256].
-  cases.push({
-    kernel: 'matmul',
-    name: 'mask decoder masks 4x32 @ 32x65536',
-    dtype,
-    flops: 2 * 4 * 32 * 65536,
-    bytes: (4 * 32 + 32 * 65536 + 4 * 65536) * BYTES[dtype],
-    counts: (gpu) => matmulCounts(gpu, 4, 65536, 32, dtype),
-    setup(gpu) {
-      const a = randomTensor(gpu, [1, 4, 32], dtype, 6);
-      const b = randomTensor(gpu, [1, 32, 65536], dtype, 7);
-      const y = gpu.empty([1, 4, 65536], dtype);
-      return { run: () => void matmul(gpu, a, b, { out: y }), dispose: () => [a, b, y].forEach((t) => t.release()) };
-    },
-  });
+  cases.push(productCase('mask decoder masks 4x32 @ 32x65536', dtype, [1, 4, 32], [1, 32, 65536], [6, 7]));
 }
 
 /**
@@ -147,19 +120,4 @@ export function table(results: BenchResult[]): string {
   return [`${'case'.padEnd(56)} ${'type'} ${'median'.padStart(13)} ${'GFLOPS'.padStart(15)} ${'%peak'.padStart(5)} ${'model'.padStart(7)}`, ...rows].join('\n');
 }
 
-async function main(): Promise<void> {
-  const { Gpu } = await import('../../src/runtime/gpu.js');
-  const { runCase } = await import('../harness.js');
-  const filter = process.argv[2];
-  const gpu = await Gpu.create();
-  console.log(`${gpu.info.adapter} (${gpu.info.backend})`);
-  const results: BenchResult[] = [];
-  for (const c of cases) {
-    if (filter && !modelBaselines.includes(c) && !`${c.kernel} ${c.name} ${c.dtype}`.includes(filter)) continue;
-    results.push(await runCase(gpu, c, { minMs: 2000, samples: 5 }));
-  }
-  console.log(table(results));
-  gpu.destroy();
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runEntry(cases, table, { minMs: 2000, samples: 5 }, modelBaselines);

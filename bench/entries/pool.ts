@@ -1,7 +1,5 @@
-import type { BenchCase } from '../harness.js';
+import { BYTES, type BenchCase } from '../harness.js';
 import { maxPool2d } from '../../src/kernels/pool.js';
-
-const BYTES = { f32: 4, f16: 2 } as const;
 
 /** Hiera's first query pooling: 2×2 stride 2 on [1, 256, 256, 96] tokens (NHWC), and the same in NCHW. */
 export const cases: BenchCase[] = (['f32', 'f16'] as const).flatMap((dtype) =>

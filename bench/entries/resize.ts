@@ -1,8 +1,5 @@
-import type { BenchCase } from '../harness.js';
-import { resize, type ResizeOptions } from '../../src/kernels/resize.js';
-import type { ResizeMode } from '../../src/kernels/resize.ref.js';
-
-const BYTES = { f32: 4, f16: 2 } as const;
+import { BYTES, type BenchCase } from '../harness.js';
+import { resize, type ResizeMode, type ResizeOptions } from '../../src/kernels/resize.js';
 
 interface ResizeCase {
   name: string;

@@ -1,9 +1,7 @@
-import type { BenchCase } from '../harness.js';
+import { BYTES, type BenchCase } from '../harness.js';
 import { clampToF32, gateMasks, gatePointer, maskPresence, memoryBankEntry, memoryMask } from '../../src/kernels/tracking.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
-
-const BYTES = { f32: 4, f16: 2 } as const;
 
 /**
  * The tracking step's kernels at SAM 2's sizes (image size 1024, 4 objects tracked as one batch): low-res

@@ -53,20 +53,25 @@ export function attentionRef(
 
 /** [B, H, L, D] → [B, L, H·D] (token-major, as SAM 2's Attention modules hold projected tokens). */
 export function headsToTokens(x: ArrayLike<number>, B: number, H: number, L: number, D: number): Float32Array {
-  const y = new Float32Array(B * H * L * D);
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
-      for (let l = 0; l < L; l++)
-        for (let d = 0; d < D; d++) y[((b * L + l) * H + h) * D + d] = x[((b * H + h) * L + l) * D + d];
-  return y;
+  return moveHeads(x, B, H, L, D, true);
 }
 
 /** [B, L, H·D] → [B, H, L, D]. */
 export function tokensToHeads(x: ArrayLike<number>, B: number, H: number, L: number, D: number): Float32Array {
+  return moveHeads(x, B, H, L, D, false);
+}
+
+/** Copies x between the head-major [B, H, L, D] and token-major [B, L, H·D] layouts (toTokens: from the first). */
+function moveHeads(x: ArrayLike<number>, B: number, H: number, L: number, D: number, toTokens: boolean): Float32Array {
   const y = new Float32Array(B * H * L * D);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
       for (let l = 0; l < L; l++)
-        for (let d = 0; d < D; d++) y[((b * H + h) * L + l) * D + d] = x[((b * L + l) * H + h) * D + d];
+        for (let d = 0; d < D; d++) {
+          const heads = ((b * H + h) * L + l) * D + d;
+          const tokens = ((b * L + l) * H + h) * D + d;
+          if (toTokens) y[tokens] = x[heads];
+          else y[heads] = x[tokens];
+        }
   return y;
 }

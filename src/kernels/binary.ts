@@ -15,6 +15,7 @@ import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import { numel, shapeStr, type Tensor } from '../runtime/tensor.js';
 import { checkFloat } from './elementwise.js';
+import { WG } from './workgroup.js';
 
 export type BinaryOp = 'add' | 'sub' | 'mul';
 const OP_CODE: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2 };
@@ -104,11 +105,11 @@ export function binary(gpu: Gpu, op: BinaryOp, a: Tensor, b: Tensor, opts: Binar
   if (y.size !== n || y.dtype !== a.dtype) throw new ShapeError(`${kernel}: out ${y} does not match the broadcast shape ${shapeStr(shape)}:${a.dtype}`);
   if (n === 0) return y;
   const alpha = opts.alpha ?? 1;
-  const groups = gpu.grid(Math.ceil(Math.ceil(n / 4) / 64));
+  const groups = gpu.grid(Math.ceil(Math.ceil(n / 4) / WG));
   const mode = gpu.modeFor(a.dtype);
   if (a.size === n && b.size === n) {
     gpu.dispatch({
-      variant: { kernel, file: 'binary.wgsl', mode, defines: { KIND: 0, OP: OP_CODE[op] } },
+      variant: { kernel, file: 'binary.wgsl', mode, defines: { WG, KIND: 0, OP: OP_CODE[op] } },
       inputs: [a, b],
       outputs: [y],
       params: new Params().u32(n).f32(alpha).u32(0, 0),
@@ -125,7 +126,7 @@ export function binary(gpu: Gpu, op: BinaryOp, a: Tensor, b: Tensor, opts: Binar
   const rows = dims[0] % 4 === 0 && dims[0] >= 64;
   const t = rowTiling(n / dims[0], dims[0] / 4);
   gpu.dispatch({
-    variant: { kernel, file: 'binary.wgsl', mode, defines: { KIND: 1, OP: OP_CODE[op], ROWS: rows ? 1 : 0 } },
+    variant: { kernel, file: 'binary.wgsl', mode, defines: { WG, KIND: 1, OP: OP_CODE[op], ROWS: rows ? 1 : 0 } },
     inputs: [a, b],
     outputs: [y],
     params: new Params()
@@ -193,13 +194,13 @@ export function channelAffine(gpu: Gpu, x: Tensor, scale: Tensor | null, bias: T
       kernel,
       file: 'binary.wgsl',
       mode: gpu.modeFor(x.dtype),
-      defines: { KIND: 2, CMODE: cmode, HAS_SCALE: !!scale, HAS_BIAS: !!bias, HAS_RES: !!r },
+      defines: { WG, KIND: 2, CMODE: cmode, HAS_SCALE: !!scale, HAS_BIAS: !!bias, HAS_RES: !!r },
     },
     // Absent operands are bound as x (never read); read-only bindings may share a buffer.
     inputs: [x, scale ?? x, bias ?? x, r ?? x],
     outputs: [y],
     params: new Params().u32(x.size, c, inner, t.segs, t.rpw),
-    workgroups: gpu.grid(cmode ? t.workgroups : Math.ceil(Math.ceil(x.size / 4) / 64)),
+    workgroups: gpu.grid(cmode ? t.workgroups : Math.ceil(Math.ceil(x.size / 4) / WG)),
   });
   return y;
 }

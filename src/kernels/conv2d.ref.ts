@@ -2,9 +2,8 @@
  * CPU references for conv2d.ts, in double precision, written from PyTorch's definitions of
  * torch.nn.functional.conv2d and conv_transpose2d (NCHW).
  */
+import type { ConvAct } from './conv2d.js';
 import { geluRef } from './elementwise.ref.js';
-
-export type ConvAct = 'none' | 'relu' | 'gelu';
 
 export interface Conv2dRefOptions {
   stride?: [number, number];

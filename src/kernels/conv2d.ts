@@ -24,7 +24,7 @@
  *
  * The direct kernel reads its weight packed as [Cin/groups·kh·kw, Cout] (when Cout/groups % 4 == 0):
  * packConv2dWeight(w) makes it; pass it as `packedWeight` for a constant weight, otherwise conv2d packs
- * into a scratch tensor on every call (and submits the batch before returning the scratch to the pool).
+ * into a scratch tensor on every call.
  * All accumulate in f32; x, w, bias and y share one dtype (f32 or f16).
  */
 import type { Gpu } from '../runtime/gpu.js';
@@ -35,22 +35,21 @@ import { shapeStr, type Tensor } from '../runtime/tensor.js';
 import { checkFloat, unary } from './elementwise.js';
 import { channelAffine } from './binary.js';
 import { isCpuAdapter, matmulStrided } from './matmul.js';
-import type { ConvAct } from './conv2d.ref.js';
-
-export type { ConvAct } from './conv2d.ref.js';
+import { WG } from './workgroup.js';
+/** The epilogue's activation: none, ReLU or PyTorch's exact GELU. */
+export type ConvAct = 'none' | 'relu' | 'gelu';
 
 const ACT_CODE: Record<ConvAct, number> = { none: 0, gelu: 1, relu: 2 };
 
 /**
- * Register blocks, measured on lavapipe (bench/entries/conv2d.ts). CPU drivers load every lane of a
- * storage read one by one, so the blocks are sized for FMAs per load: direct: up to 16 channels × 8
- * pixels; depthwise: 8 pixels of a row; gemm: 8 rows × 8 pixels.
+ * Register blocks, chosen on lavapipe (bench/entries/conv2d.ts). CPU drivers load every lane of a storage
+ * read one by one, so the blocks are sized for FMAs per load: direct: up to 16 channels × 8 pixels;
+ * depthwise: 8 pixels of a row; gemm: 8 rows × 8 pixels.
  */
 const DIRECT_DPV = 2;
 const DEPTHWISE_OX = 8;
 const GEMM_MT = 8;
 const GEMM_PXT = 8;
-const WG = 64;
 /** The largest column matrix the im2col route makes (elements): 32 Mi, 128 MiB in f32. */
 const MAX_IM2COL_ELEMENTS = 1 << 25;
 
@@ -87,6 +86,13 @@ function check4d(kernel: string, name: string, t: Tensor): void {
   if (t.shape.length !== 4) throw new ShapeError(`${kernel}: ${name} ${t} must be 4-D`);
 }
 
+/** x and the weight: 4-D, float, one dtype. */
+function checkOperands(kernel: string, x: Tensor, w: Tensor): void {
+  check4d(kernel, 'x', x);
+  check4d(kernel, 'weight', w);
+  checkFloat(kernel, x, w);
+}
+
 function checkBias(kernel: string, bias: Tensor | null | undefined, x: Tensor, cout: number): void {
   if (!bias) return;
   checkFloat(kernel, x, bias);
@@ -108,13 +114,47 @@ interface ConvGeometry {
   groups: number;
 }
 
-function convParams(g: ConvGeometry, act: ConvAct = 'none', hasBias = false): Params {
+function convParams(g: ConvGeometry, act: ConvAct = 'none'): Params {
   return new Params()
     .u32(g.n, g.cin, g.h, g.w)
     .u32(g.cout, g.ho, g.wo, g.kh)
     .u32(g.kw, g.sh, g.sw, g.ph)
     .u32(g.pw, g.dh, g.dw, g.cin / g.groups)
-    .u32(g.cout / g.groups, ACT_CODE[act], hasBias ? 1 : 0, 0);
+    .u32(g.cout / g.groups, ACT_CODE[act], 0, 0);
+}
+
+/** The tensors a conv2d.wgsl entry point reads; each is bound only where given (defines X, WT, BIAS). */
+interface ConvBindings {
+  x?: Tensor;
+  wt?: Tensor;
+  bias?: Tensor | null;
+}
+
+/** Records one conv2d.wgsl entry point: its bindings are x, wt, bias where given, then y. */
+function dispatchConv(
+  gpu: Gpu,
+  kernel: string,
+  entry: string,
+  t: ConvBindings,
+  y: Tensor,
+  params: Params,
+  workgroups: [number, number?, number?],
+  defines: Record<string, number> = {},
+): void {
+  const inputs = [t.x, t.wt, t.bias].filter((v): v is Tensor => !!v);
+  gpu.dispatch({
+    variant: {
+      kernel,
+      file: 'conv2d.wgsl',
+      entry,
+      mode: gpu.modeFor(y.dtype),
+      defines: { ...defines, WG, X: t.x ? 1 : 0, WT: t.wt ? 1 : 0, BIAS: t.bias ? 1 : 0 },
+    },
+    inputs,
+    outputs: [y],
+    params,
+    workgroups,
+  });
 }
 
 /** The kernel conv2d runs for this geometry. */
@@ -132,9 +172,9 @@ export function conv2dPath(xShape: readonly number[], wShape: readonly number[],
 
 /**
  * Whether a 1×1 convolution over `pixels` pixels runs as the matmul kernel (plus a bias / activation pass)
- * instead of the conv kernel's GEMM. Measured on CPU adapters (ms, Cin→Cout @ map, conv GEMM vs matmul route):
- * SwiftShader 256→1024 @16² 1,877 vs 494, 256→256 @64² 6,536 vs 977, 96→256 @128² 7,705 vs 1,964; lavapipe
- * 256→1024 @16² 22.7 vs 18.9, 256→256 @64² 119 vs 79, but 96→256 @128² 229 vs 274. GPUs keep the GEMM.
+ * instead of the conv kernel's GEMM: on SwiftShader always, on lavapipe up to 64² pixels (where the matmul
+ * kernel's subgroup-shared loads win; larger maps favour the GEMM). GPUs keep the GEMM. Measurements:
+ * src/kernels/README.md, "conv2d".
  */
 function gemmByMatmul(gpu: Gpu, pixels: number): boolean {
   if (!isCpuAdapter(gpu)) return false;
@@ -182,11 +222,9 @@ function convByMatmul(
 
 /**
  * Whether a convolution of the direct path runs as im2col + the matmul kernel (plus a bias / activation
- * pass) instead. Measured on CPU adapters (ms, direct vs im2col route, bias + GELU, f32, the same outputs):
- * SwiftShader 3×3 s2 1→4 @256² 14.2 vs 13.2, 4→16 @128² 32.9 vs 10.7, 16→64 @64² 99.6 vs 17.2, 64→256 @32²
- * 266 vs 42.6, the patch embedding 7×7 s4 3→96 @256² 397 vs 113; lavapipe 16→64 @64² 4.6 vs 5.3 but @256²
- * 50.4 vs 42.6, 64→256 @32² 8.1 vs 5.9, @128² 99.5 vs 87.6, while with few input channels the direct kernel
- * wins (1→4 @1024² 25.4 vs 49.6, the patch embedding @1024² 222 vs 291). GPUs keep the direct kernel.
+ * pass) instead: on SwiftShader always, on lavapipe from 16 input channels (with fewer, the column matrix
+ * costs more than the direct kernel's loads), within the workgroup limit and MAX_IM2COL_ELEMENTS. GPUs keep
+ * the direct kernel. Measurements: src/kernels/README.md, "conv2d".
  */
 function directByMatmul(gpu: Gpu, g: ConvGeometry): boolean {
   if (g.groups !== 1 || !isCpuAdapter(gpu)) return false;
@@ -198,9 +236,7 @@ function directByMatmul(gpu: Gpu, g: ConvGeometry): boolean {
 /** y = act(conv2d(x, w) + bias); see the module comment for layouts. */
 export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
   const K = 'conv2d';
-  check4d(K, 'x', x);
-  check4d(K, 'weight', w);
-  checkFloat(K, x, w);
+  checkOperands(K, x, w);
   const [n, cin, h, wd] = x.shape;
   const [cout, cinG, kh, kw] = w.shape;
   const [sh, sw] = pair(opts.stride, 1);
@@ -229,69 +265,29 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
     if (groups !== 1) throw new ShapeError(`${K}: the im2col route needs groups = 1 (weight ${w}, groups ${groups})`);
     if (opts.out) outTensor(gpu, K, x, [n, cout, ho, wo], opts.out); // checks it
     const col = gpu.empty([n, cin * kh * kw, ho * wo], x.dtype, 'conv2d_im2col');
-    gpu.dispatch({
-      variant: { kernel: 'conv2d_im2col', file: 'conv2d.wgsl', entry: 'im2col', mode: gpu.modeFor(x.dtype), defines: {} },
-      inputs: [x, w, w],
-      outputs: [col],
-      params: convParams(g),
-      workgroups: [Math.ceil(ho * wo / 4 / WG), cin * kh * kw, n],
-    });
+    dispatchConv(gpu, 'conv2d_im2col', 'im2col', { x }, col, convParams(g), [Math.ceil(ho * wo / 4 / WG), cin * kh * kw, n]);
     const y = convByMatmul(gpu, col, w, [n, cout, ho, wo], bias, opts.act ?? 'none', opts.out, 'conv2d_gemm');
-    // Submit before the scratch goes back to the pool (see the packed weight below).
-    gpu.flush();
     col.release();
     return y;
   }
   const y = outTensor(gpu, K, x, [n, cout, ho, wo], opts.out);
-  // Without a bias the weight takes its binding (never read).
-  const inputs = [x, w, bias ?? w];
-  const params = convParams(g, opts.act, !!bias);
-  const mode = gpu.modeFor(x.dtype);
+  const params = convParams(g, opts.act);
   if (path === 'gemm') {
-    gpu.dispatch({
-      variant: {
-        kernel: 'conv2d_1x1',
-        file: 'conv2d.wgsl',
-        entry: 'gemm',
-        mode,
-        defines: { MT: GEMM_MT, PXT: GEMM_PXT, TRANSPOSE: 0, VEC_X: (h * wd) % 4 === 0 ? 1 : 0 },
-      },
-      inputs,
-      outputs: [y],
-      params,
-      workgroups: [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(cout / GEMM_MT), n],
-    });
+    const defines = { MT: GEMM_MT, PXT: GEMM_PXT, TRANSPOSE: 0, VEC_X: (h * wd) % 4 === 0 ? 1 : 0 };
+    dispatchConv(gpu, 'conv2d_1x1', 'gemm', { x, wt: w, bias }, y, params, [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(cout / GEMM_MT), n], defines);
   } else if (path === 'depthwise') {
-    gpu.dispatch({
-      variant: {
-        kernel: 'conv2d_depthwise',
-        file: 'conv2d.wgsl',
-        entry: 'depthwise',
-        mode,
-        defines: { OX: DEPTHWISE_OX },
-      },
-      inputs,
-      outputs: [y],
-      params,
-      workgroups: [Math.ceil(ho * Math.ceil(wo / DEPTHWISE_OX) / WG), n * cout],
-    });
+    const workgroups: [number, number] = [Math.ceil(ho * Math.ceil(wo / DEPTHWISE_OX) / WG), n * cout];
+    dispatchConv(gpu, 'conv2d_depthwise', 'depthwise', { x, wt: w, bias }, y, params, workgroups, { OX: DEPTHWISE_OX });
   } else {
     // A channel block may not straddle two groups. Blocks of a multiple of 4 channels read packed weights.
     const coutG = cout / groups;
     const quadT = (groups === 1 ? cout >= 16 : coutG % 16 === 0) ? 16 : coutG % 4 === 0 || groups === 1 ? 4 : 0;
-    const direct = (coT: number, weight: Tensor, packedW: boolean) =>
-      gpu.dispatch({
-        variant: {
-          kernel: 'conv2d',
-          file: 'conv2d.wgsl',
-          entry: 'direct',
-          mode,
-          defines: { CO_T: coT, DPV: DIRECT_DPV, WPACK: packedW ? 1 : 0, VEC_W: packedW ? 1 : 0 },
-        },
-        inputs: [x, weight, bias ?? weight],
-        outputs: [y],
-        params,
-        workgroups: [Math.ceil(ho * wo / (4 * DIRECT_DPV) / WG), Math.ceil(cout / coT), n],
+    const direct = (coT: number, wt: Tensor, packedW: boolean) =>
+      dispatchConv(gpu, 'conv2d', 'direct', { x, wt, bias }, y, params, [Math.ceil(ho * wo / (4 * DIRECT_DPV) / WG), Math.ceil(cout / coT), n], {
+        CO_T: coT,
+        DPV: DIRECT_DPV,
+        WPACK: packedW ? 1 : 0,
+        VEC_W: packedW ? 1 : 0,
       });
     if (opts.packedWeight) {
       if (quadT === 0) throw new ShapeError(`${K}: packed weights need Cout/groups % 4 == 0 (weight ${w}, groups ${groups})`);
@@ -299,9 +295,6 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
     } else if (cout % 4 === 0 && quadT > 0) {
       const packed = packConv2dWeight(gpu, w);
       direct(quadT, packed, true);
-      // Submit before the scratch buffer goes back to the pool, so that no later upload (a queue write,
-      // which runs at once) can overwrite it before this dispatch has read it.
-      gpu.flush();
       packed.release();
     } else {
       direct(1, w, false);
@@ -332,14 +325,7 @@ export function packConv2dWeight(gpu: Gpu, w: Tensor, out?: Tensor): Tensor {
   const p = out ?? gpu.empty([kn, cout], w.dtype, K);
   checkPacked(K, p, w);
   const g: ConvGeometry = { n: 1, cin: cinG, h: 1, w: 1, cout, ho: 1, wo: 1, kh, kw, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 };
-  gpu.dispatch({
-    // pack_w reads the weight through the `wt` binding; x and bias are bound to it too and unused.
-    variant: { kernel: 'conv2d_pack', file: 'conv2d.wgsl', entry: 'pack_w', mode: gpu.modeFor(w.dtype) },
-    inputs: [w, w, w],
-    outputs: [p],
-    params: convParams(g),
-    workgroups: gpu.grid(Math.ceil(kn * cout / 4 / WG)),
-  });
+  dispatchConv(gpu, 'conv2d_pack', 'pack_w', { wt: w }, p, convParams(g), gpu.grid(Math.ceil(kn * cout / 4 / WG)));
   return p;
 }
 
@@ -361,9 +347,7 @@ export interface ConvTranspose2dOptions {
 /** y = act(conv_transpose2d(x, w, stride = kernel) + bias); see the module comment for layouts. */
 export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTranspose2dOptions = {}): Tensor {
   const K = 'conv_transpose2d';
-  check4d(K, 'x', x);
-  check4d(K, 'weight', w);
-  checkFloat(K, x, w);
+  checkOperands(K, x, w);
   const [n, cin, h, wd] = x.shape;
   const [cinW, cout, kh, kw] = w.shape;
   if (cinW !== cin) throw new ShapeError(`${K}: weight ${w} must be [Cin=${cin}, Cout, kh, kw] for x ${x}`);
@@ -378,9 +362,8 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
   const g: ConvGeometry = { n, cin, h, w: wd, cout, ho, wo, kh, kw, sh, sw, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 };
   const bias = opts.bias ?? null;
   const m = cout * kh * kw;
-  // The matmul route on SwiftShader, measured (ms, conv GEMM vs matmul route, 2×2 s2, bias + GELU, f32):
-  // 256→64 @16² 625 vs 178, 64→32 @32² 268 vs 134, 256→64 @64² 7,358 vs 1,291; on lavapipe it is no faster
-  // (256→64 @16² 8.0 vs 18.9, @64² 235 vs 180, 64→32 @128² 189 vs 184), and GPUs keep the GEMM.
+  // The matmul route on SwiftShader only: on lavapipe it is no faster, and GPUs keep the GEMM
+  // (src/kernels/README.md, "conv2d").
   if (opts.impl === 'matmul' || (opts.impl !== 'gemm' && isSwiftShader(gpu.info))) {
     // y'[n] = Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W], then the taps pass.
     const prod = matmulStrided(
@@ -388,35 +371,11 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
       { M: m, N: h * wd, K: cin, batch: [n], a: { tensor: w, ld: m, trans: true, batchStrides: [0] }, b: { tensor: x, ld: h * wd, batchStrides: [cin * h * wd] } },
       { label: `${K}_gemm` },
     );
-    gpu.dispatch({
-      variant: { kernel: `${K}_taps`, file: 'conv2d.wgsl', entry: 'taps', mode: gpu.modeFor(x.dtype), defines: {} },
-      inputs: [prod, w, bias ?? w],
-      outputs: [y],
-      params: convParams(g, opts.act, !!bias),
-      workgroups: [Math.ceil(wo / 4 / WG), ho, n * cout],
-    });
-    gpu.flush(); // before the product's buffer goes back to the pool (see conv2d's packed weight)
+    dispatchConv(gpu, `${K}_taps`, 'taps', { x: prod, bias }, y, convParams(g, opts.act), [Math.ceil(wo / 4 / WG), ho, n * cout]);
     prod.release();
     return y;
   }
-  gpu.dispatch({
-    variant: {
-      kernel: K,
-      file: 'conv2d.wgsl',
-      entry: 'gemm',
-      mode: gpu.modeFor(x.dtype),
-      defines: {
-        MT: GEMM_MT,
-        PXT: GEMM_PXT,
-        TRANSPOSE: 1,
-        VEC_X: (h * wd) % 4 === 0 ? 1 : 0,
-        VEC_W: m % 4 === 0 ? 1 : 0,
-      },
-    },
-    inputs: [x, w, bias ?? w],
-    outputs: [y],
-    params: convParams(g, opts.act, !!bias),
-    workgroups: [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(m / GEMM_MT), n],
-  });
+  const defines = { MT: GEMM_MT, PXT: GEMM_PXT, TRANSPOSE: 1, VEC_X: (h * wd) % 4 === 0 ? 1 : 0, VEC_W: m % 4 === 0 ? 1 : 0 };
+  dispatchConv(gpu, K, 'gemm', { x, wt: w, bias }, y, convParams(g, opts.act), [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(m / GEMM_MT), n], defines);
   return y;
 }

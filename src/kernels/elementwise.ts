@@ -8,6 +8,7 @@ import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { WG } from './workgroup.js';
 
 export type UnaryOp = 'identity' | 'gelu' | 'relu' | 'sigmoid';
 export const UNARY_ACT: Record<UnaryOp, number> = { identity: 0, gelu: 1, relu: 2, sigmoid: 3 };
@@ -30,9 +31,9 @@ export function unary(gpu: Gpu, x: Tensor, op: UnaryOp, opts: UnaryOptions = {})
   checkFloat('unary', x);
   const y = opts.out ?? gpu.empty(x.shape, x.dtype, op);
   if (y.size !== x.size || y.dtype !== x.dtype) throw new ShapeError(`unary ${op}: out ${y} does not match ${x}`);
-  const groups = Math.ceil(Math.ceil(x.size / 4) / 64);
+  const groups = Math.ceil(Math.ceil(x.size / 4) / WG);
   gpu.dispatch({
-    variant: { kernel: op, file: 'elementwise.wgsl', mode: gpu.modeFor(x.dtype), defines: { ACT: UNARY_ACT[op] } },
+    variant: { kernel: op, file: 'elementwise.wgsl', mode: gpu.modeFor(x.dtype), defines: { WG, ACT: UNARY_ACT[op] } },
     inputs: [x],
     outputs: [y],
     params: new Params().u32(x.size).f32(opts.scale ?? 1, opts.bias ?? 0).u32(0),

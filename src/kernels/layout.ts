@@ -21,6 +21,7 @@ import { Params } from '../runtime/params.js';
 import { rowTiling } from './binary.js';
 import { numel, shapeStr, type Tensor } from '../runtime/tensor.js';
 import type { StorageMode } from '../runtime/wgsl.js';
+import { WG } from './workgroup.js';
 
 export type LayoutDType = 'f32' | 'f16' | 'bf16';
 const TYPE_CODE: Record<LayoutDType, number> = { f32: 0, f16: 1, bf16: 2 };
@@ -28,8 +29,7 @@ const MAX_DIMS = 6;
 /**
  * Groups of 4 elements a workgroup moves in the row kernels (SEG in layout.wgsl): 4 per invocation on GPUs,
  * which want many workgroups in flight; 32 per invocation on CPU adapters, where each workgroup has a fixed
- * cost in the driver's thread pool (lavapipe, NHWC -> NCHW of [1, 64, 64, 256] by rows: 9.0 ms CPU time
- * with 4 per invocation, 6.7 with 16, 3.5 with 64; plain copies and window partitions change little).
+ * cost in the driver's thread pool (measurements: src/kernels/README.md, "layout").
  */
 export function rowSegment(gpu: Gpu): number {
   return isCpuAdapter(gpu.info) ? 2048 : 256;
@@ -71,7 +71,7 @@ function dispatchLayout(
       kernel,
       file: 'layout.wgsl',
       mode: modeOf(gpu, x.dtype, y.dtype),
-      defines: { SEG: rowSegment(gpu), ...defines, SRC: TYPE_CODE[x.dtype as LayoutDType], DST: TYPE_CODE[y.dtype as LayoutDType] },
+      defines: { WG, SEG: rowSegment(gpu), ...defines, SRC: TYPE_CODE[x.dtype as LayoutDType], DST: TYPE_CODE[y.dtype as LayoutDType] },
     },
     inputs: [x],
     outputs: [y],
@@ -105,7 +105,7 @@ function copyRows(
     y,
     { KIND: 3, SHORT: short ? 1 : 0 },
     new Params().u32(outer, len, q, srcRow, srcOff, dstRow, dstOff, t.segs, t.rpw),
-    gpu.grid(short ? Math.ceil((outer * q) / 64) : t.workgroups),
+    gpu.grid(short ? Math.ceil((outer * q) / WG) : t.workgroups),
   );
 }
 
@@ -165,8 +165,8 @@ function transposeForm(dims: readonly number[], strides: readonly number[]): { b
 /**
  * The permute kernel for a plan: on GPUs batched transposes go through the tiled kernel (contiguous reads
  * and writes); otherwise rows of 64 or more outputs go by rows, shorter ones by per-invocation gathers. On
- * CPU adapters the tiled kernel is slower than rows (lavapipe: 0.7 vs 1.0 GB/s for NHWC -> NCHW of
- * [1, 64, 64, 256]), as barriers and workgroup memory cost more than strided loads there.
+ * CPU adapters the tiled kernel is slower than rows, as barriers and workgroup memory cost more than strided
+ * loads there (src/kernels/README.md, "layout").
  */
 export function permuteMethod(gpu: Gpu, dims: readonly number[], strides: readonly number[]): PermuteMethod {
   if (!isCpuAdapter(gpu.info) && transposeForm(dims, strides) && dims[0] >= 8 && dims[1] >= 8) return 'tiled';
@@ -229,7 +229,7 @@ export function permute(gpu: Gpu, x: Tensor, perm: readonly number[], opts: Perm
       .u32(n, dims.length, 0, 0)
       .u32(...pad(dims))
       .u32(...pad(strides)),
-    gpu.grid(Math.ceil(n / 256)),
+    gpu.grid(Math.ceil(n / (4 * WG))),
   );
   return y;
 }

@@ -19,6 +19,7 @@ import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { checkFloat } from './elementwise.js';
 import { matmul } from './matmul.js';
+import { WG } from './workgroup.js';
 
 /**
  * The exact form of `f32(a / b) >= thresh` for counts a ≤ b < 2^24: a / b ≥ bound / 2^shift (strictly, or
@@ -79,7 +80,7 @@ export function maskSelection(gpu: Gpu, masks: Tensor, iou: Tensor, opts: MaskSe
   if (P >= 2 ** 24) throw new ShapeError(`${what}: ${P} pixels per mask is more than the counts support`);
   const sel = gpu.empty([B, M], masks.dtype, what);
   gpu.dispatch({
-    variant: { kernel: what, file: 'mask_select.wgsl', mode: gpu.modeFor(masks.dtype) },
+    variant: { kernel: what, file: 'mask_select.wgsl', mode: gpu.modeFor(masks.dtype), defines: { WG } },
     inputs: [masks, iou],
     outputs: [sel],
     params: new Params()

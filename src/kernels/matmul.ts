@@ -39,8 +39,8 @@ export interface MatmulConfig {
   kernel: 'reg' | 'tiled';
   /** 'reg': subgroup size the kernel shares rows of A over (8 or 4), or 1 without subgroups. */
   sg: 1 | 4 | 8;
-  /** 'reg': rows per invocation. */
-  tm: 8 | 16 | 24 | 32 | 64;
+  /** 'reg': rows per invocation (the variants matmul.wgsl compiles). */
+  tm: 8 | 16 | 32;
   /** 'reg': invocations per workgroup (a multiple of sg). */
   wg: number;
 }
@@ -93,32 +93,20 @@ export function isCpuAdapter(gpu: Gpu): boolean {
 }
 
 /**
- * The kernel and tiles for a product on this device.
+ * The kernel and tiles for a product on this device (measurements: src/kernels/README.md, "matmul").
  *
- * CPU adapters get 'reg'. lavapipe (Mesa 25.0) loads storage buffers lane by lane with a bounds check per
- * lane and component, whether or not the address is uniform: one component of a load costs about 2 cycles
- * per lane (vec4 load of 8 lanes ≈ 60-120 cycles, scalar ≈ 25), a subgroupBroadcast of a vec4 about 4. Loads,
- * not arithmetic, bound a product, so the kernel loads every value once per subgroup: lane l loads row l of
- * each group of 8 rows of A and the lanes share them by broadcast; B is loaded per lane (each lane its own 4
- * columns), and f16 operands are read as u32 pairs (half the components per value).
- * Measured on lavapipe (Mesa 25.0.7, LLVM 15, 2 Zen 4 cores, 8-lane subgroups), 1024³, as a share of the FMA
- * peak measured alongside (≈ 68 GFLOPS, bench/entries/baseline.ts):
- *   shared-memory tiles ('tiled') ............................... 4%  (every barrier is a coroutine switch)
- *   8 rows x 4 columns per invocation, no subgroups (sg 1) ..... 9-11% (64 invocations beat 16)
- *   subgroup-shared A, tm 8 / 16 / 32 / 64, f32 ................ 20% / 29-35% / 25-29% / 17-19%
- *   subgroup-shared A, tm 16 / 32 / 64, f16 .................... 41% / 43-47% / 23-25%
- * 8 columns per lane, and workgroups sharing rows without broadcasts, measured lower still. More rows spill
- * more accumulators to the stack. Fewer rows are used when M is small (a tile's rows cost the same whether
- * used or not).
+ * CPU adapters get 'reg'. lavapipe loads storage buffers lane by lane with a bounds check per lane and
+ * component, whether or not the address is uniform, and a subgroupBroadcast costs far less than a load.
+ * Loads, not arithmetic, bound a product, so the kernel loads every value once per subgroup: lane l loads row
+ * l of each group of 8 rows of A and the lanes share them by broadcast; B is loaded per lane (each lane its
+ * own 4 columns), and f16 operands are read as u32 pairs (half the components per value). The shared-memory
+ * tiles lose there (every barrier is a coroutine switch). tm is 16 rows (32 for f16 products, whose loads
+ * are cheaper): more rows spill more accumulators to the stack; fewer rows are used when M is small (a
+ * tile's rows cost the same whether used or not).
  * Without subgroups of 8 (SwiftShader: 4 lanes), every invocation loads its own 8 rows; a workgroup's
  * invocations past N compute as much as the others and store nothing, so the workgroup size follows N: the
- * most invocations (64 down to 4) whose last workgroup leaves at most 1/8 of them idle. Measured on
- * SwiftShader, [batch, M, K] @ [K, N], ms by workgroup size: 4 × 256 × 256 × 96 (Hiera's attention values)
- * 64: 196, 32: 56-115, 8: 43; 8 × 7 × 4,096 × 16 (the mask decoder's) 64: 192, 16: 34-48, 4: 15;
- * 4,096 × 384 × 1,536: 64: 4,646, 32: 5,088.
- * With SwiftShader's subgroups of 4, each lane loads 2 of 8 rows and the lanes broadcast them, like the
- * 8-lane kernel; measured against the same workgroups without subgroups (identical results), ms: 1024³
- * 1,229 → 921 (tm 8) → 598 (tm 32); 4,096 × 384 × 1,536 2,648 → 1,863 → 1,393; 16 × 196 × 196 × 96 86 → 60.
+ * most invocations (64 down to 4) whose last workgroup leaves at most 1/8 of them idle. With SwiftShader's
+ * subgroups of 4, each lane loads 2 of 8 rows and the lanes broadcast them, like the 8-lane kernel.
  *
  * Other adapters get the shared-memory 'tiled' kernel (the usual choice on GPUs).
  */
@@ -289,8 +277,6 @@ function vec4Ok(op: MatmulOperand, cols: number): boolean {
   );
 }
 
-const MAX_Z = 65535;
-
 function run(gpu: Gpu, spec: StridedMatmul, outShape: number[], opts: EpilogueOptions, what: string): Tensor {
   const { M, N, K } = spec;
   const batch = spec.batch ?? [];
@@ -327,6 +313,7 @@ function run(gpu: Gpu, spec: StridedMatmul, outShape: number[], opts: EpilogueOp
   const nbatch = d0.size * d1.size * d2.size;
 
   const cfg: MatmulConfig = { ...matmulConfig(gpu, M, A.tensor.dtype as 'f32' | 'f16', N), ...opts.config };
+  if (![8, 16, 32].includes(cfg.tm)) throw new ShapeError(`${what}: tm must be 8, 16 or 32 (${cfg.tm})`);
   if (cfg.sg > 1 && cfg.wg % cfg.sg !== 0) throw new ShapeError(`${what}: a subgroup kernel needs wg to be a multiple of sg (${cfg.wg}, ${cfg.sg})`);
   const tiled = cfg.kernel === 'tiled';
   const vecA = !tiled && vec4Ok(A, A.trans ? M : K) ? 4 : 1;
@@ -355,13 +342,14 @@ function run(gpu: Gpu, spec: StridedMatmul, outShape: number[], opts: EpilogueOp
       WG: cfg.wg,
     },
   };
+  // Batches and row blocks past the device's workgroups per dimension go in further dispatches.
   const maxWg = gpu.info.limits.maxComputeWorkgroupsPerDimension;
   const gx = Math.ceil(N / colsPerGroup);
   if (gx > maxWg) throw new ShapeError(`${what}: N=${N} needs ${gx} workgroups across, more than ${maxWg}`);
   const rowBlocks = Math.ceil(M / rowsPerGroup);
   const alpha = opts.alpha ?? 1;
-  for (let z0 = 0; z0 < nbatch; z0 += MAX_Z) {
-    const gz = Math.min(MAX_Z, nbatch - z0);
+  for (let z0 = 0; z0 < nbatch; z0 += maxWg) {
+    const gz = Math.min(maxWg, nbatch - z0);
     for (let r0 = 0; r0 < rowBlocks; r0 += maxWg) {
       const gy = Math.min(maxWg, rowBlocks - r0);
       gpu.dispatch({

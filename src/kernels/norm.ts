@@ -84,6 +84,28 @@ export function layerNorm2dChannelSplit(gpu: Gpu, pixelGroups: number, c: number
   return splitFor(busyInvocations(gpu), pixelGroups, cap);
 }
 
+/** Records a norm.wgsl dispatch: x, then weight and bias when affine; the affine and activation defines from opts. */
+function dispatchNorm(
+  gpu: Gpu,
+  kernel: string,
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  y: Tensor,
+  opts: NormOptions,
+  defines: Record<string, number>,
+  params: Params,
+  workgroups: [number, number],
+): void {
+  gpu.dispatch({
+    variant: { kernel, file: 'norm.wgsl', mode: gpu.modeFor(x.dtype), defines: { ...defines, AFFINE: weight ? 1 : 0, ACT: opts.act === 'gelu' ? 1 : 0 } },
+    inputs: weight && bias ? [x, weight, bias] : [x],
+    outputs: [y],
+    params,
+    workgroups,
+  });
+}
+
 /**
  * LayerNorm over the last dim. x [..., C] (any leading dims, row-major); weight, bias [C] or both null
  * (elementwise_affine=False); y [..., C], x's dtype (f32 or f16; weight and bias the same dtype).
@@ -100,18 +122,8 @@ export function layerNorm(gpu: Gpu, x: Tensor, weight: Tensor | null, bias: Tens
   if (tpr > 256) throw new ShapeError(`layerNorm: threadsPerRow ${tpr} > 256`);
   const wg = Math.max(64, tpr);
   const vec = c % 4 === 0 ? 4 : 1;
-  gpu.dispatch({
-    variant: {
-      kernel: 'layerNorm',
-      file: 'norm.wgsl',
-      mode: gpu.modeFor(x.dtype),
-      defines: { KIND: 0, VEC: vec, TPR: tpr, WG: wg, AFFINE: weight ? 1 : 0, ACT: opts.act === 'gelu' ? 1 : 0 },
-    },
-    inputs: weight && bias ? [x, weight, bias] : [x],
-    outputs: [y],
-    params: new Params().u32(rows, c, 1).f32(opts.eps),
-    workgroups: gpu.grid(Math.ceil(rows / (wg / tpr))),
-  });
+  const params = new Params().u32(rows, c, 1).f32(opts.eps);
+  dispatchNorm(gpu, 'layerNorm', x, weight, bias, y, opts, { KIND: 0, VEC: vec, TPR: tpr, WG: wg }, params, gpu.grid(Math.ceil(rows / (wg / tpr))));
   return y;
 }
 
@@ -133,17 +145,7 @@ export function layerNorm2d(gpu: Gpu, x: Tensor, weight: Tensor | null, bias: Te
   const cs = pow2(opts.channelSplit ?? layerNorm2dChannelSplit(gpu, inner / vec, c), 'layerNorm2d: channelSplit');
   if (cs > 64) throw new ShapeError(`layerNorm2d: channelSplit ${cs} > 64`);
   const pxt = 64 / cs;
-  gpu.dispatch({
-    variant: {
-      kernel: 'layerNorm2d',
-      file: 'norm.wgsl',
-      mode: gpu.modeFor(x.dtype),
-      defines: { KIND: 1, VEC: vec, PXT: pxt, CS: cs, AFFINE: weight ? 1 : 0, ACT: opts.act === 'gelu' ? 1 : 0 },
-    },
-    inputs: weight && bias ? [x, weight, bias] : [x],
-    outputs: [y],
-    params: new Params().u32(n, c, inner).f32(opts.eps),
-    workgroups: gpu.grid(Math.ceil(groups / pxt)),
-  });
+  const params = new Params().u32(n, c, inner).f32(opts.eps);
+  dispatchNorm(gpu, 'layerNorm2d', x, weight, bias, y, opts, { KIND: 1, VEC: vec, PXT: pxt, CS: cs }, params, gpu.grid(Math.ceil(groups / pxt)));
   return y;
 }

@@ -6,6 +6,7 @@ import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { WG } from './workgroup.js';
 import { normalizationTable, pilBicubicCoeffs, pilVerticalFirst } from './pil_tables.js';
 
 interface AxisTables {
@@ -65,19 +66,19 @@ export function pilResizeNormalize(
   return gpu.tidy(() => {
     const tmp = gpu.empty([midH, midW, 3], 'u32', 'pil tmp');
     gpu.dispatch({
-      variant: { kernel: 'pil_resize', file: 'pil_resize.wgsl', mode, defines: { AXIS: vFirst ? 1 : 0, SRC_BYTES: 1, FINAL: 0 } },
+      variant: { kernel: 'pil_resize', file: 'pil_resize.wgsl', mode, defines: { AXIS: vFirst ? 1 : 0, SRC_BYTES: 1, FINAL: 0, WG } },
       inputs: [pixels, first.bounds, first.coeffs],
       outputs: [tmp],
       params: new Params().u32(inW, inH, midW, midH, channels, first.ksize, 0, 0),
-      workgroups: gpu.grid(Math.ceil((midW * midH) / 64)),
+      workgroups: gpu.grid(Math.ceil((midW * midH) / WG)),
   });
   const y = gpu.empty([3, outH, outW], dtype, 'frame');
   gpu.dispatch({
-    variant: { kernel: 'pil_resize', file: 'pil_resize.wgsl', mode, defines: { AXIS: vFirst ? 0 : 1, SRC_BYTES: 0, FINAL: 1 } },
+    variant: { kernel: 'pil_resize', file: 'pil_resize.wgsl', mode, defines: { AXIS: vFirst ? 0 : 1, SRC_BYTES: 0, FINAL: 1, WG } },
     inputs: [tmp, second.bounds, second.coeffs, table],
     outputs: [y],
     params: new Params().u32(midW, midH, outW, outH, 3, second.ksize, 0, 0),
-    workgroups: gpu.grid(Math.ceil((outW * outH) / 64)),
+    workgroups: gpu.grid(Math.ceil((outW * outH) / WG)),
   });
   return y;
   });

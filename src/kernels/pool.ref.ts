@@ -3,8 +3,7 @@
  * a NaN in a window makes the output NaN.
  */
 import { convOutSize } from './conv2d.ref.js';
-
-export type PoolLayout = 'nchw' | 'nhwc';
+import type { PoolLayout } from './pool.js';
 
 export interface MaxPool2dRefOptions {
   kernel: [number, number];

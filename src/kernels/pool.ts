@@ -15,9 +15,10 @@ import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import { shapeStr, type Tensor } from '../runtime/tensor.js';
 import { checkFloat } from './elementwise.js';
-import type { PoolLayout } from './pool.ref.js';
+import { WG } from './workgroup.js';
 
-export type { PoolLayout } from './pool.ref.js';
+/** Where the channels are: [N, C, H, W] or [N, H, W, C]. */
+export type PoolLayout = 'nchw' | 'nhwc';
 
 type Pair = number | [number, number];
 
@@ -64,11 +65,11 @@ export function maxPool2d(gpu: Gpu, x: Tensor, opts: MaxPool2dOptions): Tensor {
   const total = n * c * ho * wo;
   const vec = nhwc && c % 4 === 0;
   gpu.dispatch({
-    variant: { kernel: K, file: 'pool.wgsl', mode: gpu.modeFor(x.dtype), defines: { NHWC: nhwc ? 1 : 0, VEC: vec ? 1 : 0 } },
+    variant: { kernel: K, file: 'pool.wgsl', mode: gpu.modeFor(x.dtype), defines: { WG, NHWC: nhwc ? 1 : 0, VEC: vec ? 1 : 0 } },
     inputs: [x],
     outputs: [y],
     params: new Params().u32(total, c, h, w, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, 0, 0),
-    workgroups: gpu.grid(Math.ceil(total / 4 / 64)),
+    workgroups: gpu.grid(Math.ceil(total / 4 / WG)),
   });
   return y;
 }

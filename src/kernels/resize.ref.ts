@@ -6,8 +6,7 @@
  * Index arithmetic follows PyTorch's float32 math (Math.fround at each step) so that floors land where
  * PyTorch's do; the interpolation sums are in double precision.
  */
-
-export type ResizeMode = 'nearest' | 'bilinear' | 'bicubic';
+import type { ResizeMode } from './resize.js';
 
 export interface ResizeRefOptions {
   /** Output [H, W]. Either this or scaleFactor. */

@@ -19,9 +19,10 @@ import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import { shapeStr, type Tensor } from '../runtime/tensor.js';
 import { checkFloat } from './elementwise.js';
-import type { ResizeMode } from './resize.ref.js';
+import { WG } from './workgroup.js';
 
-export type { ResizeMode } from './resize.ref.js';
+/** nearest (PyTorch's legacy nearest), bilinear or bicubic. */
+export type ResizeMode = 'nearest' | 'bilinear' | 'bicubic';
 
 const MODE_CODE = { nearest: 0, bilinear: 1, bicubic: 2, antialias: 3 } as const;
 
@@ -103,13 +104,13 @@ export function resize(gpu: Gpu, x: Tensor, mode: ResizeMode, opts: ResizeOption
   const planes = n * c;
   const quads = planes * ho * Math.ceil(wo / 4);
   gpu.dispatch({
-    variant: { kernel: K, file: 'resize.wgsl', mode: gpu.modeFor(x.dtype), defines: { MODE: aa ? MODE_CODE.antialias : MODE_CODE[mode], UPX: mode === 'bicubic' && ax.scale <= 1 ? 1 : 0 } },
+    variant: { kernel: K, file: 'resize.wgsl', mode: gpu.modeFor(x.dtype), defines: { WG, MODE: aa ? MODE_CODE.antialias : MODE_CODE[mode], UPX: mode === 'bicubic' && ax.scale <= 1 ? 1 : 0 } },
     inputs: [x],
     outputs: [y],
     params: new Params()
       .u32(planes, h, w, ho, wo, align ? 1 : 0, 0, 0)
       .f32(ay.scale, ax.scale, ay.support, ax.support, ay.invscale, ax.invscale, 0, 0),
-    workgroups: gpu.grid(Math.ceil(quads / 64)),
+    workgroups: gpu.grid(Math.ceil(quads / WG)),
   });
   return y;
 }

@@ -22,6 +22,7 @@ import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { headMajor, tokenMajor, type HeadsView } from './attention.js';
 import { checkFloat } from './elementwise.js';
+import { WG } from './workgroup.js';
 
 export interface RopeTable {
   /** f32 [endX + endY, dim / 4, 2]: (cos, sin) per position and frequency. */
@@ -107,11 +108,11 @@ export function rope(gpu: Gpu, x: Tensor, table: RopeTable, opts: RopeOptions = 
   const params = new Params().u32(n, chunks, L, H, rot, period, table.endX, D / 4);
   for (const v of [view, yv]) params.u32(v.offset, v.strideB, v.strideH, v.strideL);
   gpu.dispatch({
-    variant: { kernel: 'rope', file: 'rope.wgsl', mode: gpu.modeFor(x.dtype), defines: { INPLACE: !!opts.inPlace } },
+    variant: { kernel: 'rope', file: 'rope.wgsl', mode: gpu.modeFor(x.dtype), defines: { WG, INPLACE: !!opts.inPlace } },
     inputs: opts.inPlace ? [table.tensor] : [table.tensor, x],
     outputs: [y],
     params,
-    workgroups: gpu.grid(Math.ceil(n / 64)),
+    workgroups: gpu.grid(Math.ceil(n / WG)),
   });
   return y;
 }

@@ -4,12 +4,11 @@
  *   'kernel'  the flash-style attention kernel (one pass, scores never stored): the choice on GPUs;
  *   'matmul'  scores materialized in f32, a block of queries at a time: S = scale · q kᵀ (matmul),
  *             softmax (f32), out = P v (matmul, P in the activation dtype). On CPU adapters the register-
- *             blocked matmul is several times faster than the attention kernel at head dim 256 (lavapipe,
- *             256 × 1,856 keys: 182 vs 1,686 ms); on SwiftShader also at smaller head dims once there are
- *             16 keys or more (Hiera, head dim 96: 4 windows × 4 heads × 196² tokens 736 vs 2,232 ms; the
- *             mask decoder's tokens → image, 8 heads × 7 × 4,096 × 16: 234 vs 957 ms), while with fewer
- *             keys the kernel wins (image → tokens, 4,096 × 7: 352 vs 1,078 ms). On lavapipe the kernel is as
- *             fast or faster below head dim 128 (1 × 4 heads × 256² × 96: 15.7 vs 23.6 ms).
+ *             blocked matmul is several times faster than the attention kernel at large head dims, as it
+ *             loads each row of k and v once per subgroup rather than once per query block; on SwiftShader
+ *             also at smaller head dims once there are 16 keys or more, while with fewer keys the kernel
+ *             wins; on lavapipe the kernel is as fast or faster below head dim 128 (measurements:
+ *             src/kernels/README.md, "sdpa").
  *   'auto'    'matmul' on CPU adapters above head dim 128 and on SwiftShader from 16 keys; 'kernel'
  *             elsewhere.
  */

@@ -17,6 +17,7 @@ import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
+import { WG } from './workgroup.js';
 import { checkFloat } from './elementwise.js';
 
 /** The mask logit of a missing object (the official NO_OBJ_SCORE). */
@@ -38,11 +39,11 @@ export function clampToF32(gpu: Gpu, x: Tensor, lo: number, hi: number): Tensor 
   checkFloat('clampToF32', x);
   const y = gpu.empty(x.shape, 'f32', 'clamp');
   gpu.dispatch({
-    variant: { kernel: 'tracking_clamp', file: FILE, mode: gpu.modeFor(x.dtype), defines: { KIND: 0 } },
+    variant: { kernel: 'tracking_clamp', file: FILE, mode: gpu.modeFor(x.dtype), defines: { KIND: 0, WG } },
     inputs: [x],
     outputs: [y],
     params: params(x.size, 1, 0, 0, lo, hi),
-    workgroups: gpu.grid(Math.ceil(x.size / 64)),
+    workgroups: gpu.grid(Math.ceil(x.size / WG)),
   });
   return y;
 }
@@ -58,11 +59,11 @@ export function gateMasks(gpu: Gpu, x: Tensor, score: Tensor, gate = true): Tens
   checkScores('gateMasks', score, B, x);
   const y = gpu.empty(x.shape, 'f32', 'pred_masks');
   gpu.dispatch({
-    variant: { kernel: 'tracking_gate_masks', file: FILE, mode: gpu.modeFor(x.dtype), defines: { KIND: 1 } },
+    variant: { kernel: 'tracking_gate_masks', file: FILE, mode: gpu.modeFor(x.dtype), defines: { KIND: 1, WG } },
     inputs: [x, score],
     outputs: [y],
     params: params(x.size, x.size / B, gate ? 1 : 0, 0, NO_OBJ_SCORE, 0),
-    workgroups: gpu.grid(Math.ceil(x.size / 64)),
+    workgroups: gpu.grid(Math.ceil(x.size / WG)),
   });
   return y;
 }
@@ -79,11 +80,11 @@ export function gatePointer(gpu: Gpu, ptr: Tensor, score: Tensor, noObjPtr: Tens
   if (noObjPtr.size !== C || noObjPtr.dtype !== ptr.dtype) throw new ShapeError(`gatePointer: no_obj_ptr ${noObjPtr} must be [1, ${C}]:${ptr.dtype}`);
   const y = gpu.empty(ptr.shape, ptr.dtype, 'obj_ptr');
   gpu.dispatch({
-    variant: { kernel: 'tracking_gate_pointer', file: FILE, mode: gpu.modeFor(ptr.dtype), defines: { KIND: 2 } },
+    variant: { kernel: 'tracking_gate_pointer', file: FILE, mode: gpu.modeFor(ptr.dtype), defines: { KIND: 2, WG } },
     inputs: [ptr, score, noObjPtr],
     outputs: [y],
     params: params(ptr.size, C, opts.soft ? 1 : 0, opts.fixed ? 1 : 0, 0, 0),
-    workgroups: gpu.grid(Math.ceil(ptr.size / 2 / 64)),
+    workgroups: gpu.grid(Math.ceil(ptr.size / 2 / WG)),
   });
   return y;
 }
@@ -96,7 +97,7 @@ export function maskPresence(gpu: Gpu, masks: Tensor, s: number, t: number): Ten
   if (B > gpu.info.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`maskPresence: ${B} masks are more than one dispatch holds`);
   const y = gpu.empty([B, 1], 'f32', 'object_score_logits');
   gpu.dispatch({
-    variant: { kernel: 'tracking_mask_presence', file: FILE, mode: 'f32', defines: { KIND: 3 } },
+    variant: { kernel: 'tracking_mask_presence', file: FILE, mode: 'f32', defines: { KIND: 3, WG } },
     inputs: [masks],
     outputs: [y],
     params: params(masks.size, masks.size / B, 0, 0, s, t),
@@ -114,11 +115,11 @@ export function memoryMask(gpu: Gpu, logits: Tensor, dtype: 'f32' | 'f16', opts:
   if (dtype !== 'f32' && dtype !== 'f16') throw new ShapeError(`memoryMask: output dtype ${String(dtype)} must be f32 or f16`);
   const y = gpu.empty(logits.shape, dtype, 'mask_for_mem');
   gpu.dispatch({
-    variant: { kernel: 'tracking_memory_mask', file: FILE, mode: gpu.modeFor(dtype), defines: { KIND: 4 } },
+    variant: { kernel: 'tracking_memory_mask', file: FILE, mode: gpu.modeFor(dtype), defines: { KIND: 4, WG } },
     inputs: [logits],
     outputs: [y],
     params: params(logits.size, 1, opts.binarize ? 1 : 0, 0, opts.scale, opts.bias),
-    workgroups: gpu.grid(Math.ceil(logits.size / 2 / 64)),
+    workgroups: gpu.grid(Math.ceil(logits.size / 2 / WG)),
   });
   return y;
 }
@@ -139,12 +140,12 @@ export function memoryBankEntry(gpu: Gpu, features: Tensor, score: Tensor, noObj
   const y = gpu.empty([B, h * w, C], 'bf16', 'maskmem_features');
   const pairs = features.size / 2;
   gpu.dispatch({
-    variant: { kernel: 'tracking_memory_bank', file: FILE, mode: gpu.modeFor(features.dtype), defines: { KIND: 5 } },
+    variant: { kernel: 'tracking_memory_bank', file: FILE, mode: gpu.modeFor(features.dtype), defines: { KIND: 5, WG } },
     // Without the embedding the flag is off and the binding is never read.
     inputs: [features, score, noObjEmbedSpatial ?? features],
     outputs: [y],
     params: params(pairs, h * w, noObjEmbedSpatial ? 1 : 0, C, 0, 0),
-    workgroups: gpu.grid(Math.ceil(pairs / 64)),
+    workgroups: gpu.grid(Math.ceil(pairs / WG)),
   });
   return y;
 }

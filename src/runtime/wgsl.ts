@@ -6,15 +6,23 @@
  *   #define NAME value               replace the identifier NAME by value in the lines that follow
  *   #if EXPR / #elif EXPR / #else / #endif   EXPR over defines: numbers, !, &&, ||, ==, !=, <, <=, >, >=, + - * /, ( )
  *   #ifdef NAME / #ifndef NAME
- *   #tensor NAME BINDING read|write|read_write [st|f32|f16|bf16|u32|i32]
- *       declares a storage binding and its accessors, for the storage mode of this variant:
+ *   #tensor NAME BINDING read|write|read_write [st|pairs|f32|f16|bf16|u32|i32] [vec4]
+ *       declares a storage binding and its accessors, for the storage mode of this variant. BINDING is a
+ *       number or an expression over defines without spaces (1+X+BIAS), for bindings that follow optional ones.
  *       ld_NAME(i) -> f32, ld4_NAME(i) -> vec4<f32> (i % 4 == 0), st_NAME(i, v), st2_NAME(i, vec2) (i even,
  *       the pair owned by this invocation), st4_NAME(i, vec4) (i % 4 == 0). `st` (the default) is the
  *       variant's storage type: f32, f16 (shader-f16) or f16 pairs packed in u32 (unpack2x16float).
  *       bf16 (pairs in u32, upper 16 bits of an f32, round to nearest even on store) works in every mode.
- *       `vec4` (read-only) is the variant's storage type in whole vec4 units: ld4_NAME(i) (i % 4 == 0) is one
- *       16-byte (f32) or 8-byte (f16, packed f16) load instead of four, which software adapters run several
- *       times faster; ld_NAME(i) reads one element. The bound tensor's size must be a multiple of 4.
+ *       `vec4` binds the storage type in whole vec4 units: ld4_NAME(i) (i % 4 == 0) is one 16-byte (f32) or
+ *       8-byte (f16, packed f16) load instead of four, which software adapters run several times faster;
+ *       ldq_NAME(q) is the same by quad index (elements 4q .. 4q + 3); ld_NAME(i) reads one element; a
+ *       writable vec4 tensor has st4_NAME(i, v) and stq_NAME(q, v) (whole quads only). The bound tensor's
+ *       size must be a multiple of 4. `pairs vec4` (read-only) reads f16 as u32 pairs in both f16 modes
+ *       (lavapipe's loads cost per component, so two halves per component halve a load's cost); in f32 it is
+ *       `vec4`.
+ *
+ * Files are looked up by name in the embedded map (src/generated/wgsl.ts), then among those added with
+ * registerWgsl (benchmarks' own kernels, kept out of the engine's bundle).
  *
  * Predefined: F32, F16 (either f16 storage mode), F16_NATIVE, F16_PACKED; `enable f16;` is emitted for the
  * native f16 mode. Defines are compile-time variant values (tile sizes, activation); shapes never go here.
@@ -29,6 +37,13 @@ export interface PreprocessOptions {
 }
 
 const IDENT = /[A-Za-z_][A-Za-z0-9_]*/g;
+
+const registered: Record<string, string> = {};
+
+/** Adds WGSL files, by file name, to those #include and the pipeline cache find besides the embedded ones. */
+export function registerWgsl(files: Record<string, string>): void {
+  Object.assign(registered, files);
+}
 
 export function preprocess(
   file: string,
@@ -58,7 +73,7 @@ function expand(
   out: string[],
   mode: StorageMode,
 ): void {
-  const src = sources[file];
+  const src = sources[file] ?? registered[file];
   if (src === undefined) throw new Error(`WGSL file not embedded: ${file}`);
   included.add(file);
   // Stack of [active, anyBranchTaken, parentActive]
@@ -118,7 +133,7 @@ function expand(
           continue;
         }
         case 'tensor': {
-          out.push(tensorDecl(rest.trim().split(/\s+/), mode, where, included));
+          out.push(tensorDecl(rest.trim().split(/\s+/), mode, defines, where, included));
           continue;
         }
         default:
@@ -198,31 +213,47 @@ export function evalExpr(expr: string, defines: Map<string, string>, where = '')
   return v;
 }
 
-function tensorDecl(args: string[], mode: StorageMode, where: string, emitted: Set<string>): string {
-  const [name, bindingStr, access, typeArg = 'st'] = args;
-  const binding = Number(bindingStr);
-  if (!name || !Number.isInteger(binding) || !['read', 'write', 'read_write'].includes(access)) {
-    throw new Error(`${where}: #tensor NAME BINDING read|write|read_write [st|vec4|f32|f16|bf16|u32|i32]`);
+function tensorDecl(args: string[], mode: StorageMode, defines: Map<string, string>, where: string, emitted: Set<string>): string {
+  const [name, bindingExpr, access, ...flags] = args;
+  const usage = `${where}: #tensor NAME BINDING read|write|read_write [st|pairs|f32|f16|bf16|u32|i32] [vec4]`;
+  const binding = bindingExpr === undefined ? NaN : evalExpr(bindingExpr, defines, where);
+  const vec4 = flags.includes('vec4');
+  const types = flags.filter((f) => f !== 'vec4');
+  if (!name || !Number.isInteger(binding) || binding < 0 || !['read', 'write', 'read_write'].includes(access) || types.length > 1) {
+    throw new Error(usage);
   }
+  const typeArg = types[0] ?? 'st';
   const acc = access === 'read' ? 'read' : 'read_write';
   const writable = access !== 'read';
   const b = `@group(0) @binding(${binding})`;
   const L: string[] = [];
-  const type = typeArg === 'st' ? (mode === 'f32' ? 'f32' : mode === 'f16' ? 'f16' : 'packed') : typeArg;
-  if (type === 'vec4') {
-    if (writable) throw new Error(`${where}: vec4 tensors are read-only`);
-    if (mode === 'f16packed') {
-      L.push(`${b} var<storage, read> ${name}: array<vec2<u32>>;`);
+  if (vec4) {
+    if (typeArg !== 'st' && typeArg !== 'pairs') throw new Error(`${where}: vec4 tensors take st or pairs, not ${typeArg}`);
+    if (writable && typeArg === 'pairs') throw new Error(`${where}: pairs tensors are read-only`);
+    const et = mode === 'f32' ? 'f32' : mode === 'f16' && typeArg === 'st' ? 'f16' : 'pairs';
+    if (et === 'pairs') {
+      L.push(`${b} var<storage, ${acc}> ${name}: array<vec2<u32>>;`);
+      L.push(`fn ldq_${name}(_q: u32) -> vec4<f32> { let _pw = ${name}[_q]; return vec4<f32>(unpack2x16float(_pw.x), unpack2x16float(_pw.y)); }`);
       L.push(`fn ld4_${name}(i: u32) -> vec4<f32> { let _pw = ${name}[i >> 2u]; return vec4<f32>(unpack2x16float(_pw.x), unpack2x16float(_pw.y)); }`);
       L.push(`fn ld_${name}(i: u32) -> f32 { return unpack2x16float(${name}[i >> 2u][(i >> 1u) & 1u])[i & 1u]; }`);
+      if (writable) {
+        L.push(`fn stq_${name}(_q: u32, _v: vec4<f32>) { ${name}[_q] = vec2<u32>(pack2x16float(_v.xy), pack2x16float(_v.zw)); }`);
+        L.push(`fn st4_${name}(_i: u32, _v: vec4<f32>) { stq_${name}(_i >> 2u, _v); }`);
+      }
     } else {
-      const et = mode === 'f32' ? 'f32' : 'f16';
-      L.push(`${b} var<storage, read> ${name}: array<vec4<${et}>>;`);
+      L.push(`${b} var<storage, ${acc}> ${name}: array<vec4<${et}>>;`);
+      const load = et === 'f32' ? `${name}[_q]` : `vec4<f32>(${name}[_q])`;
+      L.push(`fn ldq_${name}(_q: u32) -> vec4<f32> { return ${load}; }`);
       L.push(`fn ld4_${name}(i: u32) -> vec4<f32> { return vec4<f32>(${name}[i >> 2u]); }`);
       L.push(`fn ld_${name}(i: u32) -> f32 { return f32(${name}[i >> 2u][i & 3u]); }`);
+      if (writable) {
+        L.push(`fn stq_${name}(_q: u32, _v: vec4<f32>) { ${name}[_q] = ${et === 'f32' ? '_v' : 'vec4<f16>(_v)'}; }`);
+        L.push(`fn st4_${name}(_i: u32, _v: vec4<f32>) { stq_${name}(_i >> 2u, _v); }`);
+      }
     }
     return L.join('\n');
   }
+  const type = typeArg === 'st' || typeArg === 'pairs' ? (mode === 'f32' ? 'f32' : mode === 'f16' && typeArg === 'st' ? 'f16' : 'packed') : typeArg;
   if (type === 'u32' || type === 'i32') {
     L.push(`${b} var<storage, ${acc}> ${name}: array<${type}>;`);
     return L.join('\n');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { broadcastRate, fmaPeak, LOAD_RATE_TABLE, loadRate } from '../../src/kernels/baseline.js';
+import { broadcastRate, fmaPeak, LOAD_RATE_TABLE, loadRate } from '../../bench/baseline.js';
 import { f32ToF16Bits } from '../../src/runtime/dtype.js';
 import { expectClose, testGpus } from '../helpers.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { conv2d, conv2dPath, convTranspose2d, packConv2dWeight, type Conv2dOptions } from '../../src/kernels/conv2d.js';
-import { conv2dRef, convTranspose2dRef, type ConvAct } from '../../src/kernels/conv2d.ref.js';
+import { conv2d, conv2dPath, convTranspose2d, packConv2dWeight, type Conv2dOptions, type ConvAct } from '../../src/kernels/conv2d.js';
+import { conv2dRef, convTranspose2dRef } from '../../src/kernels/conv2d.ref.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { asStored, expectClose, rand, variants, type Variant } from '../helpers.js';
 

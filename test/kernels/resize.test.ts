@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { resize, type ResizeOptions } from '../../src/kernels/resize.js';
-import { resizeRef, type ResizeMode } from '../../src/kernels/resize.ref.js';
+import { resize, type ResizeMode, type ResizeOptions } from '../../src/kernels/resize.js';
+import { resizeRef } from '../../src/kernels/resize.ref.js';
 import { asStored, expectClose, rand, variants } from '../helpers.js';
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evalExpr, preprocess } from '../../src/runtime/wgsl.js';
+import { evalExpr, preprocess, registerWgsl } from '../../src/runtime/wgsl.js';
 
 const src = {
   'a.wgsl': '#include "b.wgsl"\n#include "b.wgsl"\n#define TILE 4\n#if TILE * 2 == 8 && !F16\nlet t = TILE;\n#elif F16_NATIVE\nlet h = 1;\n#else\nlet p = 2;\n#endif\n',
@@ -50,9 +50,44 @@ describe('WGSL preprocessor', () => {
 describe('WGSL preprocessor accessors', () => {
   it('do not collide with short tensor names', () => {
     for (const mode of ['f32', 'f16', 'f16packed'] as const) {
-      const out = preprocess('t.wgsl', { 't.wgsl': '#tensor w 1 read\n#tensor v4w 4 read vec4\n#tensor old 2 write\n#tensor b 3 read bf16' }, { mode });
+      const out = preprocess('t.wgsl', { 't.wgsl': '#tensor w 1 read\n#tensor v4w 4 read vec4\n#tensor old 2 write\n#tensor b 3 read bf16\n#tensor q 5 read vec4\n#tensor v 6 write vec4' }, { mode });
       // accessor locals use a reserved-looking prefix, so tensors called w / old never shadow them
       expect(out).not.toMatch(/let w = |var old = /);
+      // nor do tensors called q / v shadow the quad accessors' parameters
+      expect(out).not.toMatch(/\bq\[q\]|\bv\[q\]|= v;/);
     }
+  });
+});
+
+describe('WGSL preprocessor vec4 tensors and binding expressions', () => {
+  const v = { 'v.wgsl': '#tensor x 1 read vec4\n#tensor a 2 read pairs vec4\n#tensor y 1+X+BIAS write vec4' };
+
+  it('binds quads in each mode, pairs as u32 pairs in both f16 modes', () => {
+    const f32 = preprocess('v.wgsl', v, { mode: 'f32', defines: { X: 1, BIAS: 1 } });
+    expect(f32).toContain('@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;');
+    expect(f32).toContain('var<storage, read> a: array<vec4<f32>>;');
+    expect(f32).toContain('@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;');
+    expect(f32).toMatch(/fn ldq_x\(_q: u32\)/);
+    expect(f32).toMatch(/fn stq_y\(_q: u32, _v: vec4<f32>\) \{ y\[_q\] = _v; \}/);
+    const f16 = preprocess('v.wgsl', v, { mode: 'f16', defines: { X: 0, BIAS: 0 } });
+    expect(f16).toContain('var<storage, read> x: array<vec4<f16>>;');
+    expect(f16).toContain('var<storage, read> a: array<vec2<u32>>;');
+    expect(f16).toContain('@group(0) @binding(1) var<storage, read_write> y: array<vec4<f16>>;');
+    const packed = preprocess('v.wgsl', v, { mode: 'f16packed', defines: { X: 1, BIAS: 0 } });
+    expect(packed).toContain('var<storage, read> x: array<vec2<u32>>;');
+    expect(packed).toContain('@group(0) @binding(2) var<storage, read_write> y: array<vec2<u32>>;');
+    expect(packed).toContain('pack2x16float(_v.xy), pack2x16float(_v.zw)');
+  });
+
+  it('rejects writable pairs and bad bindings', () => {
+    expect(() => preprocess('w.wgsl', { 'w.wgsl': '#tensor y 1 write pairs vec4' }, { mode: 'f32' })).toThrow(/read-only/);
+    expect(() => preprocess('w.wgsl', { 'w.wgsl': '#tensor y -1 write' }, { mode: 'f32' })).toThrow(/#tensor NAME BINDING/);
+  });
+
+  it('finds registered files after the embedded ones', () => {
+    registerWgsl({ 'extra_test.wgsl': '#include "b.wgsl"\nfn extra() {}' });
+    const out = preprocess('extra_test.wgsl', { 'b.wgsl': 'fn b() {}' }, { mode: 'f32' });
+    expect(out).toContain('fn b() {}');
+    expect(out).toContain('fn extra() {}');
   });
 });

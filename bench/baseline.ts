@@ -1,5 +1,6 @@
 /**
- * Baseline kernels (wgsl/fma_peak.wgsl, wgsl/load_rate.wgsl) that put kernel timings in context.
+ * Baseline kernels (bench/wgsl/fma_peak.wgsl, bench/wgsl/load_rate.wgsl) that put kernel timings in context.
+ * Benchmark-only: their WGSL is registered with the preprocessor here, not embedded in the engine.
  *
  * noop(gpu, y): one dispatch that does nothing — the fixed cost of a dispatch.
  * fmaPeak(gpu, y, opts): a dispatch of independent vec4 FMA chains; returns its flop count. Dividing by the
@@ -10,10 +11,14 @@
  * broadcastRate(gpu, y, opts): a dispatch of vec4 subgroupBroadcasts (subgroups only); returns their number.
  * y: f32 [n], one value per invocation (n = groups * wg), written so the work is not optimized away.
  */
-import type { Gpu } from '../runtime/gpu.js';
-import { ShapeError } from '../runtime/errors.js';
-import { Params } from '../runtime/params.js';
-import type { Tensor } from '../runtime/tensor.js';
+import { BENCH_WGSL } from '../src/generated/bench_wgsl.js';
+import type { Gpu } from '../src/runtime/gpu.js';
+import { ShapeError } from '../src/runtime/errors.js';
+import { Params } from '../src/runtime/params.js';
+import type { Tensor } from '../src/runtime/tensor.js';
+import { registerWgsl } from '../src/runtime/wgsl.js';
+
+registerWgsl(BENCH_WGSL);
 
 export function noop(gpu: Gpu, y: Tensor): void {
   if (y.dtype !== 'f32') throw new ShapeError(`noop: ${y} must be f32`);
