@@ -199,25 +199,18 @@ function convByMatmul(
   const k = w.shape[1] * w.shape[2] * w.shape[3];
   const hw = ho * wo;
   const last = !bias && act === 'none';
-  const prod = matmulStrided(
-    gpu,
-    { M: cout, N: hw, K: k, batch: [n], a: { tensor: w, ld: k, batchStrides: [0] }, b: { tensor: b, ld: hw, batchStrides: [k * hw] } },
-    { out: last ? out?.reshape([n, cout, hw]) : undefined, label },
-  );
-  // Reshapes are views of the same buffer; releasing the view frees it.
-  if (last) return out ?? prod.reshape(shape);
-  let y = prod.reshape(shape);
-  if (bias) {
-    const t = channelAffine(gpu, y, null, bias, { dim: 1, out: act === 'none' ? out : undefined });
-    y.release();
-    y = t;
-  }
-  if (act !== 'none') {
-    const t = unary(gpu, y, act, { out });
-    y.release();
-    y = t;
-  }
-  return y;
+  return gpu.tidy(() => {
+    const prod = matmulStrided(
+      gpu,
+      { M: cout, N: hw, K: k, batch: [n], a: { tensor: w, ld: k, batchStrides: [0] }, b: { tensor: b, ld: hw, batchStrides: [k * hw] } },
+      { out: last ? out?.reshape([n, cout, hw]) : undefined, label },
+    );
+    if (last) return out ?? prod.reshape(shape);
+    let y = prod.reshape(shape);
+    if (bias) y = channelAffine(gpu, y, null, bias, { dim: 1, out: act === 'none' ? out : undefined });
+    if (act !== 'none') y = unary(gpu, y, act, { out });
+    return y;
+  });
 }
 
 /**
@@ -264,11 +257,11 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
   if (path === 'direct' && (opts.impl === 'im2col' || (opts.impl !== 'direct' && directByMatmul(gpu, g)))) {
     if (groups !== 1) throw new ShapeError(`${K}: the im2col route needs groups = 1 (weight ${w}, groups ${groups})`);
     if (opts.out) outTensor(gpu, K, x, [n, cout, ho, wo], opts.out); // checks it
-    const col = gpu.empty([n, cin * kh * kw, ho * wo], x.dtype, 'conv2d_im2col');
-    dispatchConv(gpu, 'conv2d_im2col', 'im2col', { x }, col, convParams(g), [Math.ceil(ho * wo / 4 / WG), cin * kh * kw, n]);
-    const y = convByMatmul(gpu, col, w, [n, cout, ho, wo], bias, opts.act ?? 'none', opts.out, 'conv2d_gemm');
-    col.release();
-    return y;
+    return gpu.tidy(() => {
+      const col = gpu.empty([n, cin * kh * kw, ho * wo], x.dtype, 'conv2d_im2col');
+      dispatchConv(gpu, 'conv2d_im2col', 'im2col', { x }, col, convParams(g), [Math.ceil(ho * wo / 4 / WG), cin * kh * kw, n]);
+      return convByMatmul(gpu, col, w, [n, cout, ho, wo], bias, opts.act ?? 'none', opts.out, 'conv2d_gemm');
+    });
   }
   const y = outTensor(gpu, K, x, [n, cout, ho, wo], opts.out);
   const params = convParams(g, opts.act);
@@ -293,9 +286,7 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
       if (quadT === 0) throw new ShapeError(`${K}: packed weights need Cout/groups % 4 == 0 (weight ${w}, groups ${groups})`);
       direct(quadT, opts.packedWeight, true);
     } else if (cout % 4 === 0 && quadT > 0) {
-      const packed = packConv2dWeight(gpu, w);
-      direct(quadT, packed, true);
-      packed.release();
+      gpu.tidy(() => direct(quadT, packConv2dWeight(gpu, w), true));
     } else {
       direct(1, w, false);
     }
@@ -366,13 +357,14 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
   // (src/kernels/README.md, "conv2d").
   if (opts.impl === 'matmul' || (opts.impl !== 'gemm' && isSwiftShader(gpu.info))) {
     // y'[n] = Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W], then the taps pass.
-    const prod = matmulStrided(
-      gpu,
-      { M: m, N: h * wd, K: cin, batch: [n], a: { tensor: w, ld: m, trans: true, batchStrides: [0] }, b: { tensor: x, ld: h * wd, batchStrides: [cin * h * wd] } },
-      { label: `${K}_gemm` },
-    );
-    dispatchConv(gpu, `${K}_taps`, 'taps', { x: prod, bias }, y, convParams(g, opts.act), [Math.ceil(wo / 4 / WG), ho, n * cout]);
-    prod.release();
+    gpu.tidy(() => {
+      const prod = matmulStrided(
+        gpu,
+        { M: m, N: h * wd, K: cin, batch: [n], a: { tensor: w, ld: m, trans: true, batchStrides: [0] }, b: { tensor: x, ld: h * wd, batchStrides: [cin * h * wd] } },
+        { label: `${K}_gemm` },
+      );
+      dispatchConv(gpu, `${K}_taps`, 'taps', { x: prod, bias }, y, convParams(g, opts.act), [Math.ceil(wo / 4 / WG), ho, n * cout]);
+    });
     return y;
   }
   const defines = { MT: GEMM_MT, PXT: GEMM_PXT, TRANSPOSE: 1, VEC_X: (h * wd) % 4 === 0 ? 1 : 0, VEC_W: m % 4 === 0 ? 1 : 0 };

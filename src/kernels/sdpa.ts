@@ -62,8 +62,8 @@ export function sdpa(gpu: Gpu, qIn: Tensor | HeadsView, kIn: Tensor | HeadsView,
     trans,
   });
   const rowsMax = Math.max(32, Math.floor((opts.scoreBudget ?? SCORE_BUDGET) / (B * H * Lk) / 32) * 32);
-  const parts: Tensor[] = [];
-  for (let r0 = 0; r0 < Lq; r0 += rowsMax) {
+  // A block of query rows at a time, each block's scores freed before the next (the score budget).
+  const block = (r0: number): Tensor => {
     const rows = Math.min(rowsMax, Lq - r0);
     const s = matmulStrided(
       gpu,
@@ -71,9 +71,7 @@ export function sdpa(gpu: Gpu, qIn: Tensor | HeadsView, kIn: Tensor | HeadsView,
       { alpha: 1 / Math.sqrt(D), label: 'sdpa.scores' },
     );
     const p32 = softmax(gpu, s);
-    s.release();
     const p = v.tensor.dtype === 'f32' ? p32 : cast(gpu, p32, v.tensor.dtype as 'f16');
-    if (p !== p32) p32.release();
     const o = matmulStrided(
       gpu,
       {
@@ -86,17 +84,15 @@ export function sdpa(gpu: Gpu, qIn: Tensor | HeadsView, kIn: Tensor | HeadsView,
       },
       { label: 'sdpa.values' },
     );
-    p.release();
     // [B, H, rows, Dv] → token-major [B, rows, H·Dv].
-    if (H === 1) parts.push(o.reshape([B, rows, Dv]));
-    else {
-      parts.push(permute(gpu, o.reshape([B, H, rows, Dv]), [0, 2, 1, 3]).reshape([B, rows, H * Dv]));
-      o.release();
-    }
-  }
-  for (const c of f32.values()) c.release();
-  if (parts.length === 1) return parts[0];
-  const y = concat(gpu, parts, 1);
-  for (const t of parts) t.release();
-  return y;
+    return H === 1 ? o.reshape([B, rows, Dv]) : permute(gpu, o.reshape([B, H, rows, Dv]), [0, 2, 1, 3]).reshape([B, rows, H * Dv]);
+  };
+  return gpu.tidy(() => {
+    // The f32 copies live across the blocks: made here, outside the blocks' scopes.
+    asF32(q.tensor);
+    asF32(k.tensor);
+    const parts: Tensor[] = [];
+    for (let r0 = 0; r0 < Lq; r0 += rowsMax) parts.push(gpu.tidy(() => block(r0)));
+    return parts.length === 1 ? parts[0] : concat(gpu, parts, 1);
+  });
 }
