@@ -1,5 +1,6 @@
 /**
- * Baseline kernels (bench/wgsl/fma_peak.wgsl, bench/wgsl/load_rate.wgsl) that put kernel timings in context.
+ * Baseline kernels (fma_peak.wgsl, generated below, and bench/wgsl/load_rate.wgsl) that put kernel timings in
+ * context.
  * Benchmark-only: their WGSL is registered with the preprocessor here, not embedded in the engine.
  *
  * noop(gpu, y): one dispatch that does nothing — the fixed cost of a dispatch.
@@ -18,7 +19,59 @@ import { Params } from '../src/runtime/params.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { registerWgsl } from '../src/runtime/wgsl.js';
 
-registerWgsl(BENCH_WGSL);
+/**
+ * fma_peak.wgsl, written out by a loop: CHAINS (1..16, a define) independent vec4 chains, each its own
+ * variable (no arrays, so they stay in registers).
+ */
+function fmaPeakWgsl(): string {
+  const ks = Array.from({ length: 16 }, (_, k) => k);
+  const each = (f: (k: number) => string, indent = '  ') =>
+    ks.map((k) => (k === 0 ? `${indent}${f(k)}` : `#if CHAINS > ${k}\n${indent}${f(k)}\n#endif`)).join('\n');
+  const round = each((k) => `a${k} = fma(a${k}, m, c);`, '    ');
+  return [
+    '// Baseline kernels for benchmarks.',
+    '//',
+    '// noop: does no work; one dispatch of it measures the fixed cost of a dispatch (record, submit, wait).',
+    '// fma_peak: CHAINS independent vec4 multiply-add chains per invocation (written out, no arrays, so they stay',
+    '//   in registers), `iters` rounds of 4 steps each, so no step waits on the previous one\'s result;',
+    '//   2 * 4 * 4 * CHAINS * iters flops per invocation. The chains\' sum is stored so the compiler cannot drop',
+    '//   them. Estimates the adapter\'s peak f32 FMA throughput, the ceiling for compute-bound kernels. (lavapipe',
+    '//   lowers fma to a multiply and an add; the matmul kernels use fma as well, so the two compare like with like.)',
+    '// Defines: WG (workgroup size), CHAINS (independent vec4 accumulators, 1..16).',
+    '#include "common.wgsl"',
+    '',
+    'struct Params { iters: u32, m: f32, c: f32, n: u32 }',
+    '@group(0) @binding(0) var<uniform> P: Params;',
+    '#tensor y 1 write f32',
+    '',
+    '@compute @workgroup_size(1)',
+    'fn noop(@builtin(global_invocation_id) gid: vec3<u32>) {',
+    '  // Never true (n is 0); keeps the bindings live.',
+    '  if (gid.x < P.n) { st_y(gid.x, P.m); }',
+    '}',
+    '',
+    '@compute @workgroup_size(WG)',
+    'fn fma_peak(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {',
+    '  let id = linear_id(gid, nwg, WG);',
+    '  let s = vec4<f32>(f32(id & 1023u) * 1.0e-6);',
+    '  let m = vec4<f32>(P.m, P.m * 0.999, P.m * 0.998, P.m * 0.997);',
+    '  let c = vec4<f32>(P.c);',
+    each((k) => (k === 0 ? 'var a0 = s;' : `var a${k} = s + ${k}.0e-3;`)),
+    '  for (var i = 0u; i < P.iters; i++) {',
+    round,
+    round,
+    round,
+    round,
+    '  }',
+    '  var t = a0;',
+    each((k) => (k === 0 ? '' : `t += a${k};`)),
+    '  if (id < P.n) { st_y(id, t.x + t.y + t.z + t.w); }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+registerWgsl({ ...BENCH_WGSL, 'fma_peak.wgsl': fmaPeakWgsl() });
 
 export function noop(gpu: Gpu, y: Tensor): void {
   if (y.dtype !== 'f32') throw new ShapeError(`noop: ${y} must be f32`);

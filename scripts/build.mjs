@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { embedWgsl } from './embed-wgsl.mjs';
-import { nodeOnlyStub } from './node_only_stub.mjs';
+import { browserBundle } from './node_only_stub.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 embedWgsl(root);
@@ -47,19 +47,7 @@ if (existsSync(entry)) {
   });
   // Browser: Node-only modules become stubs (scripts/node_only_stub.mjs).
   rmSync(join(root, 'dist/browser'), { recursive: true, force: true });
-  await build({
-    plugins: [nodeOnlyStub],
-    entryPoints: { index: entry, ...subpaths },
-    outdir: join(root, 'dist/browser'),
-    bundle: true,
-    splitting: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    external: ['webgpu', 'node:*'],
-    sourcemap: true,
-    logLevel: 'warning',
-  });
+  await build({ ...browserBundle, entryPoints: { index: entry, ...subpaths }, outdir: join(root, 'dist/browser'), splitting: true, sourcemap: true });
 }
 // The command-line tool (Node): one file, which bin/sam2-webgpu.mjs loads.
 await build({ ...nodeBundle, entryPoints: [join(root, 'src/cli.ts')], outfile: join(root, 'dist/cli.js') });

@@ -11,3 +11,14 @@ export const nodeOnlyStub = {
     }));
   },
 };
+
+/** esbuild options of the engine's browser bundles (the package, the page, the peer benchmark's page). */
+export const browserBundle = {
+  plugins: [nodeOnlyStub],
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: 'es2022',
+  external: ['webgpu', 'node:*'],
+  logLevel: 'warning',
+};

@@ -17,20 +17,9 @@ export async function buildWeb(root = ROOT) {
   embedWgsl(root);
   const out = join(root, 'dist/web');
   mkdirSync(out, { recursive: true });
-  const { nodeOnlyStub } = await import('./node_only_stub.mjs');
-  await build({
-    plugins: [nodeOnlyStub],
-    entryPoints: [join(root, 'web/main.ts')],
-    outfile: join(out, 'main.js'),
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    external: ['webgpu'],
-    sourcemap: true,
-    minify: false,
-    logLevel: 'warning',
-  });
+  const { browserBundle } = await import('./node_only_stub.mjs');
+  // No node: externals here: a Node module reaching the page fails the build.
+  await build({ ...browserBundle, entryPoints: [join(root, 'web/main.ts')], outfile: join(out, 'main.js'), external: ['webgpu'], sourcemap: true });
   for (const f of ['index.html', 'style.css']) copyFileSync(join(root, 'web', f), join(out, f));
   copyFileSync(join(root, 'samples/bedroom.mp4'), join(out, 'bedroom.mp4'));
   return out;

@@ -18,7 +18,7 @@ import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { formatTable, parseArgs, type CaseResult } from './common.js';
 // @ts-expect-error plain ESM script without types
-import { nodeOnlyStub } from '../../scripts/node_only_stub.mjs';
+import { browserBundle } from '../../scripts/node_only_stub.mjs';
 import type { PageOptions } from './page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,17 +37,7 @@ const TYPES: Record<string, string> = {
 };
 
 async function bundle(outDir: string): Promise<void> {
-  await build({
-    plugins: [nodeOnlyStub],
-    entryPoints: [join(here, 'page.ts')],
-    outfile: join(outDir, 'page.js'),
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    external: ['webgpu', 'node:*'],
-    logLevel: 'warning',
-  });
+  await build({ ...browserBundle, entryPoints: [join(here, 'page.ts')], outfile: join(outDir, 'page.js') });
   writeFileSync(join(outDir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>sam2-webgpu peers</title><script type="module" src="/page.js"></script>\n');
 }
 

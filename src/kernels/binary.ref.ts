@@ -1,6 +1,24 @@
 /** CPU references for the binary elementwise kernels, in double precision (PyTorch broadcasting semantics). */
 import type { BinaryOp } from './binary.js';
 
+/**
+ * Where element `index` of a row-major `outShape` reads a tensor of `inShape` broadcast to it (shapes
+ * right-aligned, size-1 dimensions repeated): its offset into that tensor.
+ */
+export function broadcastOffset(index: number, outShape: readonly number[], inShape: readonly number[]): number {
+  let off = 0;
+  let stride = 1;
+  let rem = index;
+  for (let k = outShape.length - 1, j = inShape.length - 1; k >= 0; k--, j--) {
+    const c = rem % outShape[k];
+    rem = Math.floor(rem / outShape[k]);
+    if (j < 0) continue;
+    if (inShape[j] !== 1) off += c * stride;
+    stride *= inShape[j];
+  }
+  return off;
+}
+
 /** op(a, alpha·b) over the broadcast of aShape and bShape; returns the values and the broadcast shape. */
 export function binaryRef(
   op: BinaryOp,
@@ -16,21 +34,9 @@ export function binaryRef(
   const shape = pa.map((d, k) => (d === 1 ? pb[k] : d));
   const n = shape.reduce((x, d) => x * d, 1);
   const y = new Float32Array(n);
-  const coord = new Array<number>(r).fill(0);
   for (let i = 0; i < n; i++) {
-    let rem = i;
-    for (let k = r - 1; k >= 0; k--) {
-      coord[k] = rem % shape[k];
-      rem = Math.floor(rem / shape[k]);
-    }
-    let ia = 0;
-    let ib = 0;
-    for (let k = 0; k < r; k++) {
-      ia = ia * pa[k] + (pa[k] === 1 ? 0 : coord[k]);
-      ib = ib * pb[k] + (pb[k] === 1 ? 0 : coord[k]);
-    }
-    const u = a[ia];
-    const v = alpha * b[ib];
+    const u = a[broadcastOffset(i, shape, aShape)];
+    const v = alpha * b[broadcastOffset(i, shape, bShape)];
     y[i] = op === 'add' ? u + v : op === 'sub' ? u - v : u * v;
   }
   return { y, shape };

@@ -18,6 +18,46 @@ export interface RefResult {
   shape: [number, number, number, number];
 }
 
+/** A sliding window along H and W: kernel, stride, padding, dilation, and the size the taps must fall in. */
+export interface Window {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
+  /** Bounds of the tapped positions: [0, h) × [0, w). */
+  h: number;
+  w: number;
+}
+
+/** A window from PyTorch-style options (stride by default `stride`, padding 0, dilation 1). */
+export function window(
+  [kh, kw]: readonly number[],
+  [h, w]: readonly number[],
+  opts: { stride?: [number, number]; padding?: [number, number]; dilation?: [number, number] },
+  stride: readonly number[] = [1, 1],
+): Window {
+  const [sh, sw] = opts.stride ?? stride;
+  const [ph, pw] = opts.padding ?? [0, 0];
+  const [dh, dw] = opts.dilation ?? [1, 1];
+  return { kh, kw, sh, sw, ph, pw, dh, dw, h, w };
+}
+
+/** f(ty, tx, ky, kx) for each tap of the window at (py, px): ty = py·sh − ph + ky·dh (x alike) within bounds. */
+export function forEachTap(g: Window, py: number, px: number, f: (ty: number, tx: number, ky: number, kx: number) => void): void {
+  for (let ky = 0; ky < g.kh; ky++) {
+    const ty = py * g.sh - g.ph + ky * g.dh;
+    if (ty < 0 || ty >= g.h) continue;
+    for (let kx = 0; kx < g.kw; kx++) {
+      const tx = px * g.sw - g.pw + kx * g.dw;
+      if (tx >= 0 && tx < g.w) f(ty, tx, ky, kx);
+    }
+  }
+}
+
 export function applyAct(v: number, act: ConvAct = 'none'): number {
   return act === 'relu' ? Math.max(v, 0) : act === 'gelu' ? geluRef(v) : v;
 }
@@ -42,14 +82,12 @@ export function conv2dRef(
 ): RefResult {
   const [N, Cin, H, W] = xShape;
   const [Cout, CinG, KH, KW] = wShape;
-  const [sh, sw] = opts.stride ?? [1, 1];
-  const [ph, pw] = opts.padding ?? [0, 0];
-  const [dh, dw] = opts.dilation ?? [1, 1];
+  const g = window([KH, KW], [H, W], opts);
   const G = opts.groups ?? 1;
   if (CinG * G !== Cin || Cout % G !== 0) throw new Error('conv2dRef: bad groups');
   const CoutG = Cout / G;
-  const Ho = convOutSize(H, KH, sh, ph, dh);
-  const Wo = convOutSize(W, KW, sw, pw, dw);
+  const Ho = convOutSize(H, KH, g.sh, g.ph, g.dh);
+  const Wo = convOutSize(W, KW, g.sw, g.pw, g.dw);
   const y = new Float32Array(N * Cout * Ho * Wo);
   for (let n = 0; n < N; n++) {
     for (let co = 0; co < Cout; co++) {
@@ -60,15 +98,7 @@ export function conv2dRef(
           for (let ci = 0; ci < CinG; ci++) {
             const xb = (n * Cin + ci0 + ci) * H * W;
             const wb = (co * CinG + ci) * KH * KW;
-            for (let ky = 0; ky < KH; ky++) {
-              const iy = oy * sh - ph + ky * dh;
-              if (iy < 0 || iy >= H) continue;
-              for (let kx = 0; kx < KW; kx++) {
-                const ix = ox * sw - pw + kx * dw;
-                if (ix < 0 || ix >= W) continue;
-                s += x[xb + iy * W + ix] * w[wb + ky * KW + kx];
-              }
-            }
+            forEachTap(g, oy, ox, (iy, ix, ky, kx) => (s += x[xb + iy * W + ix] * w[wb + ky * KW + kx]));
           }
           y[((n * Cout + co) * Ho + oy) * Wo + ox] = applyAct(s, opts.act);
         }
@@ -94,43 +124,33 @@ export interface ConvTranspose2dRefOptions {
  * Ho = (H − 1)·sh − 2·ph + dh·(kh − 1) + output_padding + 1.
  */
 export function convTranspose2dRef(
-  x: ArrayLike<number>,
-  xShape: readonly number[],
-  w: ArrayLike<number>,
-  wShape: readonly number[],
+  input: { data: ArrayLike<number>; shape: readonly number[] },
+  weight: { data: ArrayLike<number>; shape: readonly number[] },
   bias: ArrayLike<number> | null,
   opts: ConvTranspose2dRefOptions = {},
 ): RefResult {
-  const [N, Cin, H, W] = xShape;
-  const [CinW, CoutG, KH, KW] = wShape;
-  const [sh, sw] = opts.stride ?? [1, 1];
-  const [ph, pw] = opts.padding ?? [0, 0];
+  const { data: x, shape: [N, Cin, H, W] } = input;
+  const { data: w, shape: [CinW, CoutG, KH, KW] } = weight;
+  const { sh, sw, ph, pw, dh, dw } = window([KH, KW], [H, W], opts);
   const [oph, opw] = opts.outputPadding ?? [0, 0];
-  const [dh, dw] = opts.dilation ?? [1, 1];
   const G = opts.groups ?? 1;
   if (CinW !== Cin || Cin % G !== 0) throw new Error('convTranspose2dRef: bad weight');
   const CinG = Cin / G;
   const Cout = CoutG * G;
   const Ho = (H - 1) * sh - 2 * ph + dh * (KH - 1) + oph + 1;
   const Wo = (W - 1) * sw - 2 * pw + dw * (KW - 1) + opw + 1;
+  // The taps scatter into the output: the window's bounds are the output's.
+  const g = window([KH, KW], [Ho, Wo], opts);
   const acc = new Float64Array(N * Cout * Ho * Wo);
   for (let n = 0; n < N; n++) {
     for (let ci = 0; ci < Cin; ci++) {
-      const g = Math.floor(ci / CinG);
+      const grp = Math.floor(ci / CinG);
       for (let iy = 0; iy < H; iy++) {
         for (let ix = 0; ix < W; ix++) {
           const xv = x[((n * Cin + ci) * H + iy) * W + ix];
           for (let co = 0; co < CoutG; co++) {
-            const oc = g * CoutG + co;
-            for (let ky = 0; ky < KH; ky++) {
-              const oy = iy * sh - ph + ky * dh;
-              if (oy < 0 || oy >= Ho) continue;
-              for (let kx = 0; kx < KW; kx++) {
-                const ox = ix * sw - pw + kx * dw;
-                if (ox < 0 || ox >= Wo) continue;
-                acc[((n * Cout + oc) * Ho + oy) * Wo + ox] += xv * w[((ci * CoutG + co) * KH + ky) * KW + kx];
-              }
-            }
+            const oc = grp * CoutG + co;
+            forEachTap(g, iy, ix, (oy, ox, ky, kx) => (acc[((n * Cout + oc) * Ho + oy) * Wo + ox] += xv * w[((ci * CoutG + co) * KH + ky) * KW + kx]));
           }
         }
       }

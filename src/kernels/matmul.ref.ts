@@ -3,6 +3,7 @@
  * optional transposes, then y = act(alpha * (a @ b) + bias) + residual, rounded to f32 once at the end.
  */
 import type { MatmulAct } from './matmul.js';
+import { broadcastOffset } from './binary.ref.js';
 import { geluRef } from './elementwise.ref.js';
 
 export interface MatmulRefOptions {
@@ -42,20 +43,10 @@ export function matmulRef(
   const nBatch = batch.reduce((x, y) => x * y, 1);
   const alpha = opts.alpha ?? 1;
   const y = new Float32Array(nBatch * M * N);
-  const idx = new Array<number>(nb).fill(0);
   for (let z = 0; z < nBatch; z++) {
     // Batch index -> offsets into a and b (size-1 dimensions broadcast).
-    let rem = z;
-    for (let i = nb - 1; i >= 0; i--) {
-      idx[i] = rem % batch[i];
-      rem = Math.floor(rem / batch[i]);
-    }
-    let oa = 0;
-    for (let i = 0; i < ba.length; i++) oa = oa * ba[i] + (ba[i] === 1 ? 0 : idx[nb - ba.length + i]);
-    let ob = 0;
-    for (let i = 0; i < bb.length; i++) ob = ob * bb[i] + (bb[i] === 1 ? 0 : idx[nb - bb.length + i]);
-    oa *= M * K;
-    ob *= K * N;
+    const oa = broadcastOffset(z, batch, ba) * M * K;
+    const ob = broadcastOffset(z, batch, bb) * K * N;
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
         let s = 0;

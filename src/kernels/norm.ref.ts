@@ -10,17 +10,15 @@ export interface NormRefOptions {
   act?: 'identity' | 'gelu';
 }
 
-/** Normalizes `c` values of x found at base + k * stride into y. */
-function normalizeStrided(
-  x: ArrayLike<number>,
-  y: Float32Array,
-  base: number,
-  stride: number,
-  c: number,
-  weight: ArrayLike<number> | null,
-  bias: ArrayLike<number> | null,
-  opts: NormRefOptions,
-): void {
+/** A normalization's options and affine parameters (both or neither; none when omitted). */
+export interface NormRefAffine extends NormRefOptions {
+  weight?: ArrayLike<number> | null;
+  bias?: ArrayLike<number> | null;
+}
+
+/** Normalizes the `c` values of x at base + k · stride (k < c) into y. */
+function normalizeStrided(x: ArrayLike<number>, y: Float32Array, [base, stride, c]: readonly number[], opts: NormRefAffine): void {
+  const { weight, bias } = opts;
   let mean = 0;
   for (let k = 0; k < c; k++) mean += x[base + k * stride];
   mean /= c;
@@ -39,31 +37,17 @@ function normalizeStrided(
 }
 
 /** LayerNorm over the last dim of x [rows, c]. */
-export function layerNormRef(
-  x: ArrayLike<number>,
-  c: number,
-  weight: ArrayLike<number> | null,
-  bias: ArrayLike<number> | null,
-  opts: NormRefOptions,
-): Float32Array {
+export function layerNormRef(x: ArrayLike<number>, c: number, opts: NormRefAffine): Float32Array {
   const y = new Float32Array(x.length);
-  for (let r = 0; r < x.length / c; r++) normalizeStrided(x, y, r * c, 1, c, weight, bias, opts);
+  for (let r = 0; r < x.length / c; r++) normalizeStrided(x, y, [r * c, 1, c], opts);
   return y;
 }
 
 /** LayerNorm2d of x [n, c, h·w] over c. */
-export function layerNorm2dRef(
-  x: ArrayLike<number>,
-  n: number,
-  c: number,
-  hw: number,
-  weight: ArrayLike<number> | null,
-  bias: ArrayLike<number> | null,
-  opts: NormRefOptions,
-): Float32Array {
+export function layerNorm2dRef(x: ArrayLike<number>, [n, c, hw]: readonly number[], opts: NormRefAffine): Float32Array {
   const y = new Float32Array(x.length);
   for (let i = 0; i < n; i++) {
-    for (let p = 0; p < hw; p++) normalizeStrided(x, y, i * c * hw + p, hw, c, weight, bias, opts);
+    for (let p = 0; p < hw; p++) normalizeStrided(x, y, [i * c * hw + p, hw, c], opts);
   }
   return y;
 }

@@ -2,7 +2,7 @@
  * CPU reference for pool.ts, written from PyTorch's max_pool2d (ceil_mode=False): padding is implicit −∞,
  * a NaN in a window makes the output NaN.
  */
-import { convOutSize } from './conv2d.ref.js';
+import { convOutSize, forEachTap, window } from './conv2d.ref.js';
 import type { PoolLayout } from './pool.js';
 
 export interface MaxPool2dRefOptions {
@@ -24,12 +24,9 @@ export function maxPool2dRef(
 ): { data: Float32Array; shape: [number, number, number, number] } {
   const nhwc = opts.layout === 'nhwc';
   const [N, C, H, W] = nhwc ? [shape[0], shape[3], shape[1], shape[2]] : shape;
-  const [kh, kw] = opts.kernel;
-  const [sh, sw] = opts.stride ?? opts.kernel;
-  const [ph, pw] = opts.padding ?? [0, 0];
-  const [dh, dw] = opts.dilation ?? [1, 1];
-  const Ho = convOutSize(H, kh, sh, ph, dh);
-  const Wo = convOutSize(W, kw, sw, pw, dw);
+  const g = window(opts.kernel, [H, W], opts, opts.kernel);
+  const Ho = convOutSize(H, g.kh, g.sh, g.ph, g.dh);
+  const Wo = convOutSize(W, g.kw, g.sw, g.pw, g.dw);
   const at = nhwc
     ? (n: number, c: number, y: number, xx: number, h: number, w: number) => ((n * h + y) * w + xx) * C + c
     : (n: number, c: number, y: number, xx: number, h: number, w: number) => ((n * C + c) * h + y) * w + xx;
@@ -39,17 +36,11 @@ export function maxPool2dRef(
       for (let oy = 0; oy < Ho; oy++) {
         for (let ox = 0; ox < Wo; ox++) {
           let m = -Infinity;
-          for (let ky = 0; ky < kh; ky++) {
-            const iy = oy * sh - ph + ky * dh;
-            if (iy < 0 || iy >= H) continue;
-            for (let kx = 0; kx < kw; kx++) {
-              const ix = ox * sw - pw + kx * dw;
-              if (ix < 0 || ix >= W) continue;
-              const v = x[at(n, c, iy, ix, H, W)];
-              if (v > m || Number.isNaN(v)) m = v;
-              if (Number.isNaN(m)) break;
-            }
-          }
+          forEachTap(g, oy, ox, (iy, ix) => {
+            const v = x[at(n, c, iy, ix, H, W)];
+            // A NaN, once taken, stays: nothing compares greater than it.
+            if (v > m || Number.isNaN(v)) m = v;
+          });
           out[at(n, c, oy, ox, Ho, Wo)] = m;
         }
       }

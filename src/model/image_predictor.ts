@@ -21,7 +21,7 @@
 import { add } from '../kernels/binary.js';
 import { permute } from '../kernels/layout.js';
 import { resize } from '../kernels/resize.js';
-import { asyncDisposeSymbol, disposeSymbol } from '../runtime/dispose.js';
+import { DisposableResource } from '../runtime/dispose.js';
 import { dispose } from '../runtime/scope.js';
 import { DisposedError, Sam2Error, ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
@@ -125,7 +125,7 @@ interface Cached {
   embedNchw: Tensor | null;
 }
 
-export class ImagePredictor {
+export class ImagePredictor extends DisposableResource {
   readonly promptEncoder: PromptEncoder;
   readonly maskDecoder: MaskDecoder;
   private encoder: ImageEncoder | null = null;
@@ -142,6 +142,7 @@ export class ImagePredictor {
     readonly config: Sam2Config,
     private readonly owned: Owned,
   ) {
+    super();
     this.threshold = opts.maskThreshold ?? 0;
     this.promptEncoder = promptEncoder;
     this.maskDecoder = new MaskDecoder(this.ctx, maskDecoderOptions(config));
@@ -171,16 +172,16 @@ export class ImagePredictor {
   static async load(opts: ImagePredictorLoadOptions = {}): Promise<ImagePredictor> {
     checkOptionKeys('ImagePredictor.load', opts, LOAD_KEYS);
     return loadModel(opts, 'ImagePredictor.load', ({ config, gpu, weights, synthetic, ownsGpu }) =>
-      ImagePredictor.bind({ gpu, weights, config, maskThreshold: opts.maskThreshold }, { weights, gpu: ownsGpu ? gpu : undefined, synthetic }),
+      ImagePredictor.assemble({ gpu, weights, config, maskThreshold: opts.maskThreshold }, { weights, gpu: ownsGpu ? gpu : undefined, synthetic }),
     );
   }
 
   /** Binds the prompt encoder and mask decoder; the image encoder is bound at the first setImage(). */
   static async create(opts: ImagePredictorOptions): Promise<ImagePredictor> {
-    return ImagePredictor.bind(opts, {});
+    return ImagePredictor.assemble(opts, {});
   }
 
-  private static async bind(opts: ImagePredictorOptions, owned: Owned): Promise<ImagePredictor> {
+  private static async assemble(opts: ImagePredictorOptions, owned: Owned): Promise<ImagePredictor> {
     const ctx: ModelContext = { gpu: opts.gpu, weights: opts.weights };
     return new ImagePredictor(opts, ctx, await PromptEncoder.create(ctx, opts.config), opts.config, owned);
   }
@@ -199,11 +200,7 @@ export class ImagePredictor {
   }
 
   /** `using p = await ImagePredictor.load(...)` disposes it at scope exit. */
-  [disposeSymbol](): void {
-    this.dispose();
-  }
-
-  async [asyncDisposeSymbol](): Promise<void> {
+  protected free(): void {
     this.dispose();
   }
 

@@ -82,17 +82,24 @@ export class Linear {
   }
 }
 
-/** nn.LayerNorm over the last dim at `prefix`. */
-export class LayerNorm {
+/** A norm's affine parameters at `prefix` (prefix.weight, prefix.bias) and its epsilon. */
+abstract class Norm {
   readonly weight: Tensor;
   readonly bias: Tensor;
   constructor(
-    private readonly ctx: ModelContext,
+    protected readonly ctx: ModelContext,
     readonly prefix: string,
-    readonly eps = 1e-5,
+    readonly eps: number,
   ) {
     this.weight = ctx.weights.get(`${prefix}.weight`);
     this.bias = ctx.weights.get(`${prefix}.bias`);
+  }
+}
+
+/** nn.LayerNorm over the last dim at `prefix`. */
+export class LayerNorm extends Norm {
+  constructor(ctx: ModelContext, prefix: string, eps = 1e-5) {
+    super(ctx, prefix, eps);
   }
 
   /**
@@ -108,16 +115,9 @@ export class LayerNorm {
 }
 
 /** sam2_utils.LayerNorm2d (eps 1e-6) over the channels of [N, C, H, W] at `prefix`. */
-export class LayerNorm2d {
-  readonly weight: Tensor;
-  readonly bias: Tensor;
-  constructor(
-    private readonly ctx: ModelContext,
-    readonly prefix: string,
-    readonly eps = 1e-6,
-  ) {
-    this.weight = ctx.weights.get(`${prefix}.weight`);
-    this.bias = ctx.weights.get(`${prefix}.bias`);
+export class LayerNorm2d extends Norm {
+  constructor(ctx: ModelContext, prefix: string, eps = 1e-6) {
+    super(ctx, prefix, eps);
   }
 
   forward(x: Tensor, opts: { act?: 'identity' | 'gelu'; out?: Tensor } = {}): Tensor {

@@ -175,14 +175,8 @@ export class MemoryAttention {
    * The official interface: sequence-first curr / currPos [L, B, 256], memory / memoryPos [M, B, 64] →
    * [L, B, 256]. B = 1 needs no copies; larger batches are permuted at entry and exit.
    */
-  forwardSeqFirst(
-    curr: Tensor,
-    currPos: Tensor,
-    memory: Tensor,
-    memoryPos: Tensor,
-    numObjPtrTokens = 0,
-    tap?: (name: string, t: Tensor) => void,
-  ): Tensor {
+  forwardSeqFirst(...args: Parameters<MemoryAttention['forward']>): Tensor {
+    const [curr, currPos, memory, memoryPos, numObjPtrTokens = 0, tap] = args;
     const gpu = this.ctx.gpu;
     for (const [name, t] of [['curr', curr], ['currPos', currPos], ['memory', memory], ['memoryPos', memoryPos]] as const) {
       if (t.shape.length !== 3) throw new ShapeError(`${this.prefix}: ${name} ${t} must be [L, B, C] (sequence-first)`);

@@ -44,20 +44,8 @@ function checkPixels(what: string, pixels: Uint8Array, width: number, height: nu
  * The official video loader's preprocessing of one frame: bytes [height, width, channels] → [3, size, size]
  * (NCHW without the batch dim), exactly as the official f32 input (bit for bit in f32).
  */
-export function preprocessVideoFrame(
-  gpu: Gpu,
-  pixels: Uint8Array,
-  width: number,
-  height: number,
-  size: number,
-  opts: PreprocessOptions = {},
-): Tensor {
-  const channels = opts.channels ?? 3;
-  checkPixels('preprocessVideoFrame', pixels, width, height, channels, size);
-  return gpu.tidy(() => {
-    const px = uploadPixels(gpu, pixels, 'frame pixels');
-    return pilResizeNormalize(gpu, px, width, height, channels, size, size, { dtype: opts.dtype ?? 'f32', mean: opts.mean, std: opts.std });
-  });
+export function preprocessVideoFrame(gpu: Gpu, pixels: Uint8Array, width: number, height: number, size: number, opts: PreprocessOptions = {}): Tensor {
+  return preprocess(gpu, 'video', pixels, width, height, size, opts);
 }
 
 /**
@@ -67,8 +55,14 @@ export function preprocessVideoFrame(
  * normalizing first (the byte table of the video path, at the source size) and resizing second gives the
  * official values up to f32 rounding. The resize accumulates in f32 and rounds once to `dtype`.
  */
-export function preprocessImage(
+export function preprocessImage(gpu: Gpu, pixels: Uint8Array, width: number, height: number, size: number, opts: PreprocessOptions = {}): Tensor {
+  return preprocess(gpu, 'image', pixels, width, height, size, opts);
+}
+
+/** One frame through either official transform. */
+export function preprocess(
   gpu: Gpu,
+  transform: PreprocessTransform,
   pixels: Uint8Array,
   width: number,
   height: number,
@@ -76,10 +70,11 @@ export function preprocessImage(
   opts: PreprocessOptions = {},
 ): Tensor {
   const channels = opts.channels ?? 3;
-  checkPixels('preprocessImage', pixels, width, height, channels, size);
+  checkPixels(transform === 'video' ? 'preprocessVideoFrame' : 'preprocessImage', pixels, width, height, channels, size);
   const dtype = opts.dtype ?? 'f32';
   return gpu.tidy(() => {
-    const px = uploadPixels(gpu, pixels, 'image pixels');
+    const px = uploadPixels(gpu, pixels, transform === 'video' ? 'frame pixels' : 'image pixels');
+    if (transform === 'video') return pilResizeNormalize(gpu, px, width, height, channels, size, size, { dtype, mean: opts.mean, std: opts.std });
     // Identity Pillow resize (all taps but the centre are zero) + the normalization table: (v / 255 - mean) / std.
     const x = pilResizeNormalize(gpu, px, width, height, channels, width, height, {
       dtype: 'f32',
@@ -94,19 +89,4 @@ export function preprocessImage(
     }
     return dtype === 'f32' ? y : cast(gpu, y, dtype);
   });
-}
-
-/** One frame through either official transform. */
-export function preprocess(
-  gpu: Gpu,
-  transform: PreprocessTransform,
-  pixels: Uint8Array,
-  width: number,
-  height: number,
-  size: number,
-  opts: PreprocessOptions = {},
-): Tensor {
-  return transform === 'video'
-    ? preprocessVideoFrame(gpu, pixels, width, height, size, opts)
-    : preprocessImage(gpu, pixels, width, height, size, opts);
 }

@@ -14,7 +14,7 @@
  * which keeps every frame, would use them).
  */
 import type { Frame, FrameSource } from '../io/frames.js';
-import { asyncDisposeSymbol, disposeSymbol } from '../runtime/dispose.js';
+import { DisposableResource } from '../runtime/dispose.js';
 import { DisposedError, Sam2Error } from '../runtime/errors.js';
 import { checkOptionKeys } from '../runtime/options.js';
 import { dispose } from '../runtime/scope.js';
@@ -57,7 +57,7 @@ interface ObjectState {
   framesTracked: Map<number, { reverse: boolean }>;
 }
 
-export class InferenceState {
+export class InferenceState extends DisposableResource {
   readonly objIds: number[] = [];
   readonly objects: ObjectState[] = [];
   /** Frames whose features are cached, most recent last. */
@@ -70,7 +70,9 @@ export class InferenceState {
     readonly source: FrameSource,
     readonly opts: Readonly<Required<InitStateOptions>>,
     private readonly onClose: (state: InferenceState) => void = () => {},
-  ) {}
+  ) {
+    super();
+  }
 
   /** True once closeState() / close() ran; using the state afterwards is a DisposedError. */
   get isClosed(): boolean {
@@ -85,11 +87,7 @@ export class InferenceState {
   }
 
   /** `using state = await predictor.initState(frames)` closes it at scope exit. */
-  [disposeSymbol](): void {
-    this.close();
-  }
-
-  async [asyncDisposeSymbol](): Promise<void> {
+  protected free(): void {
     this.close();
   }
 
@@ -214,7 +212,7 @@ interface PredictorSettings {
   ownedWeights: WeightStore | null;
 }
 
-export class SAM2VideoPredictor {
+export class SAM2VideoPredictor extends DisposableResource {
   readonly config: Sam2Config;
   readonly gpu: Gpu;
   private readonly settings: Readonly<PredictorSettings>;
@@ -224,6 +222,7 @@ export class SAM2VideoPredictor {
     readonly model: SAM2Base,
     settings: Partial<PredictorSettings> = {},
   ) {
+    super();
     this.config = model.config;
     this.gpu = model.gpu;
     this.settings = Object.freeze({
@@ -291,11 +290,7 @@ export class SAM2VideoPredictor {
   }
 
   /** `using predictor = await SAM2VideoPredictor.load(...)` disposes it at scope exit. */
-  [disposeSymbol](): void {
-    this.dispose();
-  }
-
-  async [asyncDisposeSymbol](): Promise<void> {
+  protected free(): void {
     this.dispose();
   }
 

@@ -9,6 +9,22 @@ export const disposeSymbol: typeof Symbol.dispose = Symbol.dispose ?? (Symbol.fo
 export const asyncDisposeSymbol: typeof Symbol.asyncDispose =
   Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose);
 
+/**
+ * The disposal protocol of a class freed by one method of its own (dispose, close, destroy): `using` and
+ * `await using` call free(), which calls it.
+ */
+export abstract class DisposableResource implements Disposable, AsyncDisposable {
+  protected abstract free(): void;
+
+  [disposeSymbol](): void {
+    this.free();
+  }
+
+  async [asyncDisposeSymbol](): Promise<void> {
+    this.free();
+  }
+}
+
 /** A frame source as its makers build it: get() and close(). */
 interface Source {
   readonly description: string;

@@ -10,7 +10,7 @@ import { BufferPool, storageBytes } from './buffers.js';
 import { acquireDevice, type DeviceInfo, type DeviceOptions } from './device.js';
 import { decodeToF32, DTYPE_BYTES, encodeF32, type DType } from './dtype.js';
 import { DeviceLostError, DisposedError, GpuValidationError, OutOfMemoryError, ShapeError, Sam2Error } from './errors.js';
-import { asyncDisposeSymbol, disposeSymbol } from './dispose.js';
+import { DisposableResource } from './dispose.js';
 import { Params } from './params.js';
 import { PipelineCache, type KernelVariant } from './pipelines.js';
 import { Profiler } from './profiler.js';
@@ -38,7 +38,7 @@ export interface Dispatch {
 
 const UNIFORM_CHUNK = 64 * 1024;
 
-export class Gpu {
+export class Gpu extends DisposableResource {
   readonly pool: BufferPool;
   readonly pipelines: PipelineCache;
   readonly profiler: Profiler;
@@ -78,6 +78,7 @@ export class Gpu {
     readonly info: DeviceInfo,
     opts: GpuOptions = {},
   ) {
+    super();
     this.pool = new BufferPool(device, Math.min(info.limits.maxBufferSize, info.limits.maxStorageBufferBindingSize));
     this.pipelines = new PipelineCache(device);
     this.profiler = new Profiler(info.features.timestamps ? 'timestamp' : 'wall');
@@ -371,11 +372,7 @@ export class Gpu {
     this.owner = null;
   }
   /** `using gpu = await Gpu.create()` destroys it at scope exit. */
-  [disposeSymbol](): void {
-    this.destroy();
-  }
-
-  async [asyncDisposeSymbol](): Promise<void> {
+  protected free(): void {
     this.destroy();
   }
 

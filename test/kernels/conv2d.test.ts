@@ -170,7 +170,7 @@ describe('conv_transpose2d (kernel == stride)', async () => {
           const x = asStored(v, rand(numel(c.x), 11, -1, 1));
           const w = asStored(v, rand(numel(c.w), 12, -0.5, 0.5));
           const b = c.bias === false ? null : asStored(v, rand(c.w[1], 13, -1, 1));
-          const ref = convTranspose2dRef(x, c.x, w, c.w, b, { stride: [c.w[2], c.w[3]], act: c.act });
+          const ref = convTranspose2dRef({ data: x, shape: c.x }, { data: w, shape: c.w }, b, { stride: [c.w[2], c.w[3]], act: c.act });
           const tx = upload(v, x, c.x);
           const tw = upload(v, w, c.w);
           const tb = b ? upload(v, b, [c.w[1]]) : null;

@@ -29,7 +29,7 @@ describe('layerNorm', async () => {
           const tb = v.gpu.upload(b, [c], v.dtype);
           const ty = layerNorm(v.gpu, tx, tw, tb, { eps: 1e-6, act });
           const got = await v.gpu.read(ty);
-          expectClose(got, asStored(v, layerNormRef(x, c, w, b, { eps: 1e-6, act })), v.tol, `${rows}x${c}`);
+          expectClose(got, asStored(v, layerNormRef(x, c, { weight: w, bias: b, eps: 1e-6, act })), v.tol, `${rows}x${c}`);
           for (const t of [tx, tw, tb, ty]) t.release();
         }
       });
@@ -43,7 +43,7 @@ describe('layerNorm', async () => {
         [3, 1152],
       ] as Array<[number, number]>) {
         const x = asStored(v, rand(rows * c, c, -2, 2));
-        const want = asStored(v, layerNormRef(x, c, null, null, { eps: 1e-5 }));
+        const want = asStored(v, layerNormRef(x, c, { eps: 1e-5 }));
         const tx = v.gpu.upload(x, [1, rows, c], v.dtype);
         for (const tpr of [1, 2, 8, 64, 128, 256]) {
           const ty = layerNorm(v.gpu, tx, null, null, { eps: 1e-5, threadsPerRow: tpr });
@@ -65,7 +65,7 @@ describe('layerNorm', async () => {
         const tx = v.gpu.upload(x, [rows, c], v.dtype);
         const ty = layerNorm(v.gpu, tx, null, null, { eps: 1e-6 });
         // The f32 mean itself is only known to half an ulp of 1000 (3e-5), i.e. 1e-4 of the std.
-        expectClose(await v.gpu.read(ty), asStored(v, layerNormRef(x, c, null, null, { eps: 1e-6 })), Math.max(v.tol, 5e-4), `offset ${rows}x${c}`);
+        expectClose(await v.gpu.read(ty), asStored(v, layerNormRef(x, c, { eps: 1e-6 })), Math.max(v.tol, 5e-4), `offset ${rows}x${c}`);
         tx.release();
         ty.release();
       }
@@ -107,7 +107,7 @@ describe('layerNorm2d', async () => {
           const tx = v.gpu.upload(x, [n, c, h, w], v.dtype);
           const tw = v.gpu.upload(wt, [c], v.dtype);
           const tb = v.gpu.upload(b, [c], v.dtype);
-          const want = asStored(v, layerNorm2dRef(x, n, c, h * w, wt, b, { eps: 1e-6, act }));
+          const want = asStored(v, layerNorm2dRef(x, [n, c, h * w], { weight: wt, bias: b, eps: 1e-6, act }));
           for (const channelSplit of [1, 4]) {
             const ty = layerNorm2d(v.gpu, tx, tw, tb, { eps: 1e-6, act, channelSplit });
             expectClose(await v.gpu.read(ty), want, v.tol, `[${n},${c},${h},${w}] split ${channelSplit}`);
@@ -121,7 +121,7 @@ describe('layerNorm2d', async () => {
     it(`channel splits, no affine, large offset ${v.name}`, async () => {
       const [n, c, h, w] = [2, 37, 3, 4];
       const x = asStored(v, rand(n * c * h * w, 5, -1000, -998));
-      const want = asStored(v, layerNorm2dRef(x, n, c, h * w, null, null, { eps: 1e-6 }));
+      const want = asStored(v, layerNorm2dRef(x, [n, c, h * w], { eps: 1e-6 }));
       const tx = v.gpu.upload(x, [n, c, h, w], v.dtype);
       for (const channelSplit of [1, 2, 8, 64]) {
         const ty = layerNorm2d(v.gpu, tx, null, null, { eps: 1e-6, channelSplit });

@@ -225,49 +225,33 @@ describe('safetensors validation', () => {
 });
 
 /**
- * The f32 → f16 and f16 → f32 conversions as src/runtime/dtype.ts wrote them before the bulk and scalar
- * forms were merged into one implementation: an independent reference the merged one must match bit for bit.
+ * Independent references from the IEEE 754 definitions (no bit manipulation shared with src/runtime/dtype.ts):
+ * a half's value from its fields, and f32 → f16 as round-to-nearest-even by searching the halves.
  */
-const previous = {
-  f32ToF16Bits(v: number): number {
-    const x = new Uint32Array(new Float32Array([v]).buffer)[0];
-    const sign = (x >>> 16) & 0x8000;
-    const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
-    if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-    let e = exp - 127 + 15;
-    if (e >= 0x1f) return sign | 0x7c00;
-    if (e <= 0) {
-      if (e < -10) return sign;
-      mant |= 0x800000;
-      const shift = 14 - e;
-      const half = 1 << (shift - 1);
-      let m = mant >>> shift;
-      const rem = mant & ((1 << shift) - 1);
-      if (rem > half || (rem === half && m & 1)) m++;
-      return sign | m;
-    }
-    let m = mant >>> 13;
-    const rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem === 0x1000 && m & 1)) {
-      m++;
-      if (m === 0x400) {
-        m = 0;
-        e++;
-        if (e >= 0x1f) return sign | 0x7c00;
-      }
-    }
-    return sign | (e << 10) | m;
-  },
-  f16BitsToF32(h: number): number {
-    const sign = h & 0x8000 ? -1 : 1;
-    const e = (h >>> 10) & 0x1f;
-    const m = h & 0x3ff;
-    if (e === 0) return sign * m * 2 ** -24;
-    if (e === 0x1f) return m ? NaN : sign * Infinity;
-    return sign * (1 + m / 1024) * 2 ** (e - 15);
-  },
-};
+function halfValue(h: number): number {
+  const e = (h >> 10) & 31;
+  const m = h & 1023;
+  const mag = e === 31 ? (m ? NaN : Infinity) : e === 0 ? m * 2 ** -24 : (1024 + m) * 2 ** (e - 25);
+  return h & 0x8000 ? -mag : mag;
+}
+/** The finite non-negative halves' values, increasing with their bits (0 .. 65504). */
+const HALF_MAGNITUDES = Float64Array.from({ length: 0x7c00 }, (_, h) => halfValue(h));
+function nearestHalf(v: number): number {
+  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (a >= 65520) return sign | 0x7c00; // halfway to 2^16 and beyond: infinity
+  let lo = 0;
+  let hi = 0x7bff;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (HALF_MAGNITUDES[mid] <= a) lo = mid;
+    else hi = mid - 1;
+  }
+  if (HALF_MAGNITUDES[lo] === a || lo === 0x7bff) return sign | lo;
+  const below = a - HALF_MAGNITUDES[lo];
+  const above = HALF_MAGNITUDES[lo + 1] - a;
+  return sign | (below < above || (below === above && lo % 2 === 0) ? lo : lo + 1);
+}
 
 /** f32 bit patterns: the edge cases of rounding, overflow, underflow and subnormals, then pseudo-random ones. */
 function sampleF32Bits(n: number): Uint32Array {
@@ -283,7 +267,7 @@ function sampleF32Bits(n: number): Uint32Array {
 }
 
 describe('float conversions', () => {
-  it('f32 → f16, scalar and bulk, equals the previous implementation on edge cases and random bit patterns', () => {
+  it('f32 → f16, scalar and bulk, is round-to-nearest-even on edge cases and random bit patterns', () => {
     const n = 200_000;
     const bits = sampleF32Bits(n);
     const out = new Uint16Array(n);
@@ -291,23 +275,23 @@ describe('float conversions', () => {
     const f = new Float32Array(bits.buffer);
     for (let i = 0; i < n; i++) {
       // JS numbers may not carry a NaN's payload into the scalar form: there only NaN-ness is defined.
-      const want = Number.isNaN(f[i]) ? undefined : previous.f32ToF16Bits(f[i]);
+      const want = Number.isNaN(f[i]) ? undefined : nearestHalf(f[i]);
       if (want === undefined) {
         expect(out[i] & 0x7c00).toBe(0x7c00);
         expect(out[i] & 0x3ff).not.toBe(0);
         expect(f32ToF16Bits(f[i]) & 0x7fff).toBeGreaterThan(0x7c00);
       } else if (out[i] !== want || f32ToF16Bits(f[i]) !== want) {
-        expect.fail(`bits ${bits[i].toString(16)}: bulk ${out[i]}, scalar ${f32ToF16Bits(f[i])}, previous ${want}`);
+        expect.fail(`bits ${bits[i].toString(16)}: bulk ${out[i]}, scalar ${f32ToF16Bits(f[i])}, nearest ${want}`);
       }
     }
   });
 
-  it('f16 → f32 is exact for all 65,536 halves, equals the previous implementation, and round-trips', () => {
+  it('f16 → f32 is exact for all 65,536 halves, equals the definition, and round-trips', () => {
     const h = new Uint16Array(65536).map((_, i) => i);
     const f = new Float32Array(convertFloatBytes('f16', 'f32', new Uint8Array(h.buffer)).slice().buffer);
     const fbits = new Uint32Array(f.buffer);
     for (let i = 0; i < 65536; i++) {
-      const ref = previous.f16BitsToF32(i);
+      const ref = halfValue(i);
       const nan = (i & 0x7c00) === 0x7c00 && (i & 0x3ff) !== 0;
       if (nan) {
         // NaN keeps its sign and payload in the bulk form.
