@@ -12,7 +12,8 @@ import { broadcastRate, fmaPeak, LOAD_RATE_TABLE, loadRate, noop, type FmaPeakOp
 /** The FMA-throughput configuration used for the peak estimate (the best measured on lavapipe). */
 export const FMA_PEAK: FmaPeakOptions = { groups: 256, wg: 64, chains: 8, iters: 128 };
 
-function fmaCase(name: string, o: FmaPeakOptions): BenchCase {
+/** The f32 FMA-throughput case of configuration `o` (its flops: 32 per chain and round, 4 FMA steps of vec4). */
+export function fmaCase(name: string, o: FmaPeakOptions): BenchCase {
   const g = o.groups ?? 1024;
   const wg = o.wg ?? 64;
   return {

@@ -272,7 +272,7 @@ async function copyOutput(gpu: Gpu, o: FrameOutput): Promise<FrameOutput> {
  * and of the maxObjPtrs − 1 frames before it (maxObjPtrs in all); the official selection with one prompted
  * frame and stride 1.
  */
-function checkFullBank(state: InferenceState, frameIdx: number, numMaskmem: number, maxObjPtrs: number, name: string): void {
+export function checkFullBank(state: InferenceState, frameIdx: number, numMaskmem: number, maxObjPtrs: number, name: string): void {
   state.objects.forEach((obj, k) => {
     const near = (reach: number) => [...obj.output.nonCond].filter(([f]) => f < frameIdx && f >= frameIdx - reach);
     const memories = [...obj.output.cond.values()].filter((o) => o.maskmemFeatures).length + near(numMaskmem - 1).filter(([, o]) => o.maskmemFeatures).length;

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Runs the device kit (bench/gpu/pack.sh builds it) from the repository root: unpacks it into a temporary
+# root, prints the adapter, checks correctness, then measures, each phase under its own time cap, and writes
+# the results under $OUT (the device machine's result folder; ./gpu-out when unset):
+#
+#   gpu-results.md     the tables: correctness, tracked frames, ours ÷ PyTorch, onnxruntime ÷ ours, kernels
+#   gpu-results.json   every phase's results in one document
+#   phases.tar.gz      each phase's own JSON (written after every case) and the ONNX export's log
+#   run.log            everything the run printed
+#
+#   bash bench/gpu/run.sh            on the device machine: image size 1024, 16 + 30 frames (about 6 minutes)
+#   bash bench/gpu/run.sh --local    here, on lavapipe: image size 256, 1 + 2 frames (a few minutes)
+#   options: --kit DIR (bench/gpu/kit) --out DIR --size N --frames N --setup-frames N --keep-going
+#            --phases info,checks,kernels,model,torch,peers
+#
+# Phases: info (adapter, features, limits) → checks (the kernel test files and the module parity files of the
+# repository, run by the bundled checks.mjs; a failure stops the run unless --keep-going) → kernels → model
+# (our image encoder and tracked frames, f32 and f16) → torch (the official SAM2VideoPredictor on CUDA, eager
+# f32 and bf16 autocast, from the carried sam2 wheel) → peers (our engine and onnxruntime-node's WebGPU EP on
+# the same adapter, models exported from the synthetic weights on this machine while the earlier phases run).
+set -uo pipefail
+REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$REPO"
+
+LOCAL=0
+KIT=bench/gpu/kit
+OUTDIR="${OUT:-$REPO/gpu-out}"
+SIZE=""
+FRAMES=""
+SETUP=""
+KEEP_GOING=0
+PHASES=info,checks,kernels,model,torch,peers
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --local) LOCAL=1; shift ;;
+    --kit) KIT="$2"; shift 2 ;;
+    --out) OUTDIR="$2"; shift 2 ;;
+    --size) SIZE="$2"; shift 2 ;;
+    --frames) FRAMES="$2"; shift 2 ;;
+    --setup-frames) SETUP="$2"; shift 2 ;;
+    --phases) PHASES="$2"; shift 2 ;;
+    --keep-going) KEEP_GOING=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [ "$LOCAL" = 1 ]; then
+  SIZE=${SIZE:-256}; FRAMES=${FRAMES:-2}; SETUP=${SETUP:-1}; REPS=2; MIN_MS=200
+  # Caps (seconds) per phase on a 2-core machine with a software adapter.
+  CAP_INFO=60 CAP_CHECKS=300 CAP_KERNELS=60 CAP_MODEL=150 CAP_TORCH=150 CAP_PEERS=240 CAP_EXPORT=300
+else
+  SIZE=${SIZE:-1024}; FRAMES=${FRAMES:-30}; SETUP=${SETUP:-16}; REPS=10; MIN_MS=150
+  # About 6 minutes in all, so that a rerun fits the device time too.
+  CAP_INFO=20 CAP_CHECKS=60 CAP_KERNELS=40 CAP_MODEL=80 CAP_TORCH=60 CAP_PEERS=80 CAP_EXPORT=240
+fi
+KIT="$(cd "$KIT" 2>/dev/null && pwd)" || { echo "run.sh: no kit folder; build it with: bash bench/gpu/pack.sh" >&2; exit 1; }
+for f in runtime.tar.xz app.tar.xz; do
+  [ -f "$KIT/$f" ] || { echo "run.sh: $KIT/$f is missing; build the kit with: bash bench/gpu/pack.sh" >&2; exit 1; }
+done
+mkdir -p "$OUTDIR"
+OUTDIR="$(cd "$OUTDIR" && pwd)"
+ROOT="$(mktemp -d "${TMPDIR:-/tmp}/sam2-webgpu-kit.XXXXXX")"
+RES="$ROOT/results"
+mkdir -p "$RES"
+EXPORT_PID=""
+cleanup() {
+  [ -n "$EXPORT_PID" ] && kill "$EXPORT_PID" 2>/dev/null
+  rm -rf "$ROOT"
+}
+trap cleanup EXIT
+trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
+exec > >(tee "$OUTDIR/run.log") 2>&1
+T0=$(date +%s)
+say() { echo "[run.sh +$(($(date +%s) - T0))s] $*"; }
+
+# ---------------------------------------------------------------- unpack
+say "unpacking $KIT into $ROOT ($([ "$LOCAL" = 1 ] && echo local || echo device) run, image size $SIZE)"
+head -4 "$KIT/MANIFEST.txt" 2>/dev/null
+tar -xJf "$KIT/runtime.tar.xz" -C "$ROOT" || { echo "run.sh: cannot unpack runtime.tar.xz" >&2; exit 1; }
+tar -xJf "$KIT/app.tar.xz" -C "$ROOT" || { echo "run.sh: cannot unpack app.tar.xz" >&2; exit 1; }
+NODE="$ROOT/bin/node"
+"$NODE" -v >/dev/null || { echo "run.sh: the carried Node does not run here" >&2; exit 1; }
+
+# The Vulkan loader: unpacked beside the kit and found through LD_LIBRARY_PATH. On a device machine without a
+# loader at all, also unpacked into / (that machine is discarded after the call), as its documentation does.
+if ls "$KIT"/debs/*.deb >/dev/null 2>&1; then
+  for d in "$KIT"/debs/*.deb; do dpkg-deb -x "$d" "$ROOT/sys"; done
+  export LD_LIBRARY_PATH="$ROOT/sys/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  if [ "$LOCAL" = 0 ] && [ "$(id -u)" = 0 ] && ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+    for d in "$KIT"/debs/*.deb; do dpkg -x "$d" /; done
+    ldconfig
+  fi
+fi
+if [ "$LOCAL" = 1 ]; then
+  DRIVER=lavapipe
+else
+  DRIVER=""
+  for d in /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d /usr/local/nvidia/icd.d; do
+    f=$(ls "$d"/nvidia_icd*.json 2>/dev/null | head -1)
+    if [ -n "$f" ]; then DRIVER="$f"; break; fi
+  done
+  if [ -n "$DRIVER" ]; then
+    export VK_DRIVER_FILES="$DRIVER"
+    [ -f /usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json ] && export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  else
+    say "no NVIDIA Vulkan ICD found; the Vulkan loader will pick what it finds"
+  fi
+fi
+[ -n "$DRIVER" ] && export SAM2_WEBGPU_DRIVER="$DRIVER"
+say "Vulkan driver: ${DRIVER:-system default}; libvulkan: $(ls "$ROOT"/sys/usr/lib/x86_64-linux-gnu/libvulkan.so.1 2>/dev/null || echo 'the system one')"
+
+# Python: the machine's python3 (PyTorch, onnx, onnxruntime) with the carried wheels; here the reference venv.
+PY=python3
+[ "$LOCAL" = 1 ] && PY="$REPO/tools/reference/.venv/bin/python"
+HAVE_PY=1
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+  HAVE_PY=0
+  say "no Python with PyTorch ($PY): the torch and peers phases are skipped$([ "$LOCAL" = 1 ] && echo '; bash tools/reference/setup.sh makes one')"
+elif ls "$KIT"/wheels/*.whl >/dev/null 2>&1; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$ROOT/site" "$KIT"/wheels/*.whl ||
+    { HAVE_PY=0; say "the carried wheels do not install: the torch and peers phases are skipped"; }
+  export PYTHONPATH="$ROOT/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
+[ "$HAVE_PY" = 1 ] && say "python: $("$PY" -c 'import sys, torch, sam2; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.cuda.is_available(), "sam2 from", sam2.__file__)' 2>&1 | tail -1)"
+
+# ---------------------------------------------------------------- phases
+echo '[]' >"$RES/phases.json"
+record() { # phase status seconds
+  "$NODE" -e 'const fs=require("fs");const [f,p,s,t]=process.argv.slice(1);const a=JSON.parse(fs.readFileSync(f,"utf8"));a.push({phase:p,status:s,seconds:Number(t)});fs.writeFileSync(f,JSON.stringify(a))' "$RES/phases.json" "$1" "$2" "$3"
+}
+wanted() { [[ ",$PHASES," == *",$1,"* ]]; }
+# run_phase NAME CAP command...: runs it under the cap; its status goes to phases.json.
+run_phase() {
+  local name=$1 cap=$2 t rc status
+  shift 2
+  say "phase $name (cap ${cap}s)"
+  t=$(date +%s)
+  timeout --kill-after=10 "$cap" "$@"
+  rc=$?
+  case $rc in
+    0) status=ok ;;
+    124|137) status="stopped at its ${cap}s cap" ;;
+    *) status="failed (exit $rc)" ;;
+  esac
+  record "$name" "$status" $(($(date +%s) - t))
+  say "phase $name: $status after $(($(date +%s) - t))s"
+  return $rc
+}
+finish() {
+  say "report"
+  "$NODE" "$ROOT/app/device.mjs" report --out "$RES" >/dev/null && cp "$RES/gpu-results.md" "$RES/gpu-results.json" "$OUTDIR/"
+  [ -f "$ROOT/export.log" ] && cp "$ROOT/export.log" "$RES/"
+  tar -C "$RES" -czf "$OUTDIR/phases.tar.gz" .
+  [ -f "$OUTDIR/gpu-results.md" ] && cat "$OUTDIR/gpu-results.md"
+  say "done; results in $OUTDIR"
+}
+
+wanted info && run_phase info "$CAP_INFO" "$NODE" "$ROOT/app/device.mjs" info --out "$RES"
+
+if wanted checks; then
+  if ! run_phase checks "$CAP_CHECKS" "$NODE" "$ROOT/app/checks.mjs" --out "$RES/checks.json" && [ "$KEEP_GOING" = 0 ]; then
+    say "correctness checks failed or did not finish: no timings (--keep-going measures anyway)"
+    finish
+    exit 1
+  fi
+fi
+
+# The ONNX export runs on the CPU (8 threads) while our phases use the GPU.
+if wanted peers && [ "$HAVE_PY" = 1 ]; then
+  say "exporting the ONNX models at $SIZE in the background"
+  (CUDA_VISIBLE_DEVICES="" OMP_NUM_THREADS=8 timeout "$CAP_EXPORT" "$PY" tools/reference/export_onnx.py --sizes "$SIZE" --out "$ROOT/models" >"$ROOT/export.log" 2>&1) &
+  EXPORT_PID=$!
+fi
+
+wanted kernels && run_phase kernels "$CAP_KERNELS" "$NODE" "$ROOT/app/device.mjs" kernels --out "$RES" --cap-s $((CAP_KERNELS - 10)) --min-ms "$MIN_MS"
+wanted model && run_phase model "$CAP_MODEL" "$NODE" "$ROOT/app/device.mjs" model --out "$RES" --size "$SIZE" --frames "$FRAMES" --setup-frames "$SETUP" --reps "$REPS" --cap-s $((CAP_MODEL - 15))
+
+if wanted torch && [ "$HAVE_PY" = 1 ]; then
+  if [ "$LOCAL" = 1 ]; then TORCH_ARGS=(--device cpu --precisions f32); else TORCH_ARGS=(--device cuda --precisions f32,bf16); fi
+  run_phase torch "$CAP_TORCH" "$PY" bench/gpu/torch_bench.py "${TORCH_ARGS[@]}" --image-size "$SIZE" --frames "$FRAMES" --setup-frames "$SETUP" --objects 1,3 --out "$RES/torch.json" --time-cap $((CAP_TORCH - 10))
+fi
+
+if [ -n "$EXPORT_PID" ]; then
+  say "waiting for the ONNX export"
+  wait "$EXPORT_PID"
+  rc=$?
+  EXPORT_PID=""
+  tail -3 "$ROOT/export.log"
+  if [ $rc = 0 ] && [ -f "$ROOT/models/manifest.json" ]; then
+    PEERS_DRIVER=${DRIVER:-lavapipe}
+    # onnxruntime's WebGPU EP and ours alternate on the same adapter; its CPU EP is left out (it is not the comparison).
+    SAM2_PEERS_MODELS="$ROOT/models" run_phase peers "$CAP_PEERS" "$NODE" "$ROOT/app/peers.mjs" --driver "$PEERS_DRIVER" --sizes "$SIZE" \
+      --modules encoder,memory_attention,mask_decoder,memory_encoder,frame1 --runtimes ours,ort-webgpu --warmup 1 --reps 3 --out "$RES/peers.json"
+  else
+    record peers "skipped: the ONNX export failed (exit $rc; see export.log)" 0
+    say "the ONNX export failed (exit $rc): no onnxruntime comparison"
+  fi
+fi
+
+finish
