@@ -6,8 +6,9 @@
  *   node device.mjs kernels --out DIR [--cap-s 45] [--min-ms 300]
  *                                                          kernels at SAM 2's shapes → DIR/kernels.json
  *   node device.mjs model   --out DIR [--size 1024] [--frames 30] [--setup-frames 16] [--objects 1,3]
- *                           [--dtypes f32,f16] [--reps 10] [--cap-s 90]
+ *                           [--dtypes f32,f16] [--reps 10] [--model tiny|small|base_plus|large] [--cap-s 90]
  *                                                          image encoder and tracked frames → DIR/model.json
+ *                                                          (DIR/model-<name>.json for another model)
  *   node device.mjs report  --out DIR                      every phase's JSON → DIR/gpu-results.{json,md}
  *
  * Each phase rewrites its JSON after every case (a temporary name, then a rename), so a phase stopped by
@@ -21,6 +22,7 @@ import { runCase as runBenchCase, type BenchCase, type BenchResult } from '../ha
 import { checkFullBank } from '../peers/frame.js';
 import { framesFromCallback } from '../../src/io/browser_frames.js';
 import { openFrames } from '../../src/io/frames.js';
+import type { ModelSize } from '../../src/checkpoint/config.js';
 import { SAM2VideoPredictor, type FrameResult } from '../../src/model/video_predictor.js';
 import { Gpu } from '../../src/runtime/gpu.js';
 import { requestNodeAdapter } from '../../src/runtime/node_gpu.js';
@@ -196,8 +198,17 @@ async function bedroomImages(): Promise<Array<{ width: number; height: number; d
   }
 }
 
+/** One positive click per object on frame 0, in the bedroom clip's pixels (as bench/model_video.ts and torch_bench.py). */
+const CLICKS: Array<[number, number]> = [
+  [210, 350],
+  [390, 220],
+  [700, 300],
+];
+
 async function model(dir: string): Promise<void> {
   const size = num('size', 1024);
+  const modelName = (arg('model') ?? 'tiny') as ModelSize;
+  const file = join(dir, modelName === 'tiny' ? 'model.json' : `model-${modelName}.json`);
   const timed = num('frames', 30);
   const setup = num('setup-frames', 16);
   const objectCounts = list('objects', '1,3').map(Number);
@@ -208,7 +219,7 @@ async function model(dir: string): Promise<void> {
   const images = await bedroomImages();
   const { width: W, height: H } = images[0];
   const cases: ModelCase[] = [];
-  const doc = { adapter: gpu.info.adapter, f16Mode: gpu.f16Mode, size, setupFrames: setup, timedFrames: timed, video: `samples/bedroom (${images.length} frames of ${W}×${H}, cycled; decoded before timing)`, cases, stoppedAtCap: false };
+  const doc = { adapter: gpu.info.adapter, f16Mode: gpu.f16Mode, model: `sam2.1 ${modelName}`, size, setupFrames: setup, timedFrames: timed, video: `samples/bedroom (${images.length} frames of ${W}×${H}, cycled; decoded before timing)`, cases, stoppedAtCap: false };
   const late = () => {
     if (performance.now() < deadline) return false;
     doc.stoppedAtCap = true;
@@ -235,7 +246,7 @@ async function model(dir: string): Promise<void> {
   };
   for (const dtype of dtypes) {
     if (late()) break;
-    const predictor = await SAM2VideoPredictor.load({ model: 'tiny', imageSize: size, dtype, gpu, weights: 'synthetic' });
+    const predictor = await SAM2VideoPredictor.load({ model: modelName, imageSize: size, dtype, gpu, weights: 'synthetic' });
     try {
       // The image encoder alone: a normalized image already on the GPU → the features the tracker uses.
       const enc = predictor.model.imageEncoder;
@@ -255,7 +266,7 @@ async function model(dir: string): Promise<void> {
       Object.assign(encCase, { medianMs: median(encCase.ms), meanMs: encCase.ms.reduce((a, b) => a + b, 0) / encCase.ms.length, gpuMs: p.gpuMs, topKernels: p.top });
       x.release();
       cases.push(encCase);
-      save(join(dir, 'model.json'), doc);
+      save(file, doc);
       log(`encoder ${dtype} @${size}: median ${encCase.medianMs.toFixed(2)} ms wall${p.gpuMs !== undefined ? `, ${p.gpuMs.toFixed(2)} ms GPU` : ''} (warm-up ${encCase.warmupMs.map((m) => m.toFixed(0)).join(', ')} ms)`);
 
       for (const objects of objectCounts) {
@@ -268,8 +279,7 @@ async function model(dir: string): Promise<void> {
         const frames: AsyncGenerator<FrameResult> = predictor.propagateInVideo(state);
         try {
           for (let k = 0; k < objects; k++) {
-            const point: [number, number] = [Math.round(((k + 1) * W) / (objects + 1)), Math.round(H / 2)];
-            await predictor.addNewPointsOrBox(state, { frameIdx: 0, objId: k + 1, points: [point], labels: [1] });
+            await predictor.addNewPointsOrBox(state, { frameIdx: 0, objId: k + 1, points: [CLICKS[k % CLICKS.length]], labels: [1] });
           }
           const step = async () => {
             const t0 = performance.now();
@@ -300,13 +310,13 @@ async function model(dir: string): Promise<void> {
           await frames.return(undefined);
           predictor.closeState(state);
         }
-        save(join(dir, 'model.json'), doc);
+        save(file, doc);
       }
     } finally {
       predictor.dispose();
     }
   }
-  save(join(dir, 'model.json'), doc);
+  save(file, doc);
   gpu.destroy();
 }
 

@@ -21,6 +21,9 @@
 # upper bounds of the real kit's) and reuses the wheels and packages of an earlier pack when present, else
 # fetches them; the CI test runs it that way.
 set -euo pipefail
+
+# The whole script is one function, read before it runs: editing this file during a run cannot change that run.
+main() {
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 
 BUDGET_MIB=56
@@ -91,7 +94,7 @@ else
   echo "pack.sh: debs (${DEBS[*]}; amd64)"
   rm -rf "$KIT/debs.tmp"
   mkdir -p "$KIT/debs.tmp" "$work/apt/lists/partial"
-  apt_opts=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 "-oDir::State::Lists=$work/apt/lists")
+  apt_opts=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 "-oDir::State::Lists=$work/apt/lists" -oAPT::Sandbox::User=root)
   apt-get "${apt_opts[@]}" -qq update >/dev/null
   (cd "$KIT/debs.tmp" && apt-get "${apt_opts[@]}" -qq download "${DEBS[@]}")
   rm -rf "$KIT/debs"
@@ -125,7 +128,7 @@ printf '\n%-44s %10s\n' "travels (with bench/gpu/tree.sh hide)" "MiB"
 for part in runtime.tar.xz app.tar.xz debs wheels MANIFEST.txt; do
   b=$(bytes_of "$KIT/$part")
   total=$((total + b))
-  printf '%-44s %10s\n' "$KIT/$part" "$(mib "$b")" | sed "s|$PWD/||"
+  printf '%-44s %10s\n' "${KIT#$PWD/}/$part" "$(mib "$b")"
 done
 printf '%-44s %10s\n' "the tree (tracked + untracked, not ignored)" "$(mib "$tree")"
 printf '%-44s %10s   (budget %s MiB of the 64 MiB a call sends)\n' "total" "$(mib "$total")" "$BUDGET_MIB"
@@ -135,3 +138,6 @@ if [ "$total" -gt $((BUDGET_MIB * 1048576)) ]; then
   exit 1
 fi
 echo "pack.sh: kit ready in ${KIT#$PWD/}; next: bash bench/gpu/tree.sh hide, then the device call in bench/gpu/README.md"
+}
+
+main "$@"

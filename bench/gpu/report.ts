@@ -22,10 +22,11 @@ export function report(dir: string, read: (file: string) => Json): { json: Json;
   const checks = read('checks.json');
   const kernels = read('kernels.json');
   const model = read('model.json');
+  const large = read('model-large.json');
   const peers = read('peers.json');
   const torch = read('torch.json');
   const phases = read('phases.json');
-  const json = { date: new Date().toISOString(), dir, phases, info, checks, kernels, model, peers, torch };
+  const json = { date: new Date().toISOString(), dir, phases, info, checks, kernels, model, large, peers, torch };
   const out: string[] = [];
   const a = info?.adapter;
   out.push(`# sam2-webgpu on ${a ? a.description || a.device || a.vendor : 'an unknown adapter'}`, '');
@@ -48,14 +49,16 @@ export function report(dir: string, read: (file: string) => Json): { json: Json;
     for (const t of failed.slice(0, 30)) out.push(`- FAIL ${t.file} > ${t.name}: ${String(t.error ?? '').split('\n')[0]}`);
   } else out.push('The checks did not run.');
 
-  out.push('', '## Tracked frames and the image encoder (sam2.1_hiera_t, synthetic weights)', '');
+  out.push('', '## Tracked frames and the image encoder (synthetic weights)', '');
   if (model) {
     out.push(`Image size ${model.size}; video ${model.video}; ${model.setupFrames} frames tracked before timing, then ${model.timedFrames} timed; masks read back to the CPU every frame. f16 storage: ${model.f16Mode}.`, '');
-    out.push('| case | dtype | objects | median ms (wall) | frames/s | GPU ms (timestamps) | bank |', '|---|---|---:|---:|---:|---:|---|');
-    for (const c of model.cases ?? []) {
-      out.push(`| ${c.case} | ${c.dtype} | ${c.objects ?? ''} | ${f(c.medianMs)} | ${c.case === 'frame' ? f(c.fps, 1) : ''} | ${f(c.gpuMs)} | ${c.error ? `error: ${c.error}` : (c.bank ?? '')} |`);
+    out.push('| model | case | dtype | objects | median ms (wall) | frames/s | GPU ms (timestamps) | bank |', '|---|---|---|---:|---:|---:|---:|---|');
+    for (const m of [model, large].filter(Boolean)) {
+      for (const c of m.cases ?? []) {
+        out.push(`| ${m.model ?? 'sam2.1 tiny'} | ${c.case} | ${c.dtype} | ${c.objects ?? ''} | ${f(c.medianMs)} | ${c.case === 'frame' ? f(c.fps, 1) : ''} | ${f(c.gpuMs)} | ${c.error ? `error: ${c.error}` : (c.bank ?? '')} |`);
+      }
+      if (m.stoppedAtCap) out.push('', `${m.model}: the phase reached its time cap; cases after its last row did not run.`);
     }
-    if (model.stoppedAtCap) out.push('', 'The phase reached its time cap: cases after the last row did not run.');
   } else out.push('The model phase did not run.');
 
   out.push('', '## Against the official PyTorch predictor (same GPU, SAM2VideoPredictor, same frames and clicks)', '');

@@ -11,7 +11,7 @@
 #   bash bench/gpu/run.sh            on the device machine: image size 1024, 16 + 30 frames (about 6 minutes)
 #   bash bench/gpu/run.sh --local    here, on lavapipe: image size 256, 1 + 2 frames (a few minutes)
 #   options: --kit DIR (bench/gpu/kit) --out DIR --size N --frames N --setup-frames N --keep-going
-#            --phases info,checks,kernels,model,torch,peers
+#            --phases info,checks,kernels,model,torch,peers (the default; also: large, sam2.1 large at the size)
 #
 # Phases: info (adapter, features, limits) → checks (the kernel test files and the module parity files of the
 # repository, run by the bundled checks.mjs; a failure stops the run unless --keep-going) → kernels → model
@@ -19,6 +19,9 @@
 # f32 and bf16 autocast, from the carried sam2 wheel) → peers (our engine and onnxruntime-node's WebGPU EP on
 # the same adapter, models exported from the synthetic weights on this machine while the earlier phases run).
 set -uo pipefail
+
+# The whole script is one function, read before it runs: editing this file during a run cannot change that run.
+main() {
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$REPO"
 
@@ -47,11 +50,11 @@ done
 if [ "$LOCAL" = 1 ]; then
   SIZE=${SIZE:-256}; FRAMES=${FRAMES:-2}; SETUP=${SETUP:-1}; REPS=2; MIN_MS=200
   # Caps (seconds) per phase on a 2-core machine with a software adapter.
-  CAP_INFO=60 CAP_CHECKS=300 CAP_KERNELS=60 CAP_MODEL=150 CAP_TORCH=150 CAP_PEERS=240 CAP_EXPORT=300
+  CAP_INFO=60 CAP_CHECKS=300 CAP_KERNELS=60 CAP_MODEL=150 CAP_TORCH=150 CAP_PEERS=240 CAP_EXPORT=300 CAP_LARGE=300
 else
   SIZE=${SIZE:-1024}; FRAMES=${FRAMES:-30}; SETUP=${SETUP:-16}; REPS=10; MIN_MS=150
   # About 6 minutes in all, so that a rerun fits the device time too.
-  CAP_INFO=20 CAP_CHECKS=60 CAP_KERNELS=40 CAP_MODEL=80 CAP_TORCH=60 CAP_PEERS=80 CAP_EXPORT=240
+  CAP_INFO=20 CAP_CHECKS=60 CAP_KERNELS=40 CAP_MODEL=80 CAP_TORCH=60 CAP_PEERS=80 CAP_EXPORT=240 CAP_LARGE=90
 fi
 KIT="$(cd "$KIT" 2>/dev/null && pwd)" || { echo "run.sh: no kit folder; build it with: bash bench/gpu/pack.sh" >&2; exit 1; }
 for f in runtime.tar.xz app.tar.xz; do
@@ -176,6 +179,9 @@ fi
 wanted kernels && run_phase kernels "$CAP_KERNELS" "$NODE" "$ROOT/app/device.mjs" kernels --out "$RES" --cap-s $((CAP_KERNELS - 10)) --min-ms "$MIN_MS"
 wanted model && run_phase model "$CAP_MODEL" "$NODE" "$ROOT/app/device.mjs" model --out "$RES" --size "$SIZE" --frames "$FRAMES" --setup-frames "$SETUP" --reps "$REPS" --cap-s $((CAP_MODEL - 15))
 
+# sam2.1 large: not in the default phases (name it: --phases info,checks,large).
+wanted large && run_phase large "$CAP_LARGE" "$NODE" "$ROOT/app/device.mjs" model --model large --out "$RES" --size "$SIZE" --frames "$FRAMES" --setup-frames "$SETUP" --reps "$REPS" --cap-s $((CAP_LARGE - 15))
+
 if wanted torch && [ "$HAVE_PY" = 1 ]; then
   if [ "$LOCAL" = 1 ]; then TORCH_ARGS=(--device cpu --precisions f32); else TORCH_ARGS=(--device cuda --precisions f32,bf16); fi
   run_phase torch "$CAP_TORCH" "$PY" bench/gpu/torch_bench.py "${TORCH_ARGS[@]}" --image-size "$SIZE" --frames "$FRAMES" --setup-frames "$SETUP" --objects 1,3 --out "$RES/torch.json" --time-cap $((CAP_TORCH - 10))
@@ -199,3 +205,6 @@ if [ -n "$EXPORT_PID" ]; then
 fi
 
 finish
+}
+
+main "$@"
