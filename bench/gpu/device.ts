@@ -296,7 +296,7 @@ async function model(dir: string): Promise<void> {
             checkFullBank(state, setup + 1, predictor.config.numMaskmem, predictor.config.maxObjPtrsInEncoder, `frame${objects}`);
             c.bank = `full: ${predictor.config.numMaskmem} memories, ${predictor.config.maxObjPtrsInEncoder} object pointers`;
           } catch (e) {
-            c.bank = `not full (${(e as Error).message}); --setup-frames ${setup}`;
+            c.bank = `not full (${(e as Error).message.replace(/^peers: frame\d+: /, '')}); --setup-frames ${setup}`;
           }
           for (let f = 0; f < timed && !late(); f++) c.ms.push(await step());
           const p = await profile(step);

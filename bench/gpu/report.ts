@@ -89,6 +89,21 @@ export function report(dir: string, read: (file: string) => Json): { json: Json;
     for (const e of errs) out.push(`- ${e}`);
   } else out.push('The onnxruntime phase did not run (see the run log).');
 
+  out.push('', '## Against the goals', '');
+  const frame1 = (model?.cases ?? []).find((c: Json) => c.case === 'frame' && c.objects === 1 && c.dtype === 'f32');
+  const best1 = Math.max(...(model?.cases ?? []).filter((c: Json) => c.case === 'frame' && c.objects === 1 && c.fps > 0).map((c: Json) => c.fps), NaN);
+  const pt1 = tf.find((t) => t.objects === 1 && t.precision === 'f32')?.fps;
+  const peer1 = (peers?.results ?? []).find((r: Json) => r.module === 'frame1');
+  const peerRatio = peer1 ? (peer1.runtimes.find((x: Json) => x.id === 'ort-webgpu')?.medianMs ?? NaN) / (peer1.runtimes.find((x: Json) => x.id === 'ours')?.medianMs ?? NaN) : NaN;
+  const big = (kernels?.results ?? []).filter((r: Json) => /^(matmul|linear)$/.test(r.kernel) && r.dtype === 'f32' && Number.isFinite(r.percentOfDatasheet));
+  const bestKernel = big.reduce((b: Json, r: Json) => (!b || r.percentOfDatasheet > b.percentOfDatasheet ? r : b), undefined);
+  out.push(
+    `- one object, full bank, f32: ours ${f(frame1?.fps, 1)} frames/s vs PyTorch eager f32 ${f(pt1, 1)} (goal: at least as fast) — ${ratio(frame1?.fps, pt1)}`,
+    `- whole tracked frame against onnxruntime's WebGPU EP: ${Number.isFinite(peerRatio) ? `${peerRatio.toFixed(2)}×` : '—'} (goal: ≥ 2×)`,
+    `- matmul / linear f32: best ${bestKernel ? `${f(bestKernel.percentOfDatasheet, 1)}% of the datasheet f32 peak (${bestKernel.name})` : '—'} (goal: ≥ 50% on the large products)`,
+    `- long goal, the official vos_optimized figure (91.2 frames/s for tiny on an A100): ours best ${f(best1, 1)} frames/s for one object`,
+  );
+
   out.push('', '## Kernels at SAM 2 shapes', '');
   if (kernels?.results?.length) {
     const sheet = kernels.datasheet;

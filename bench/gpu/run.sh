@@ -148,13 +148,18 @@ run_phase() {
   esac
   record "$name" "$status" $(($(date +%s) - t))
   say "phase $name: $status after $(($(date +%s) - t))s"
+  snapshot
   return $rc
 }
-finish() {
-  say "report"
+# The results so far, written to $OUT after every phase: a call cut off later still returns them.
+snapshot() {
   "$NODE" "$ROOT/app/device.mjs" report --out "$RES" >/dev/null && cp "$RES/gpu-results.md" "$RES/gpu-results.json" "$OUTDIR/"
   [ -f "$ROOT/export.log" ] && cp "$ROOT/export.log" "$RES/"
   tar -C "$RES" -czf "$OUTDIR/phases.tar.gz" .
+}
+finish() {
+  say "report"
+  snapshot
   [ -f "$OUTDIR/gpu-results.md" ] && cat "$OUTDIR/gpu-results.md"
   say "done; results in $OUTDIR"
 }
