@@ -1,6 +1,6 @@
 /**
  * The GPU device kit (bench/gpu): it must fit what a device call can send, and it must run from its own
- * unpacked files. Packs it with `--fast` (xz -0: every size an upper bound of the real kit's) into a
+ * unpacked files. Packs it with `--fast` (xz -6: every size an upper bound of the real kit's) into a
  * temporary folder, checks the budget from its MANIFEST, then runs `bench/gpu/run.sh --local` on that kit
  * for the adapter and correctness phases: the bundled kernel and parity test files on this machine's
  * adapter, unpacked into a temporary root as on the device.
