@@ -94,4 +94,10 @@ async function main(): Promise<void> {
   process.exit(process.exitCode ?? 0);
 }
 
-await main();
+try {
+  await main();
+} catch (e) {
+  // The message and stack only: an uncaught error would also print the bundle's (minified) source line.
+  console.error(`checks: ${(e as Error)?.stack ?? e}`);
+  process.exit(1);
+}

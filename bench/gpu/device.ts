@@ -337,5 +337,11 @@ async function main(): Promise<void> {
   } else throw new Error(`device: unknown phase '${phase ?? ''}' (info, kernels, model, report)`);
 }
 
-await main();
-process.exit(0);
+try {
+  await main();
+  process.exit(0);
+} catch (e) {
+  // The message and stack only: an uncaught error would also print the bundle's (minified) source line.
+  console.error(`device ${process.argv[2] ?? ''}: ${(e as Error)?.stack ?? e}`);
+  process.exit(1);
+}

@@ -32,9 +32,9 @@ KIT=bench/gpu/kit
 FAST=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) KIT="$2"; shift 2 ;;
+    --out) [ $# -ge 2 ] && [ -n "$2" ] || { echo "pack.sh: --out needs a folder" >&2; exit 2; }; KIT="$2"; shift 2 ;;
     --fast) FAST=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "pack.sh: unknown argument $1 (--out DIR, --fast)" >&2; exit 2 ;;
   esac
 done

@@ -17,6 +17,11 @@ function torchFrames(torch: Json): Array<{ objects: number; precision: string; f
     .map((c) => ({ objects: Number(c.objects), precision: String(c.precision), fps: c.fps, medianMs: c.median_ms ?? c.medianMs }));
 }
 
+/** The status a phase got in phases.json, if it is there. */
+function phaseStatus(phases: Json, name: string): string | undefined {
+  return Array.isArray(phases) ? phases.find((p: Json) => p.phase === name)?.status : undefined;
+}
+
 export function report(dir: string, read: (file: string) => Json): { json: Json; md: string } {
   const info = read('info.json');
   const checks = read('checks.json');
@@ -51,7 +56,8 @@ export function report(dir: string, read: (file: string) => Json): { json: Json;
 
   out.push('', '## Tracked frames and the image encoder (synthetic weights)', '');
   if (model) {
-    out.push(`Image size ${model.size}; video ${model.video}; ${model.setupFrames} frames tracked before timing, then ${model.timedFrames} timed; masks read back to the CPU every frame. f16 storage: ${model.f16Mode}.`, '');
+    const mode = model.f16Mode === 'f16' ? 'f16 arithmetic (shader-f16)' : 'f16 stored as packed pairs, f32 arithmetic (no shader-f16)';
+    out.push(`Image size ${model.size}; video ${model.video}; frames tracked before timing: ${model.setupFrames}, then timed: ${model.timedFrames}; masks read back to the CPU every frame. The f16 rows: ${mode}.`, '');
     out.push('| model | case | dtype | objects | median ms (wall) | frames/s | GPU ms (timestamps) | bank |', '|---|---|---|---:|---:|---:|---:|---|');
     for (const m of [model, large].filter(Boolean)) {
       for (const c of m.cases ?? []) {
@@ -72,7 +78,7 @@ export function report(dir: string, read: (file: string) => Json): { json: Json;
       const pt = (p: string) => tf.find((t) => t.objects === o && t.precision === p)?.fps;
       out.push(`| ${o} | ${f(ours('f32'), 1)} | ${f(ours('f16'), 1)} | ${f(pt('f32'), 1)} | ${f(pt('bf16'), 1)} | ${ratio(ours('f32'), pt('f32'))} | ${ratio(ours('f16'), pt('bf16'))} |`);
     }
-  } else out.push(torch ? 'Our model phase did not run.' : 'The PyTorch phase did not run (see the run log).');
+  } else out.push(torch ? 'Our model phase did not run.' : `The PyTorch phase did not run: ${phaseStatus(phases, 'torch') ?? 'not asked for'}.`);
 
   out.push('', "## Against onnxruntime's WebGPU EP (same adapter, same process, alternating)", '');
   if (peers?.results?.length) {
@@ -87,20 +93,23 @@ export function report(dir: string, read: (file: string) => Json): { json: Json;
     }
     const errs = peers.results.flatMap((r: Json) => (r.runtimes ?? []).filter((x: Json) => x.error).map((x: Json) => `${r.case} ${x.id}: ${x.error}`));
     for (const e of errs) out.push(`- ${e}`);
-  } else out.push('The onnxruntime phase did not run (see the run log).');
+  } else out.push(`The onnxruntime phase did not run: ${phaseStatus(phases, 'peers') ?? 'not asked for'}.`);
 
   out.push('', '## Against the goals', '');
   const frame1 = (model?.cases ?? []).find((c: Json) => c.case === 'frame' && c.objects === 1 && c.dtype === 'f32');
-  const best1 = Math.max(...(model?.cases ?? []).filter((c: Json) => c.case === 'frame' && c.objects === 1 && c.fps > 0).map((c: Json) => c.fps), NaN);
+  const fps1: number[] = (model?.cases ?? []).filter((c: Json) => c.case === 'frame' && c.objects === 1 && c.fps > 0).map((c: Json) => c.fps);
+  const best1 = fps1.length ? Math.max(...fps1) : NaN;
   const pt1 = tf.find((t) => t.objects === 1 && t.precision === 'f32')?.fps;
   const peer1 = (peers?.results ?? []).find((r: Json) => r.module === 'frame1');
   const peerRatio = peer1 ? (peer1.runtimes.find((x: Json) => x.id === 'ort-webgpu')?.medianMs ?? NaN) / (peer1.runtimes.find((x: Json) => x.id === 'ours')?.medianMs ?? NaN) : NaN;
-  const big = (kernels?.results ?? []).filter((r: Json) => /^(matmul|linear)$/.test(r.kernel) && r.dtype === 'f32' && Number.isFinite(r.percentOfDatasheet));
-  const bestKernel = big.reduce((b: Json, r: Json) => (!b || r.percentOfDatasheet > b.percentOfDatasheet ? r : b), undefined);
+  // The share of the datasheet peak where the adapter is in the table, else of the FMA peak measured in the run.
+  const share = kernels?.datasheet ? 'percentOfDatasheet' : 'percentOfMeasuredPeak';
+  const big = (kernels?.results ?? []).filter((r: Json) => /^(matmul|linear)$/.test(r.kernel) && r.dtype === 'f32' && Number.isFinite(r[share]));
+  const bestKernel = big.reduce((b: Json, r: Json) => (!b || r[share] > b[share] ? r : b), undefined);
   out.push(
     `- one object, full bank, f32: ours ${f(frame1?.fps, 1)} frames/s vs PyTorch eager f32 ${f(pt1, 1)} (goal: at least as fast) — ${ratio(frame1?.fps, pt1)}`,
     `- whole tracked frame against onnxruntime's WebGPU EP: ${Number.isFinite(peerRatio) ? `${peerRatio.toFixed(2)}×` : '—'} (goal: ≥ 2×)`,
-    `- matmul / linear f32: best ${bestKernel ? `${f(bestKernel.percentOfDatasheet, 1)}% of the datasheet f32 peak (${bestKernel.name})` : '—'} (goal: ≥ 50% on the large products)`,
+    `- matmul / linear f32: best ${bestKernel ? `${f(bestKernel[share], 1)}% of the ${kernels.datasheet ? 'datasheet' : 'measured FMA'} f32 peak (${bestKernel.name})` : '—'} (goal: ≥ 50% of the datasheet peak on the large products)`,
     `- long goal, the official vos_optimized figure (91.2 frames/s for tiny on an A100): ours best ${f(best1, 1)} frames/s for one object`,
   );
 

@@ -33,19 +33,30 @@ FRAMES=""
 SETUP=""
 KEEP_GOING=0
 PHASES=info,checks,kernels,model,torch,peers
+KNOWN_PHASES=info,checks,kernels,model,large,torch,peers
+value() { # option, its value (the next argument)
+  [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || { echo "run.sh: $1 needs a value (see --help)" >&2; exit 2; }
+}
 while [ $# -gt 0 ]; do
   case "$1" in
     --local) LOCAL=1; shift ;;
-    --kit) KIT="$2"; shift 2 ;;
-    --out) OUTDIR="$2"; shift 2 ;;
-    --size) SIZE="$2"; shift 2 ;;
-    --frames) FRAMES="$2"; shift 2 ;;
-    --setup-frames) SETUP="$2"; shift 2 ;;
-    --phases) PHASES="$2"; shift 2 ;;
+    --kit) value "$@"; KIT="$2"; shift 2 ;;
+    --out) value "$@"; OUTDIR="$2"; shift 2 ;;
+    --size) value "$@"; SIZE="$2"; shift 2 ;;
+    --frames) value "$@"; FRAMES="$2"; shift 2 ;;
+    --setup-frames) value "$@"; SETUP="$2"; shift 2 ;;
+    --phases) value "$@"; PHASES="$2"; shift 2 ;;
     --keep-going) KEEP_GOING=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
+done
+for p in ${PHASES//,/ }; do
+  [[ ",$KNOWN_PHASES," == *",$p,"* ]] || { echo "run.sh: unknown phase '$p' in --phases (${KNOWN_PHASES//,/, })" >&2; exit 2; }
+done
+for n in SIZE FRAMES SETUP; do
+  v=${!n}
+  [ -z "$v" ] || [[ "$v" =~ ^[0-9]+$ ]] || { echo "run.sh: --$(echo "$n" | tr A-Z a-z | sed 's/setup/setup-frames/') must be a whole number, not '$v'" >&2; exit 2; }
 done
 if [ "$LOCAL" = 1 ]; then
   SIZE=${SIZE:-256}; FRAMES=${FRAMES:-2}; SETUP=${SETUP:-1}; REPS=2; MIN_MS=200
@@ -56,7 +67,8 @@ else
   # About 6 minutes in all, so that a rerun fits the device time too.
   CAP_INFO=20 CAP_CHECKS=60 CAP_KERNELS=40 CAP_MODEL=80 CAP_TORCH=60 CAP_PEERS=80 CAP_EXPORT=240 CAP_LARGE=90
 fi
-KIT="$(cd "$KIT" 2>/dev/null && pwd)" || { echo "run.sh: no kit folder; build it with: bash bench/gpu/pack.sh" >&2; exit 1; }
+KIT_ARG=$KIT
+KIT="$(cd "$KIT" 2>/dev/null && pwd)" || { echo "run.sh: no kit folder at $KIT_ARG; build it with: bash bench/gpu/pack.sh" >&2; exit 1; }
 for f in runtime.tar.xz app.tar.xz; do
   [ -f "$KIT/$f" ] || { echo "run.sh: $KIT/$f is missing; build the kit with: bash bench/gpu/pack.sh" >&2; exit 1; }
 done
@@ -66,21 +78,43 @@ ROOT="$(mktemp -d "${TMPDIR:-/tmp}/sam2-webgpu-kit.XXXXXX")"
 RES="$ROOT/results"
 mkdir -p "$RES"
 EXPORT_PID=""
+PHASE_PID=""
+FAILED=0
+T0=$(date +%s)
+say() { echo "[run.sh +$(($(date +%s) - T0))s] $*"; }
 cleanup() {
   [ -n "$EXPORT_PID" ] && kill "$EXPORT_PID" 2>/dev/null
   rm -rf "$ROOT"
 }
+# Ctrl-C or TERM: stop the running phase (timeout runs it in its own process group, so the signal does not
+# reach it by itself), keep what it wrote, write the results so far to $OUT, then remove the temporary root.
+interrupted() {
+  trap '' INT TERM
+  say "interrupted: stopping the current phase and writing the results so far"
+  if [ -n "$PHASE_PID" ]; then
+    kill -TERM "$PHASE_PID" 2>/dev/null && wait "$PHASE_PID" 2>/dev/null
+    record "$PHASE_NAME" "interrupted" $(($(date +%s) - PHASE_T))
+  fi
+  [ -n "$EXPORT_PID" ] && kill "$EXPORT_PID" 2>/dev/null
+  [ -n "${NODE:-}" ] && [ -x "$NODE" ] && [ -d "$ROOT/app" ] && snapshot
+  say "interrupted; results so far in $OUTDIR"
+  exit 130
+}
 trap cleanup EXIT
-trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
-exec > >(tee "$OUTDIR/run.log") 2>&1
-T0=$(date +%s)
-say() { echo "[run.sh +$(($(date +%s) - T0))s] $*"; }
+trap interrupted INT TERM
+# The log's tee ignores INT and TERM, so that the run's last lines still reach it after a Ctrl-C.
+exec > >(trap '' INT TERM; exec tee "$OUTDIR/run.log") 2>&1
 
 # ---------------------------------------------------------------- unpack
 say "unpacking $KIT into $ROOT ($([ "$LOCAL" = 1 ] && echo local || echo device) run, image size $SIZE)"
 head -4 "$KIT/MANIFEST.txt" 2>/dev/null
-tar -xJf "$KIT/runtime.tar.xz" -C "$ROOT" || { echo "run.sh: cannot unpack runtime.tar.xz" >&2; exit 1; }
-tar -xJf "$KIT/app.tar.xz" -C "$ROOT" || { echo "run.sh: cannot unpack app.tar.xz" >&2; exit 1; }
+# tar needs the xz program for .tar.xz; where it is missing, Python's tarfile (lzma) unpacks the same.
+untar() {
+  if command -v xz >/dev/null; then tar -xJf "$1" -C "$2"
+  else python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"; fi
+}
+untar "$KIT/runtime.tar.xz" "$ROOT" || { echo "run.sh: cannot unpack runtime.tar.xz" >&2; exit 1; }
+untar "$KIT/app.tar.xz" "$ROOT" || { echo "run.sh: cannot unpack app.tar.xz" >&2; exit 1; }
 NODE="$ROOT/bin/node"
 "$NODE" -v >/dev/null || { echo "run.sh: the carried Node does not run here" >&2; exit 1; }
 
@@ -103,6 +137,8 @@ else
     if [ -n "$f" ]; then DRIVER="$f"; break; fi
   done
   if [ -n "$DRIVER" ]; then
+    say "ICD $DRIVER: $(tr -d '\n ' <"$DRIVER" | head -c 300)"
+    say "driver libraries: $(ldconfig -p 2>/dev/null | grep -oE '(libGLX_nvidia|libnvidia-glcore|libnvidia-gpucomp|libGLdispatch)\.so[.0-9]*' | sort -u | tr '\n' ' ')"
     export VK_DRIVER_FILES="$DRIVER"
     [ -f /usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json ] && export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
   else
@@ -139,12 +175,16 @@ run_phase() {
   shift 2
   say "phase $name (cap ${cap}s)"
   t=$(date +%s)
-  timeout --kill-after=10 "$cap" "$@"
+  PHASE_NAME=$name PHASE_T=$t
+  timeout --kill-after=10 "$cap" "$@" &
+  PHASE_PID=$!
+  wait "$PHASE_PID"
   rc=$?
+  PHASE_PID=""
   case $rc in
     0) status=ok ;;
     124|137) status="stopped at its ${cap}s cap" ;;
-    *) status="failed (exit $rc)" ;;
+    *) status="failed (exit $rc)"; FAILED=1 ;;
   esac
   record "$name" "$status" $(($(date +%s) - t))
   say "phase $name: $status after $(($(date +%s) - t))s"
@@ -161,7 +201,7 @@ finish() {
   say "report"
   snapshot
   [ -f "$OUTDIR/gpu-results.md" ] && cat "$OUTDIR/gpu-results.md"
-  say "done; results in $OUTDIR"
+  if [ "$FAILED" = 1 ]; then say "done, with failed phases (above); results in $OUTDIR"; else say "done; results in $OUTDIR"; fi
 }
 
 wanted info && run_phase info "$CAP_INFO" "$NODE" "$ROOT/app/device.mjs" info --out "$RES"
@@ -187,6 +227,8 @@ wanted model && run_phase model "$CAP_MODEL" "$NODE" "$ROOT/app/device.mjs" mode
 # sam2.1 large: not in the default phases (name it: --phases info,checks,large).
 wanted large && run_phase large "$CAP_LARGE" "$NODE" "$ROOT/app/device.mjs" model --model large --out "$RES" --size "$SIZE" --frames "$FRAMES" --setup-frames "$SETUP" --reps "$REPS" --cap-s $((CAP_LARGE - 15))
 
+wanted torch && [ "$HAVE_PY" = 0 ] && record torch "skipped: no Python with PyTorch and the carried wheels" 0
+wanted peers && [ "$HAVE_PY" = 0 ] && record peers "skipped: no Python with PyTorch to export the ONNX models" 0
 if wanted torch && [ "$HAVE_PY" = 1 ]; then
   if [ "$LOCAL" = 1 ]; then TORCH_ARGS=(--device cpu --precisions f32); else TORCH_ARGS=(--device cuda --precisions f32,bf16); fi
   run_phase torch "$CAP_TORCH" "$PY" bench/gpu/torch_bench.py "${TORCH_ARGS[@]}" --image-size "$SIZE" --frames "$FRAMES" --setup-frames "$SETUP" --objects 1,3 --out "$RES/torch.json" --time-cap $((CAP_TORCH - 10))
@@ -202,14 +244,16 @@ if [ -n "$EXPORT_PID" ]; then
     PEERS_DRIVER=${DRIVER:-lavapipe}
     # onnxruntime's WebGPU EP and ours alternate on the same adapter; its CPU EP is left out (it is not the comparison).
     SAM2_PEERS_MODELS="$ROOT/models" run_phase peers "$CAP_PEERS" "$NODE" "$ROOT/app/peers.mjs" --driver "$PEERS_DRIVER" --sizes "$SIZE" \
-      --modules encoder,memory_attention,mask_decoder,memory_encoder,frame1 --runtimes ours,ort-webgpu --warmup 1 --reps 3 --out "$RES/peers.json"
+      --modules frame1,encoder,memory_attention,mask_decoder,memory_encoder --runtimes ours,ort-webgpu --warmup 1 --reps 3 --out "$RES/peers.json"
   else
-    record peers "skipped: the ONNX export failed (exit $rc; see export.log)" 0
+    record peers "failed: the ONNX export failed (exit $rc; see export.log)" 0
+    FAILED=1
     say "the ONNX export failed (exit $rc): no onnxruntime comparison"
   fi
 fi
 
 finish
+[ "$FAILED" = 0 ]
 }
 
 main "$@"

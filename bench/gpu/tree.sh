@@ -7,7 +7,7 @@
 #   bash bench/gpu/tree.sh hide      take the paths out of the index and ignore them (.git/info/exclude)
 #   bash bench/gpu/tree.sh restore   put them back in the index and drop the ignore lines (safe to repeat)
 #   bash bench/gpu/tree.sh status    hidden or not
-#   bash bench/gpu/tree.sh size      bytes of the tree that would travel with the paths hidden
+#   bash bench/gpu/tree.sh size      bytes of the tree that would travel with the paths hidden (a number)
 #
 # While hidden, `git status` shows the paths as deleted: restore before committing. hide refuses when those
 # paths have staged changes, and undoes its own work if it is interrupted.
@@ -46,7 +46,8 @@ case "${1:-}" in
       exit 0
     fi
     if ! git diff --cached --quiet -- "${HIDDEN[@]}"; then
-      echo "tree.sh: ${HIDDEN[*]} have staged changes; commit or unstage them first" >&2
+      echo "tree.sh: staged changes under ${HIDDEN[*]} would be lost; commit or unstage them first:" >&2
+      git diff --cached --name-only -- "${HIDDEN[@]}" | sed 's/^/  /' >&2
       exit 1
     fi
     trap 'echo "tree.sh: interrupted; restoring" >&2; restore; exit 130' INT TERM
