@@ -7,11 +7,15 @@
  *
  *   node checks.mjs [--out checks.json] [--files kernels/matmul,model/mask_decoder] [--list]
  *
- * Prints one line per test and a summary; exits 1 if any test failed. In the kit's bundle the test files'
+ * Prints one line per test and a summary. Exits 0 when every test passed or was skipped; 3 when the only
+ * failures are f16 / packed-f16 parity checks above their bounds (the bounds were measured on the routes CPU
+ * adapters take, and another adapter's routes round f16 differently: the run goes on to the timings, and the
+ * report names every such failure); 1 for any other failure. In the kit's bundle the test files'
  * data sit beside the bundle (data/*.json for the kernel files, tiny256/ for the fixtures), where the files
  * look for them relative to their own module.
  */
 import { renameSync, writeFileSync } from 'node:fs';
+import { blocking } from './report.js';
 import { collectFile, runFile, type TestOutcome } from './vitest_shim.js';
 
 /** The test files the kit runs, by their name in test/parity_bounds.json ('kernels/matmul'). */
@@ -60,7 +64,7 @@ async function main(): Promise<void> {
   const save = (done: boolean) => {
     if (!out) return;
     const failed = all.filter((o) => o.status === 'failed').length;
-    const doc = { done, seconds: (performance.now() - started) / 1000, passed: all.filter((o) => o.status === 'passed').length, failed, skipped: all.filter((o) => o.status === 'skipped').length, tests: all };
+    const doc = { done, seconds: (performance.now() - started) / 1000, passed: all.filter((o) => o.status === 'passed').length, failed, blocking: blocking(all).length, skipped: all.filter((o) => o.status === 'skipped').length, tests: all };
     writeFileSync(`${out}.tmp`, JSON.stringify(doc, null, 1));
     renameSync(`${out}.tmp`, out);
   };
@@ -88,7 +92,9 @@ async function main(): Promise<void> {
   console.log(`\nchecks: ${all.length - failed.length - skipped} passed, ${skipped} skipped, ${failed.length} failed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   if (failed.length) {
     console.log(`failed:\n${failed.map((o) => `  ${o.file} > ${o.name}: ${o.error?.split('\n')[0]}`).join('\n')}`);
-    process.exitCode = 1;
+    const stop = blocking(all).length > 0;
+    if (!stop) console.log('checks: the only failures are f16 parity checks above bounds measured on CPU adapters; f32 and every kernel check passed');
+    process.exitCode = stop ? 1 : 3;
   }
   // The test files' GPUs (test/helpers.ts) stay open; end the process once the results are out.
   process.exit(process.exitCode ?? 0);

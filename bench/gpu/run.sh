@@ -184,6 +184,7 @@ run_phase() {
   case $rc in
     0) status=ok ;;
     124|137) status="stopped at its ${cap}s cap" ;;
+    3) if [ "$name" = checks ]; then status="f16 parity above bounds; measured anyway"; else status="failed (exit 3)"; fi; FAILED=1 ;;
     *) status="failed (exit $rc)"; FAILED=1 ;;
   esac
   record "$name" "$status" $(($(date +%s) - t))
@@ -207,7 +208,12 @@ finish() {
 wanted info && run_phase info "$CAP_INFO" "$NODE" "$ROOT/app/device.mjs" info --out "$RES"
 
 if wanted checks; then
-  if ! run_phase checks "$CAP_CHECKS" "$NODE" "$ROOT/app/checks.mjs" --out "$RES/checks.json" && [ "$KEEP_GOING" = 0 ]; then
+  run_phase checks "$CAP_CHECKS" "$NODE" "$ROOT/app/checks.mjs" --out "$RES/checks.json"
+  rc=$?
+  # 3: only f16 parity checks above their bounds (measured on CPU adapters' routes): reported, and timed anyway.
+  if [ $rc = 3 ]; then
+    say "f16 parity above the bounds measured on CPU adapters (see the report); f32 and the kernels passed: measuring"
+  elif [ $rc != 0 ] && [ "$KEEP_GOING" = 0 ]; then
     say "correctness checks failed or did not finish: no timings (--keep-going measures anyway)"
     finish
     exit 1

@@ -4,6 +4,7 @@
  * files of their own and check that it fails what vitest fails, skips what vitest skips, and passes the rest.
  */
 import { describe, expect, it } from 'vitest';
+import { blocking } from '../../bench/gpu/report.js';
 import * as shim from '../../bench/gpu/vitest_shim.js';
 
 /** Collects and runs `body` (which registers tests through the shim, as a test file's top level would). */
@@ -78,5 +79,22 @@ describe('the kit’s vitest shim', () => {
     expect(statuses(out)).toEqual({ 'a > after an await': 'passed', 'a > nested > skips': 'skipped', 'b > one': 'failed', 'b > two': 'failed', path: 'passed' });
     expect(out.find((o) => o.name === 'b > one')!.error).toBe('beforeAll: no fixture');
     expect(order).toEqual(['file beforeAll', 'a test', 'file afterAll']);
+  });
+
+  it('the kit stops on any failure but an f16 parity check above its bound', () => {
+    const failed = (error: string) => ({ status: 'failed', error });
+    const f16 = [
+      failed('box.singlemask.iou_pred (f16): cosine 1.000000000, max|Δ|/max|ref| 3.022e-4 (worst at 0: got 0.55, want 0.55): above the bound 0.00013 (measured 0.0000159): expected false to be true'),
+      failed('batched box.multimask.iou_pred (f16packed): cosine 0.999999997, max|Δ|/max|ref| 2.3e-4 (worst at 0): 1 − cosine 2.546e-9 above the bound 1.5e-9 (measured 1.8e-10): expected false to be true'),
+      failed('x (f16): cosine 0.998, max|Δ|/max|ref| 1e-2 (worst at 3): cosine below 0.999: expected false to be true'),
+    ];
+    expect(blocking(f16)).toEqual([]);
+    const stop = [
+      failed('box.singlemask.iou_pred (f32): cosine 0.99, max|Δ|/max|ref| 3e-2 (worst at 0): above the bound 0.00013 (measured 1e-6): expected false to be true'),
+      failed('x (f16): cosine NaN, max|Δ|/max|ref| NaN (worst at 0): not finite: expected false to be true'),
+      failed('f16 M=33 N=7 K=9: max|Δ| 1.2e-1 at 4 (got 1, want 2) > 0.01 × max|ref| 2.0'),
+      failed('beforeAll: no fixture'),
+    ];
+    expect(blocking([...f16, ...stop, { status: 'passed' }, { status: 'skipped', error: 'skipped' }])).toEqual(stop);
   });
 });
