@@ -19,6 +19,7 @@ import { blocking } from './report.js';
 import { collectFile, runFile, type TestOutcome } from './vitest_shim.js';
 
 /** The test files the kit runs, by their name in test/parity_bounds.json ('kernels/matmul'). */
+// The module files read test/fixtures/tiny256 files that bench/gpu/pack.sh carries (its list must match).
 const FILES: Record<string, () => Promise<unknown>> = {
   'kernels/attention': () => import('../../test/kernels/attention.test.js'),
   'kernels/baseline': () => import('../../test/kernels/baseline.test.js'),
@@ -42,8 +43,6 @@ const FILES: Record<string, () => Promise<unknown>> = {
   'model/memory_attention': () => import('../../test/model/memory_attention.test.js'),
 };
 
-/** The fixtures the module files above read (bench/gpu/pack.sh carries these from test/fixtures/tiny256). */
-export const CARRIED_FIXTURES = ['prompt_encoder', 'mask_decoder', 'memory_encoder', 'memory_attention'].map((m) => `${m}.safetensors`);
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

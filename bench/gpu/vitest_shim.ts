@@ -50,7 +50,6 @@ export function describe(name: string, body: () => unknown): void {
 export function it(name: string, fn: Body): void {
   current.children.push({ kind: 'test', name, fn });
 }
-export const test = it;
 
 export function beforeAll(fn: () => unknown): void {
   current.beforeAll.push(fn);
