@@ -21,7 +21,6 @@ import { ImageEncoder } from '../src/model/image_encoder.js';
 import { getManifest, type Manifest } from '../src/checkpoint/manifests.js';
 import { preprocessVideoFrame } from '../src/model/preprocess.js';
 import { loadWeights } from '../src/checkpoint/weights.js';
-import { isCpuAdapter } from '../src/runtime/device.js';
 import { Gpu } from '../src/runtime/gpu.js';
 import { Profiler } from '../src/runtime/profiler.js';
 import { syntheticWeights } from '../src/checkpoint/synthetic.js';
@@ -178,7 +177,7 @@ async function benchOne(gpu: Gpu, size: ModelSize, imageSize: number, dtype: 'f3
 async function main(): Promise<void> {
   const gpu = await Gpu.create();
   const info = gpu.info;
-  const cpu = isCpuAdapter(info);
+  const cpu = gpu.profile.software;
   const models = (arg('models')?.split(',') ?? (cpu ? ['tiny'] : [...MODEL_SIZES])) as ModelSize[];
   const sizes = (arg('sizes') ?? '1024,512').split(',').map(Number);
   const dtypes = (arg('dtype') ?? (info.features.f16 ? 'f32,f16' : 'f32')).split(',') as ('f32' | 'f16')[];
@@ -186,6 +185,7 @@ async function main(): Promise<void> {
   const warmup = Number(arg('warmup') ?? 1);
   const profile = process.argv.includes('--profile');
   console.log(`adapter: ${info.adapter} (${info.backend}), f16: ${info.features.f16}, f16 storage: ${gpu.f16Mode}`);
+  console.log(gpu.profile.describe());
   const header = `${'model'.padEnd(16)} ${'size'.padStart(5)} ${'dtype'.padEnd(5)} ${'ms/frame'.padStart(10)} ${'GFLOP'.padStart(7)} ${'GFLOPS'.padStart(8)} ${'weights MB'.padStart(10)} ${'peak act MB'.padStart(11)} ${'pool peak MB'.padStart(12)}`;
   console.log(header);
   console.log('-'.repeat(header.length));

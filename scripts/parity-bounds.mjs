@@ -3,12 +3,19 @@
  * The parity bounds table (test/parity_bounds.json) and the README's parity table generated from it.
  *
  *   npm run parity:bounds -- record [test files…]   run the parity suites measuring (SAM2_WEBGPU_PARITY=record),
- *                                                   in Node and in Chromium, then rewrite the table and README
- *   npm run parity:bounds -- update [--prune] LOG…  the same from saved vitest output (lines `@parity {…}`);
- *                                                   --prune drops unmeasured checks of the files measured
+ *                                                   in Node, in Chromium and in Node under the GPU profile
+ *                                                   (vitest.gpu-profile.config.ts), then rewrite the table
+ *                                                   and README
+ *   npm run parity:bounds -- update [--prune|--merge] LOG…
+ *                                                   the same from saved vitest output (lines `@parity {…}`);
+ *                                                   --prune drops unmeasured checks of the files measured;
+ *                                                   --merge keeps the worse of each check's measured error in
+ *                                                   the table and in the logs (adds a run of another route)
  *   npm run parity:bounds -- readme                 regenerate the README section from the table
  *   npm run parity:bounds -- check                  exit 1 when the README section or a bound is out of date
  *
+ * A check has one bound for every route that runs it (the default profile in Node and Chromium, the GPU
+ * profile): its measured error is the worst over them.
  * Each check's bound derives from its measured error (the worst over every run merged in):
  *   bound = max(FACTOR × measured, floor of the variant), rounded up to two significant digits,
  * for max|Δ|/max|ref| and for 1 − cosine, so a bound is at most 10× its measured error unless the measured
@@ -48,6 +55,14 @@ const NODE_FILES = [
   'test/video/default_init.test.ts',
 ];
 const BROWSER_FILES = ['test/model/image_encoder.test.ts', 'test/model/mask_decoder.test.ts', 'test/video/video_predictor.test.ts'];
+/**
+ * The parity suites that also run under the GPU profile on lavapipe (vitest.gpu-profile.config.ts): every Node
+ * file but preprocessing (no kernel the profile chooses) and the image predictor, near-tie and default-init
+ * files (the same modules as the video replay, on other inputs).
+ */
+const NOT_UNDER_GPU_PROFILE = ['test/model/preprocess.test.ts', 'test/model/image_predictor.test.ts', 'test/video/near_tie.test.ts', 'test/video/default_init.test.ts'];
+export const GPU_PROFILE_FILES = NODE_FILES.filter((f) => !NOT_UNDER_GPU_PROFILE.includes(f));
+export const GPU_PROFILE_PROJECT = 'gpu profile on lavapipe';
 
 /** README rows: test file → what it checks. */
 const MODULES = {
@@ -133,7 +148,7 @@ function parseLogs(texts) {
  * Merges measurements into the table and recomputes every bound from its measured error. With `prune`, the
  * checks of a measured test file that this run did not measure (renamed or removed checks) are dropped.
  */
-function update(table, measurements, prune = false) {
+function update(table, measurements, prune = false, merge = false) {
   if (prune) {
     const seen = new Set(measurements.map((m) => `${m.file}\u0000${m.name}\u0000${m.variant}`));
     for (const file of new Set(measurements.map((m) => m.file))) {
@@ -147,7 +162,8 @@ function update(table, measurements, prune = false) {
     if (!(m.variant in FLOORS)) throw new Error(`parity: unknown variant '${m.variant}' of ${m.file} ${m.name}`);
     const byName = (table.checks[m.file] ??= {});
     const byVariant = (byName[m.name] ??= {});
-    byVariant[m.variant] = { rel: 0, cos: 0, measured: { rel: m.rel, cos: m.cos } };
+    const had = merge ? byVariant[m.variant]?.measured : undefined;
+    byVariant[m.variant] = { rel: 0, cos: 0, measured: { rel: Math.max(m.rel, had?.rel ?? 0), cos: Math.max(m.cos, had?.cos ?? 0) } };
   }
   for (const byName of Object.values(table.checks)) {
     for (const byVariant of Object.values(byName)) {
@@ -241,6 +257,8 @@ async function main(argv) {
     const logs = [await runVitest(files, env)];
     const inBrowser = files.filter((f) => BROWSER_FILES.includes(f));
     if (inBrowser.length) logs.push(await runVitest(['--config', 'vitest.browser.config.ts', ...inBrowser], env));
+    const underGpu = files.filter((f) => GPU_PROFILE_FILES.includes(f));
+    if (underGpu.length) logs.push(await runVitest(['--config', 'vitest.gpu-profile.config.ts', '--project', GPU_PROFILE_PROJECT, ...underGpu], env));
     const ms = parseLogs(logs);
     if (ms.length === 0) throw new Error('parity: no measurements in the output');
     writeTable(update(readTable(), ms, true));
@@ -248,8 +266,10 @@ async function main(argv) {
     console.log(`parity: ${ms.length} measurements → test/parity_bounds.json, README.md`);
   } else if (cmd === 'update') {
     const prune = rest.includes('--prune');
-    const ms = parseLogs(rest.filter((f) => f !== '--prune').map((f) => readFileSync(f, 'utf8')));
-    writeTable(update(readTable(), ms, prune));
+    const merge = rest.includes('--merge');
+    if (prune && merge) throw new Error('parity: --prune and --merge exclude each other');
+    const ms = parseLogs(rest.filter((f) => f !== '--prune' && f !== '--merge').map((f) => readFileSync(f, 'utf8')));
+    writeTable(update(readTable(), ms, prune, merge));
     writeFileSync(README, spliceReadme(readFileSync(README, 'utf8'), readmeSection(readTable())));
     console.log(`parity: ${ms.length} measurements → test/parity_bounds.json, README.md`);
   } else if (cmd === 'readme') {
@@ -259,7 +279,7 @@ async function main(argv) {
     for (const line of p) console.error(line);
     process.exit(p.length ? 1 : 0);
   } else {
-    console.error('usage: npm run parity:bounds -- record [test files…] | update LOG… | readme | check');
+    console.error('usage: npm run parity:bounds -- record [test files…] | update [--prune|--merge] LOG… | readme | check');
     process.exit(2);
   }
 }

@@ -17,6 +17,7 @@ import type { ModelSize } from './checkpoint/config.js';
 import { MAX_OBJ_ID } from './io/png_format.js';
 import { OutputError, OutputPlan, installSignalCleanup } from './io/outputs.js';
 import { fileAccessError, Sam2Error } from './runtime/errors.js';
+import { PROFILE_MODES, profileModeFromEnvironment, type ProfileMode } from './runtime/profile.js';
 
 export interface Command {
   name: string;
@@ -24,7 +25,7 @@ export interface Command {
   summary: string;
   /** Full help text, shown by `sam2-webgpu <name> --help`. */
   usage: string;
-  run(args: string[]): Promise<number>;
+  run(args: string[], ctx: { debug: boolean }): Promise<number>;
 }
 
 /** Bad command-line usage (exit status 2). */
@@ -53,6 +54,16 @@ function parseError(e: unknown, args: readonly string[]): UsageError {
 /** The first line of an error's message (node:util's parseArgs explains over several). */
 function firstLine(e: unknown): string {
   return String((e as Error).message ?? e).split('\n')[0];
+}
+
+/** --profile, or undefined for SAM2_WEBGPU_PROFILE / 'auto' (a bad value of either is reported before any work). */
+function profileArg(v: string | undefined): ProfileMode | undefined {
+  if (v === undefined) {
+    profileModeFromEnvironment();
+    return undefined;
+  }
+  if (!(PROFILE_MODES as readonly string[]).includes(v)) throw new UsageError(`--profile must be ${PROFILE_MODES.join(', ')}, not '${v}'`);
+  return v as ProfileMode;
 }
 
 function dtypeArg(v: unknown): 'f32' | 'f16' {
@@ -286,9 +297,12 @@ Options:
   --json FILE              per-frame summary (object ids, areas, object scores, timings)
   --fps N                  frame rate of the MP4 (default: the source's, 24 for frame folders)
   --fill-hole-area N       fill holes in the masks up to N pixels (default 8, the official; 0 = off)
+  --profile auto|gpu|cpu   the device profile: the kernels and routes of hardware GPUs (gpu) or of
+                           software adapters (cpu); default auto (from the adapter, or
+                           $SAM2_WEBGPU_PROFILE)
   --overwrite              replace outputs that exist (a masks folder only when it holds nothing
                            but mask PNGs); without it an existing output is refused before any work
-  --debug                  print the stack trace with an error
+  --debug                  print the device profile, and the stack trace with an error
   -h, --help               show this help
 
 Outputs are written under temporary names (<name>.partial-<pid>) and appear only when complete; an
@@ -297,7 +311,7 @@ Object ids are 1..255 (the palette PNGs use 0 for the background). Coordinates a
 pixels: a video with rotation metadata is rotated as players show it.
 
 Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 --masks masks/`,
-  async run(args) {
+  async run(args, ctx) {
     let parsed;
     try {
       parsed = parseArgs({
@@ -322,6 +336,7 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
           json: { type: 'string' },
           fps: { type: 'string' },
           'fill-hole-area': { type: 'string' },
+          profile: { type: 'string' },
           overwrite: { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
@@ -388,6 +403,7 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
     const maxFrames = intArg('--max-frames', values['max-frames'], 0);
     const fillHoleArea = intArg('--fill-hole-area', values['fill-hole-area'], 0);
     const fps = fpsArg(values.fps);
+    const profile = profileArg(values.profile);
     if (prompts.size === 0) throw new UsageError('no prompt: give at least one --point or --box (see track --help)');
     const { basename, extname } = await import('node:path');
     const out = values.out ?? `${basename(source.replace(/[\\/]+$/, ''), extname(source)) || 'video'}.sam2.mp4`;
@@ -412,7 +428,11 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
       json: values.json,
       fps,
       fillHoleArea,
+      profile,
       overwrite: values.overwrite === true,
+      onLoaded: (profile) => {
+        if (ctx.debug) process.stderr.write(`${tty ? '\r\x1b[K' : ''}${profile.describe()}\n`);
+      },
       names: { out: '--out', masksDir: '--masks', json: '--json', overwrite: '--overwrite' },
       onProgress: (p) => {
         if (p.phase === 'load' && weights === 'synthetic') {
@@ -444,7 +464,7 @@ Example: sam2-webgpu track clip.mp4 --point 210,350 --obj 2 --box 300,0,520,400 
     const objs = summary.objIds.join(', ');
     console.log(
       `${summary.trackedFrames}/${summary.frames} frames tracked, objects ${objs}, ${summary.msPerFrame.toFixed(0)} ms/frame ` +
-        `(${summary.model}, ${summary.dtype}, ${summary.imageSize}px, ${summary.adapter})`,
+        `(${summary.model}, ${summary.dtype}, ${summary.imageSize}px, ${summary.adapter}, ${summary.profile} profile)`,
     );
     if (summary.outputs.mp4) console.log(`video: ${summary.outputs.mp4}`);
     if (summary.outputs.masksDir) console.log(`masks: ${summary.outputs.masksDir.replace(/[\\/]+$/, '')}/`);
@@ -504,7 +524,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   });
   try {
     if (!cmd) throw new UsageError(`unknown command '${name}'; the commands are ${COMMANDS.map((c) => c.name).join(', ')} (see --help)`);
-    return await cmd.run(rest);
+    return await cmd.run(rest, { debug });
   } catch (e) {
     const detail = debug && e instanceof Error && e.stack ? `\n${e.stack}` : '';
     if (e instanceof UsageError) {

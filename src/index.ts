@@ -18,6 +18,7 @@ export {
   DisposedError,
 } from './runtime/errors.js';
 export { OptionError } from './runtime/options.js';
+export { DeviceProfile, adapterFamily, PROFILE_MODES, type ProfileMode, type ProfileOptions, type ProfileSummary, type AdapterFamily } from './runtime/profile.js';
 export {
   SafetensorsReader,
   bufferSource,

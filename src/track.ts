@@ -17,6 +17,7 @@ import type { ModelSize, ModelVersion } from './checkpoint/config.js';
 import { checkPromptGeometry, SAM2VideoPredictor, type FrameResult } from './model/video_predictor.js';
 import { fileAccessError, Sam2Error } from './runtime/errors.js';
 import { checkOptionKeys } from './runtime/options.js';
+import type { DeviceProfile, ProfileMode } from './runtime/profile.js';
 
 export interface TrackPrompt {
   frame: number;
@@ -74,7 +75,11 @@ export interface TrackJobOptions {
   names?: { out?: string; masksDir?: string; json?: string; overwrite?: string };
   /** Fill holes in the masks up to this area in pixels (default 8, the official config; 0 = off). */
   fillHoleArea?: number;
+  /** The device profile: 'auto' (default; SAM2_WEBGPU_PROFILE in Node), 'gpu' or 'cpu' (see load()). */
+  profile?: ProfileMode;
   onProgress?: (p: TrackProgress) => void;
+  /** Called once the model is on the GPU, with the device profile in force (the CLI's --debug prints it). */
+  onLoaded?: (profile: DeviceProfile) => void;
 }
 
 export interface FrameSummary {
@@ -106,6 +111,8 @@ export interface TrackSummary {
   imageSize: number;
   fillHoleArea: number;
   adapter: string;
+  /** The device profile's family of choices ('gpu' or 'cpu'). */
+  profile: 'gpu' | 'cpu';
   syntheticWeights: boolean;
   msPerFrame: number;
   outputs: { mp4?: string; masksDir?: string; json?: string };
@@ -115,7 +122,7 @@ export interface TrackSummary {
 /** Every key of TrackJobOptions (a Record over keyof, so a new option must be listed here to compile). */
 const JOB_KEYS = Object.keys({
   source: 1, prompts: 1, model: 1, version: 1, weights: 1, dtype: 1, imageSize: 1, reverse: 1, maxFrames: 1, out: 1,
-  masksDir: 1, json: 1, fps: 1, overwrite: 1, names: 1, fillHoleArea: 1, onProgress: 1,
+  masksDir: 1, json: 1, fps: 1, overwrite: 1, names: 1, fillHoleArea: 1, profile: 1, onProgress: 1, onLoaded: 1,
 } satisfies Record<keyof TrackJobOptions, 1>);
 const PROMPT_KEYS = Object.keys({ frame: 1, objId: 1, points: 1, labels: 1, box: 1 } satisfies Record<keyof TrackPrompt, 1>);
 
@@ -234,7 +241,9 @@ export async function trackVideo(opts: TrackJobOptions): Promise<TrackSummary> {
       dtype: opts.dtype,
       imageSize: opts.imageSize,
       fillHoleArea: opts.fillHoleArea,
+      profile: opts.profile,
     });
+    opts.onLoaded?.(predictor.gpu.profile);
     const state = await predictor.initState(source);
     const drawn = new Map<number, OverlayPrompt[]>();
     for (const p of opts.prompts) {
@@ -332,6 +341,7 @@ export async function trackVideo(opts: TrackJobOptions): Promise<TrackSummary> {
       imageSize: predictor.config.imageSize,
       fillHoleArea: predictor.config.fillHoleArea,
       adapter: `${predictor.gpu.info.adapter} (${predictor.gpu.info.backend})`,
+      profile: predictor.gpu.profile.kind,
       syntheticWeights: predictor.syntheticWeights,
       msPerFrame: tracked.length ? tracked.reduce((a, p) => a + (p.trackMs ?? 0), 0) / tracked.length : 0,
       outputs: { mp4: opts.out, masksDir: opts.masksDir, json: opts.json },

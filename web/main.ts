@@ -22,7 +22,7 @@ import {
   type WeightSource,
 } from '../src/index.js';
 import { objectColor, renderOverlay, type OverlayPrompt } from '../src/io/render.js';
-import { acquireDevice, isCpuAdapter } from '../src/runtime/device.js';
+import { acquireDevice } from '../src/runtime/device.js';
 import { davisIndexMask } from '../src/io/png_format.js';
 import { encodeMaskPng } from './png.js';
 import { decodeVideo, encodeMp4, type DecodedVideo } from './video.js';
@@ -91,6 +91,8 @@ const hook = {
   error: null as string | null,
   adapter: '',
   software: false,
+  /** The device profile in force ('gpu' or 'cpu'). */
+  profile: '',
   f16: false,
   modelLoaded: false,
   model: '',
@@ -302,7 +304,8 @@ async function initDevice(): Promise<void> {
     return;
   }
   const info = gpu.info;
-  hook.software = isCpuAdapter(info);
+  hook.software = gpu.profile.software;
+  hook.profile = gpu.profile.kind;
   hook.f16 = info.features.f16;
   hook.adapter = info.adapter;
   el.device.textContent =

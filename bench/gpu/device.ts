@@ -97,7 +97,7 @@ async function kernels(dir: string): Promise<void> {
   const gpu = await Gpu.create();
   const deadline = performance.now() + num('cap-s', 45) * 1000;
   const minMs = num('min-ms', 300);
-  const cpu = /llvmpipe|lavapipe|swiftshader/i.test(`${gpu.info.adapter} ${gpu.info.backend}`);
+  const cpu = gpu.profile.software;
   // Enough invocations to fill a discrete GPU (hundreds of thousands in flight); the CPU configuration elsewhere.
   const peak: BenchCase = cpu
     ? fmaCase('f32 FMA peak (256 x 64 invocations, 8 vec4 chains)', { groups: 256, wg: 64, chains: 8, iters: 128 })

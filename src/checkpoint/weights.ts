@@ -21,6 +21,8 @@
  */
 import { FormatError, Sam2Error } from '../runtime/errors.js';
 import { Gpu } from '../runtime/gpu.js';
+import { OptionError } from '../runtime/options.js';
+import { checkProfileMode, type ProfileMode } from '../runtime/profile.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { viewAs } from '../runtime/bytes.js';
 import { convertFloatBytes, ELEMENT_BYTES, isFloatType, type FloatType } from '../runtime/dtype.js';
@@ -516,6 +518,13 @@ export interface ModelLoadOptions {
   imageSize?: number;
   /** Use this GPU context instead of creating one. */
   gpu?: Gpu;
+  /**
+   * The device profile of the GPU context created here: 'auto' (default; from the adapter, or
+   * SAM2_WEBGPU_PROFILE in Node), 'gpu' (the kernels and routes of hardware GPUs, on any adapter) or 'cpu'
+   * (those of software adapters). The context's choice is `predictor.gpu.profile`. Not with `gpu`, whose
+   * profile is fixed.
+   */
+  profile?: ProfileMode;
   /** Loading progress (bytes and tensors), at most every 100 ms and once at the end. */
   onProgress?: (p: LoadProgress) => void;
 }
@@ -542,13 +551,19 @@ export async function loadModel<T>(
   build: (m: LoadedModel) => Promise<T>,
   adjust: (c: Sam2Config) => Sam2Config = (c) => c,
 ): Promise<T> {
+  if (opts.profile !== undefined) {
+    checkProfileMode(opts.profile, `${who}: profile`);
+    if (opts.gpu && opts.gpu.profile.requested !== opts.profile) {
+      throw new OptionError(`${who}: profile '${opts.profile}' cannot apply to the given gpu, created with profile '${opts.gpu.profile.requested}'; pass one or the other`, 'profile');
+    }
+  }
   const size = opts.model ?? 'tiny';
   const version = opts.version ?? '2.1';
   const config = frozenConfig(adjust(sam2Config(size, version, { imageSize: opts.imageSize })));
   const name = configName(size, version) as ConfigName;
   const dtype = opts.dtype ?? 'f32';
   const source = opts.weights ?? (await defaultWeights(size, version, dtype, who));
-  const gpu = opts.gpu ?? (await Gpu.create());
+  const gpu = opts.gpu ?? (await Gpu.create({ profile: opts.profile }));
   let weights: WeightStore | undefined;
   try {
     weights = await loadWeights(source, { gpu, dtype, expectConfig: name, onProgress: opts.onProgress });

@@ -19,7 +19,6 @@
  * Output: [B, Lq, H·Dv] (token-major, what the out-projection takes) when outLayout is 'tokens', the default
  * unless q is a 4-D tensor; [B, H, Lq, Dv] when outLayout is 'heads'.
  */
-import { isCpuAdapter } from '../runtime/device.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
@@ -154,26 +153,9 @@ export function attentionViews(
   return { q, k, v };
 }
 
-/**
- * Variant choice. On CPU adapters with a fixed subgroup size, key / value rows are loaded once per subgroup
- * and shuffled (SG > 0), and each invocation takes 2 queries up to head dim 128; without subgroups, 4 queries
- * up to head dim 64 (each loaded vector then feeds several dot products). GPUs: one query per invocation,
- * rows loaded by every invocation (hardware broadcasts them). Measured on lavapipe; see bench/entries/attention.ts.
- */
+/** The kernel variant for this device: the device profile's choice (src/runtime/profile.ts). */
 export function attentionTuning(gpu: Gpu, lq: number, d: number, dv: number): Required<AttentionTuning> {
-  const dmax = Math.max(d, dv);
-  const cpu = isCpuAdapter(gpu.info);
-  const { subgroups } = gpu.info.features;
-  const sgSize = gpu.info.subgroupMinSize;
-  const sg = cpu && subgroups && sgSize === gpu.info.subgroupMaxSize && [4, 8, 16, 32, 64].includes(sgSize) ? sgSize : 0;
-  const qpi = !cpu ? 1 : sg ? (dmax <= 128 ? 2 : 1) : dmax <= 64 ? 4 : dmax <= 128 ? 2 : 1;
-  // Two workgroup sizes only (each is a separate pipeline): small for a few queries per (batch, head), as in
-  // Hiera's windows and the decoder's prompt tokens.
-  const wg = Math.ceil(lq / qpi) <= 32 ? Math.max(16, sg) : 64;
-  // Key tiles between barriers for long rows, whose k and v outgrow a CPU core's cache (helped D = 256 on
-  // lavapipe; no gain at D <= 96).
-  const kt = cpu && dmax > 128 ? 128 : 0;
-  return { wg, qpi, sg, kt };
+  return gpu.profile.attention(lq, d, dv);
 }
 
 export function attention(
@@ -236,6 +218,7 @@ export function attention(
     outputs: [out],
     params,
     workgroups: [Math.ceil(Lq / (wg * qpi)), gy, gz],
+    flops: 2 * nbh * Lq * Lk * (D + Dv),
   });
   return out;
 }

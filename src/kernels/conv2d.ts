@@ -28,13 +28,12 @@
  * All accumulate in f32; x, w, bias and y share one dtype (f32 or f16).
  */
 import type { Gpu } from '../runtime/gpu.js';
-import { isSwiftShader } from '../runtime/device.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import { shapeStr, type Tensor } from '../runtime/tensor.js';
 import { checkFloat, unary } from './elementwise.js';
 import { channelAffine } from './binary.js';
-import { isCpuAdapter, matmulStrided } from './matmul.js';
+import { matmulStrided } from './matmul.js';
 import { WG } from './workgroup.js';
 /** The epilogue's activation: none, ReLU or PyTorch's exact GELU. */
 export type ConvAct = 'none' | 'relu' | 'gelu';
@@ -140,6 +139,7 @@ function dispatchConv(
   params: Params,
   workgroups: [number, number?, number?],
   defines: Record<string, number> = {},
+  flops = 0,
 ): void {
   const inputs = [t.x, t.wt, t.bias].filter((v): v is Tensor => !!v);
   gpu.dispatch({
@@ -154,6 +154,7 @@ function dispatchConv(
     outputs: [y],
     params,
     workgroups,
+    flops,
   });
 }
 
@@ -177,8 +178,7 @@ export function conv2dPath(xShape: readonly number[], wShape: readonly number[],
  * src/kernels/README.md, "conv2d".
  */
 function gemmByMatmul(gpu: Gpu, pixels: number): boolean {
-  if (!isCpuAdapter(gpu)) return false;
-  return isSwiftShader(gpu.info) || pixels <= 64 * 64;
+  return gpu.profile.pointwiseConvByMatmul(pixels);
 }
 
 /**
@@ -220,10 +220,9 @@ function convByMatmul(
  * the direct kernel. Measurements: src/kernels/README.md, "conv2d".
  */
 function directByMatmul(gpu: Gpu, g: ConvGeometry): boolean {
-  if (g.groups !== 1 || !isCpuAdapter(gpu)) return false;
+  if (g.groups !== 1 || !gpu.profile.directConvByMatmul(g.cin)) return false;
   const k = g.cin * g.kh * g.kw;
-  if (k > gpu.info.limits.maxComputeWorkgroupsPerDimension || g.n * k * g.ho * g.wo > MAX_IM2COL_ELEMENTS) return false;
-  return isSwiftShader(gpu.info) || g.cin >= 16;
+  return k <= gpu.info.limits.maxComputeWorkgroupsPerDimension && g.n * k * g.ho * g.wo <= MAX_IM2COL_ELEMENTS;
 }
 
 /** y = act(conv2d(x, w) + bias); see the module comment for layouts. */
@@ -265,12 +264,14 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
   }
   const y = outTensor(gpu, K, x, [n, cout, ho, wo], opts.out);
   const params = convParams(g, opts.act);
+  // Every output element sums Cin/G · kh · kw products.
+  const flops = 2 * y.size * (w.size / cout);
   if (path === 'gemm') {
     const defines = { MT: GEMM_MT, PXT: GEMM_PXT, TRANSPOSE: 0, VEC_X: (h * wd) % 4 === 0 ? 1 : 0 };
-    dispatchConv(gpu, 'conv2d_1x1', 'gemm', { x, wt: w, bias }, y, params, [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(cout / GEMM_MT), n], defines);
+    dispatchConv(gpu, 'conv2d_1x1', 'gemm', { x, wt: w, bias }, y, params, [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(cout / GEMM_MT), n], defines, flops);
   } else if (path === 'depthwise') {
     const workgroups: [number, number] = [Math.ceil(ho * Math.ceil(wo / DEPTHWISE_OX) / WG), n * cout];
-    dispatchConv(gpu, 'conv2d_depthwise', 'depthwise', { x, wt: w, bias }, y, params, workgroups, { OX: DEPTHWISE_OX });
+    dispatchConv(gpu, 'conv2d_depthwise', 'depthwise', { x, wt: w, bias }, y, params, workgroups, { OX: DEPTHWISE_OX }, flops);
   } else {
     // A channel block may not straddle two groups. Blocks of a multiple of 4 channels read packed weights.
     const coutG = cout / groups;
@@ -281,7 +282,7 @@ export function conv2d(gpu: Gpu, x: Tensor, w: Tensor, opts: Conv2dOptions = {})
         DPV: DIRECT_DPV,
         WPACK: packedW ? 1 : 0,
         VEC_W: packedW ? 1 : 0,
-      });
+      }, flops);
     if (opts.packedWeight) {
       if (quadT === 0) throw new ShapeError(`${K}: packed weights need Cout/groups % 4 == 0 (weight ${w}, groups ${groups})`);
       direct(quadT, opts.packedWeight, true);
@@ -355,7 +356,7 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
   const m = cout * kh * kw;
   // The matmul route on SwiftShader only: on lavapipe it is no faster, and GPUs keep the GEMM
   // (src/kernels/README.md, "conv2d").
-  if (opts.impl === 'matmul' || (opts.impl !== 'gemm' && isSwiftShader(gpu.info))) {
+  if (opts.impl === 'matmul' || (opts.impl !== 'gemm' && gpu.profile.transposedConvByMatmul())) {
     // y'[n] = Wᵀ[Cout·kh·kw, Cin] · x[n][Cin, H·W], then the taps pass.
     gpu.tidy(() => {
       const prod = matmulStrided(
@@ -368,6 +369,7 @@ export function convTranspose2d(gpu: Gpu, x: Tensor, w: Tensor, opts: ConvTransp
     return y;
   }
   const defines = { MT: GEMM_MT, PXT: GEMM_PXT, TRANSPOSE: 1, VEC_X: (h * wd) % 4 === 0 ? 1 : 0, VEC_W: m % 4 === 0 ? 1 : 0 };
-  dispatchConv(gpu, K, 'gemm', { x, wt: w, bias }, y, convParams(g, opts.act), [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(m / GEMM_MT), n], defines);
+  // Every output element sums Cin products.
+  dispatchConv(gpu, K, 'gemm', { x, wt: w, bias }, y, convParams(g, opts.act), [Math.ceil(h * wd / GEMM_PXT / WG), Math.ceil(m / GEMM_MT), n], defines, 2 * y.size * cin);
   return y;
 }

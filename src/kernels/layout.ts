@@ -13,7 +13,6 @@
  * slice(x, dim, start, length): torch.narrow(x, dim, start, length), copied.
  * cast(x, dtype): f32 <-> f16 <-> bf16 (round to nearest even), or a plain copy when dtype is x's.
  */
-import { isCpuAdapter } from '../runtime/device.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { DType } from '../runtime/dtype.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -26,13 +25,9 @@ import { WG } from './workgroup.js';
 export type LayoutDType = 'f32' | 'f16' | 'bf16';
 const TYPE_CODE: Record<LayoutDType, number> = { f32: 0, f16: 1, bf16: 2 };
 const MAX_DIMS = 6;
-/**
- * Groups of 4 elements a workgroup moves in the row kernels (SEG in layout.wgsl): 4 per invocation on GPUs,
- * which want many workgroups in flight; 32 per invocation on CPU adapters, where each workgroup has a fixed
- * cost in the driver's thread pool (measurements: src/kernels/README.md, "layout").
- */
+/** Groups of 4 elements a workgroup moves in the row kernels (SEG in layout.wgsl): the device profile's figure (src/runtime/profile.ts). */
 export function rowSegment(gpu: Gpu): number {
-  return isCpuAdapter(gpu.info) ? 2048 : 256;
+  return gpu.profile.layoutRowSegment;
 }
 
 export interface LayoutOptions {
@@ -169,7 +164,7 @@ function transposeForm(dims: readonly number[], strides: readonly number[]): { b
  * loads there (src/kernels/README.md, "layout").
  */
 export function permuteMethod(gpu: Gpu, dims: readonly number[], strides: readonly number[]): PermuteMethod {
-  if (!isCpuAdapter(gpu.info) && transposeForm(dims, strides) && dims[0] >= 8 && dims[1] >= 8) return 'tiled';
+  if (gpu.profile.tiledTranspose && transposeForm(dims, strides) && dims[0] >= 8 && dims[1] >= 8) return 'tiled';
   return dims[0] >= 64 ? 'rows' : 'gather';
 }
 

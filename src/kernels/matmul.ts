@@ -30,20 +30,12 @@ import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import { numel, shapeStr, type Tensor } from '../runtime/tensor.js';
-import { isCpuAdapter as isCpuDevice } from '../runtime/device.js';
+import type { MatmulConfig } from '../runtime/profile.js';
 
 export type MatmulAct = 'none' | 'gelu' | 'relu';
 export const MATMUL_ACT: Record<MatmulAct, number> = { none: 0, gelu: 1, relu: 2 };
 
-export interface MatmulConfig {
-  kernel: 'reg' | 'tiled';
-  /** 'reg': subgroup size the kernel shares rows of A over (8 or 4), or 1 without subgroups. */
-  sg: 1 | 4 | 8;
-  /** 'reg': rows per invocation (the variants matmul.wgsl compiles). */
-  tm: 8 | 16 | 32;
-  /** 'reg': invocations per workgroup (a multiple of sg). */
-  wg: number;
-}
+export type { MatmulConfig };
 
 export interface EpilogueOptions {
   /** [N], added after the scaling. */
@@ -87,49 +79,9 @@ export interface StridedMatmul {
   b: MatmulOperand;
 }
 
-/** True for CPU adapters (lavapipe / llvmpipe, SwiftShader, WARP). */
-export function isCpuAdapter(gpu: Gpu): boolean {
-  return isCpuDevice(gpu.info);
-}
-
-/**
- * The kernel and tiles for a product on this device (measurements: src/kernels/README.md, "matmul").
- *
- * CPU adapters get 'reg'. lavapipe loads storage buffers lane by lane with a bounds check per lane and
- * component, whether or not the address is uniform, and a subgroupBroadcast costs far less than a load.
- * Loads, not arithmetic, bound a product, so the kernel loads every value once per subgroup: lane l loads row
- * l of each group of 8 rows of A and the lanes share them by broadcast; B is loaded per lane (each lane its
- * own 4 columns), and f16 operands are read as u32 pairs (half the components per value). The shared-memory
- * tiles lose there (every barrier is a coroutine switch). tm is 16 rows (32 for f16 products, whose loads
- * are cheaper): more rows spill more accumulators to the stack; fewer rows are used when M is small (a
- * tile's rows cost the same whether used or not).
- * Without subgroups of 8 (SwiftShader: 4 lanes), every invocation loads its own 8 rows; a workgroup's
- * invocations past N compute as much as the others and store nothing, so the workgroup size follows N: the
- * most invocations (64 down to 4) whose last workgroup leaves at most 1/8 of them idle. With SwiftShader's
- * subgroups of 4, each lane loads 2 of 8 rows and the lanes broadcast them, like the 8-lane kernel.
- *
- * Other adapters get the shared-memory 'tiled' kernel (the usual choice on GPUs).
- */
+/** The kernel and tiles for a product on this device: the device profile's choice (src/runtime/profile.ts). */
 export function matmulConfig(gpu: Gpu, M: number, dtype: 'f32' | 'f16' = 'f32', N = Infinity): MatmulConfig {
-  if (!isCpuAdapter(gpu)) return { kernel: 'tiled', sg: 1, tm: 8, wg: 8 };
-  const i = gpu.info;
-  const fixed = i.features.subgroups && i.subgroupMinSize === i.subgroupMaxSize ? i.subgroupMinSize : 0;
-  if (fixed === 4) return { kernel: 'reg', sg: 4, tm: M <= 8 ? 8 : M <= 16 ? 16 : 32, wg: groupForColumns(N) };
-  const sg = fixed === 8 ? 8 : 1;
-  if (sg === 1) return { kernel: 'reg', sg: 1, tm: 8, wg: groupForColumns(N) };
-  const tm = M <= 8 ? 8 : M <= 16 || dtype === 'f32' ? 16 : 32;
-  return { kernel: 'reg', sg: 8, tm, wg: 8 };
-}
-
-/** Invocations per workgroup (4 columns each) for N columns: the most, from 64 down to 4, that leave at most 1/8 of the last workgroup idle. */
-function groupForColumns(N: number): number {
-  if (!Number.isFinite(N)) return 64;
-  const lanes = Math.ceil(N / 4);
-  for (const w of [64, 32, 16, 8]) {
-    const padded = Math.ceil(lanes / w) * w;
-    if (8 * (padded - lanes) <= padded) return w;
-  }
-  return 4;
+  return gpu.profile.matmul(M, dtype, N);
 }
 
 function checkFloats(what: string, ts: Tensor[]): void {
@@ -364,6 +316,7 @@ function run(gpu: Gpu, spec: StridedMatmul, outShape: number[], opts: EpilogueOp
           .u32(d0.sa, d1.sa, d2.sa, 0)
           .u32(d0.sb, d1.sb, d2.sb, 0),
         workgroups: [gx, gy, gz],
+        flops: 2 * N * K * gz * Math.min(gy * rowsPerGroup, M - r0 * rowsPerGroup),
       });
     }
   }

@@ -10,7 +10,6 @@
  * downsampler apply LayerNorm2d then GELU). eps has no default on purpose: Hiera uses 1e-6, torch's
  * LayerNorm (memory attention, two-way transformer) 1e-5, LayerNorm2d 1e-6.
  */
-import { isCpuAdapter } from '../runtime/device.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
@@ -49,13 +48,9 @@ function pow2(n: number, what: string): number {
   return n;
 }
 
-/**
- * Invocations a device needs in flight to be busy. A CPU adapter (lavapipe, SwiftShader) runs a few SIMD
- * lanes per core, pays for every workgroup barrier and prefers long loops per invocation (on lavapipe one
- * invocation per LayerNorm row is 3-10x faster than a workgroup per row); a GPU wants tens of thousands.
- */
+/** Invocations the device needs in flight to be busy: the device profile's figure (src/runtime/profile.ts). */
 export function busyInvocations(gpu: Gpu): number {
-  return isCpuAdapter(gpu.info) ? 64 : 16384;
+  return gpu.profile.busyInvocations;
 }
 
 /** The smallest power of two p with p * have >= want, capped at max (a power of two). */

@@ -9,14 +9,13 @@
  *             also at smaller head dims once there are 16 keys or more, while with fewer keys the kernel
  *             wins; on lavapipe the kernel is as fast or faster below head dim 128 (measurements:
  *             src/kernels/README.md, "sdpa").
- *   'auto'    'matmul' on CPU adapters above head dim 128 and on SwiftShader from 16 keys; 'kernel'
- *             elsewhere.
+ *   'auto'    the device profile's choice (src/runtime/profile.ts): 'matmul' on CPU adapters above head
+ *             dim 128 and on SwiftShader from 16 keys; 'kernel' elsewhere.
  */
 import { attention, attentionViews, type HeadsView } from './attention.js';
 import { cast, concat, permute } from './layout.js';
 import { matmulStrided, type MatmulOperand } from './matmul.js';
 import { softmax } from './softmax.js';
-import { isCpuAdapter, isSwiftShader } from '../runtime/device.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { Tensor } from '../runtime/tensor.js';
 
@@ -36,7 +35,7 @@ export interface SdpaOptions {
 /** True when `impl` runs by matmuls on this device for `keys` keys and heads of `headDim` channels (the larger of q / k's and v's). */
 export function sdpaByMatmul(gpu: Gpu, headDim: number, keys: number, impl: SdpaImpl = 'auto'): boolean {
   if (impl !== 'auto') return impl === 'matmul';
-  return isCpuAdapter(gpu.info) && (headDim > 128 || (isSwiftShader(gpu.info) && keys >= 16));
+  return gpu.profile.sdpaByMatmul(headDim, keys);
 }
 
 /** softmax(qkᵀ / √D) v per (batch, head): q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] as views → [B, Lq, H·Dv]. */

@@ -71,7 +71,7 @@ export interface ImagePredictorLoadOptions extends ModelLoadOptions {
 }
 
 const LOAD_KEYS = Object.keys({
-  model: 1, version: 1, weights: 1, dtype: 1, imageSize: 1, gpu: 1, maskThreshold: 1, onProgress: 1,
+  model: 1, version: 1, weights: 1, dtype: 1, imageSize: 1, gpu: 1, profile: 1, maskThreshold: 1, onProgress: 1,
 } satisfies Record<keyof ImagePredictorLoadOptions, 1>);
 
 /** What load() made and dispose() frees (nothing for create(), whose caller owns the GPU and weights). */

@@ -166,7 +166,7 @@ export interface PredictorLoadOptions extends ModelLoadOptions {
 
 /** Every key of each option object (a Record over keyof, so a new option must be listed here to compile). */
 const LOAD_KEYS = Object.keys({
-  model: 1, version: 1, weights: 1, dtype: 1, imageSize: 1, gpu: 1, fillHoleArea: 1, nonOverlapMasks: 1, batchObjects: 1,
+  model: 1, version: 1, weights: 1, dtype: 1, imageSize: 1, gpu: 1, profile: 1, fillHoleArea: 1, nonOverlapMasks: 1, batchObjects: 1,
   clearNonCondMemAroundInput: 1, addAllFramesToCorrectAsCond: 1, onProgress: 1,
 } satisfies Record<keyof PredictorLoadOptions, 1>);
 const INIT_STATE_KEYS = Object.keys({ returnLogits: 1, featureCacheFrames: 1 } satisfies Record<keyof InitStateOptions, 1>);

@@ -121,7 +121,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const l = device.limits;
   const ai = adapter.info ?? ({} as GPUAdapterInfo);
   // Browsers may hide the description (Chromium does): the vendor and architecture name the adapter then
-  // ("google swiftshader"), which is enough to recognise CPU adapters.
+  // ("google swiftshader"), which is enough for the device profile to recognise CPU adapters.
   const named = [ai.vendor, ai.architecture].filter(Boolean).join(' ');
   const info: DeviceInfo = {
     adapter: ai.description || ai.device || named || 'unknown adapter',
@@ -144,18 +144,4 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
     },
   };
   return { device, info, gpu };
-}
-
-/**
- * True for adapters that run compute shaders on the CPU (Mesa's lavapipe / llvmpipe, SwiftShader, WARP):
- * a few SIMD lanes per core, costly workgroup barriers and per-invocation overhead, so kernels there prefer
- * long loops per invocation over wide parallel reductions.
- */
-export function isCpuAdapter(info: DeviceInfo): boolean {
-  return /llvmpipe|lavapipe|swiftshader|basic render|^software$/i.test(`${info.adapter} ${info.backend}`) || /^(software|swiftshader)$/i.test(info.architecture);
-}
-
-/** True for SwiftShader (Chromium's software adapter, and Node's through its Vulkan driver). */
-export function isSwiftShader(info: DeviceInfo): boolean {
-  return /swiftshader/i.test(`${info.adapter} ${info.architecture}`);
 }

@@ -14,6 +14,7 @@ import { DisposableResource } from './dispose.js';
 import { Params } from './params.js';
 import { PipelineCache, type KernelVariant } from './pipelines.js';
 import { Profiler } from './profiler.js';
+import { checkProfileMode, DeviceProfile, profileModeFromEnvironment, type ProfileMode } from './profile.js';
 import { dispose, Scopes, type TensorContainer } from './scope.js';
 import { numel, shapeStr, Tensor } from './tensor.js';
 import type { StorageMode } from './wgsl.js';
@@ -23,6 +24,11 @@ export interface GpuOptions extends DeviceOptions {
   maxDispatchesPerSubmit?: number;
   /** Force the storage mode used for f16 tensors: 'f16' (shader-f16) or 'f16packed' (u32 pairs). */
   f16Mode?: 'f16' | 'f16packed';
+  /**
+   * The device profile's family of choices: 'auto' (from the adapter), 'gpu' or 'cpu' (see profile.ts). When
+   * absent, SAM2_WEBGPU_PROFILE (Node), else 'auto'.
+   */
+  profile?: ProfileMode;
 }
 
 export interface Dispatch {
@@ -34,6 +40,8 @@ export interface Dispatch {
   params?: Params;
   /** Workgroup counts; use Gpu.grid() for 1-D work larger than 65,535 groups. */
   workgroups: [number, number?, number?];
+  /** Floating-point operations of the dispatch (a multiply-add counts 2) where they matter: products, attention, convolutions. For cost models (bench/budget.ts). */
+  flops?: number;
 }
 
 const UNIFORM_CHUNK = 64 * 1024;
@@ -44,6 +52,8 @@ export class Gpu extends DisposableResource {
   readonly profiler: Profiler;
   /** Storage mode used for f16 tensors on this device. */
   readonly f16Mode: 'f16' | 'f16packed';
+  /** Every tuning decision of the kernels on this device (see profile.ts). */
+  readonly profile: DeviceProfile;
   readonly maxDispatchesPerSubmit: number;
 
   private readonly scopes = new Scopes();
@@ -67,8 +77,10 @@ export class Gpu extends DisposableResource {
   private owner: GPU | null = null;
 
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    // A bad profile is reported before a device is acquired.
+    const profile = opts.profile !== undefined ? checkProfileMode(opts.profile, 'profile') : profileModeFromEnvironment();
     const { device, info, gpu } = await acquireDevice(opts);
-    const g = new Gpu(device, info, opts);
+    const g = new Gpu(device, info, { ...opts, profile });
     g.owner = gpu;
     return g;
   }
@@ -85,7 +97,8 @@ export class Gpu extends DisposableResource {
     if (opts.f16Mode === 'f16' && !info.features.f16) {
       throw new Sam2Error('f16Mode "f16" needs the shader-f16 feature, which this device does not have');
     }
-    this.f16Mode = opts.f16Mode ?? (info.features.f16 ? 'f16' : 'f16packed');
+    this.profile = new DeviceProfile(info, { mode: opts.profile ?? profileModeFromEnvironment(), f16Storage: opts.f16Mode });
+    this.f16Mode = this.profile.f16Storage;
     this.maxDispatchesPerSubmit = opts.maxDispatchesPerSubmit ?? 64;
     device.lost.then((i) => {
       if (!this.destroyed) this.lost = new DeviceLostError(`GPU device lost (${i.reason}): ${i.message}`, i.reason);

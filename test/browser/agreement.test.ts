@@ -8,6 +8,7 @@
 import { commands } from 'vitest/browser';
 import { expect, it } from 'vitest';
 import { Gpu } from '../../src/runtime/gpu.js';
+import { adapterFamily } from '../../src/runtime/profile.js';
 import { bufferSource, SafetensorsReader } from '../../src/runtime/safetensors.js';
 import { decodeToF32 } from '../../src/runtime/dtype.js';
 import { expectParity, F32_PARITY, parity, parityTable, type ParityResult } from '../model/parity.js';
@@ -35,7 +36,7 @@ async function readOutputs(base64: string, what: string): Promise<Map<string, Fl
 
 interface NodeRun {
   driver: string;
-  adapter: { adapter: string; architecture: string };
+  adapter: { adapter: string; architecture: string; backend: string };
   seconds: number;
   maxAbs: number;
   maxRel: number;
@@ -59,7 +60,7 @@ it(`browser and Node agree (${AGREEMENT_CONFIG} @ ${AGREEMENT_SIZE}, a click and
   const refs: Array<Map<string, Float32Array>> = [];
   for (const driver of ['default', 'swiftshader']) {
     // Node's default driver may already be the browser's (SwiftShader): one run then covers both.
-    if (driver === 'swiftshader' && runs.some((r) => r.adapter.architecture === 'swiftshader')) continue;
+    if (driver === 'swiftshader' && runs.some((r) => adapterFamily(r.adapter) === 'swiftshader')) continue;
     const node = await commands.nodeOutputs(driver);
     const ref = await readOutputs(node.base64, node.file);
     expect([...ref.keys()]).toEqual([...browser.keys()]);

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { packedQKV, tokenMajor } from '../../src/kernels/attention.js';
 import { attentionRef, headsToTokens, tokensToHeads, type AttentionDims } from '../../src/kernels/attention.ref.js';
 import { sdpa, sdpaByMatmul, type SdpaImpl } from '../../src/kernels/sdpa.js';
-import { isCpuAdapter, isSwiftShader } from '../../src/runtime/device.js';
 import { asStored, expectClose, rand, variants } from '../helpers.js';
 
 const IMPLS: SdpaImpl[] = ['kernel', 'matmul'];
@@ -72,10 +71,10 @@ describe('sdpa', async () => {
     }
   }
 
-  it("'auto' picks matmuls on CPU adapters above head dim 128, and on SwiftShader from 16 keys", async () => {
+  it("'auto' picks matmuls on the cpu profile above head dim 128, and on SwiftShader from 16 keys", async () => {
     const g = vs[0].gpu;
-    const cpu = isCpuAdapter(g.info);
-    const swift = isSwiftShader(g.info);
+    const cpu = g.profile.kind === 'cpu';
+    const swift = cpu && g.profile.adapter === 'swiftshader';
     expect(sdpaByMatmul(g, 256, 4096)).toBe(cpu);
     expect(sdpaByMatmul(g, 96, 196)).toBe(swift);
     expect(sdpaByMatmul(g, 16, 7)).toBe(false);
