@@ -91,6 +91,7 @@ function recordDispatches(gpu: Gpu): { log: Recorded[]; on: (v: boolean) => void
       }
     };
   });
+  const run = gpu.dispatch;
   gpu.dispatch = (d: Dispatch) => {
     if (!recording) return;
     let bytes = 0;
@@ -101,7 +102,10 @@ function recordDispatches(gpu: Gpu): { log: Recorded[]; on: (v: boolean) => void
   return {
     log,
     on: (v) => (recording = v),
-    stop: () => wraps.forEach(([proto, name], i) => ((proto as Record<string, unknown>)[name] = saved[i])),
+    stop: () => {
+      wraps.forEach(([proto, name], i) => ((proto as Record<string, unknown>)[name] = saved[i]));
+      gpu.dispatch = run;
+    },
   };
 }
 
@@ -148,6 +152,43 @@ export function byKernel(log: Recorded[], r: Roofline): Array<{ kernel: string; 
     .sort((a, b) => b.ms - a.ms);
 }
 
+export interface FrameCase {
+  model: ModelSize;
+  size: number;
+  dtype: 'f32' | 'f16';
+  objects: number;
+  /** Frames tracked before the recorded one (16 fill the bank: 7 memories, 16 object pointers). */
+  setup: number;
+}
+
+/**
+ * The dispatches of one tracked frame of `c` on `gpu`, none executed: the predictor loads synthetic weights, a
+ * click per object on frame 0 of a blank 960×540 video, `setup` frames tracked, then the next one recorded.
+ */
+export async function recordTrackedFrame(gpu: Gpu, c: FrameCase): Promise<Recorded[]> {
+  const rec = recordDispatches(gpu);
+  const W = 960;
+  const H = 540;
+  const blank = { width: W, height: H, data: new Uint8Array(W * H * 4).fill(128) };
+  try {
+    using predictor = await SAM2VideoPredictor.load({ model: c.model, imageSize: c.size, dtype: c.dtype, gpu, weights: 'synthetic' });
+    const source = await framesFromCallback({ count: c.setup + 3, width: W, height: H, frame: () => blank, cacheFrames: 1, description: 'blank frames' });
+    using state = await predictor.initState(source);
+    for (let k = 0; k < c.objects; k++) {
+      await predictor.addNewPointsOrBox(state, { frameIdx: 0, objId: k + 1, points: [[100 + 200 * k, 200]], labels: [1] });
+    }
+    const frames = predictor.propagateInVideo(state);
+    for (let f = 0; f <= c.setup; f++) await frames.next();
+    rec.on(true);
+    await frames.next();
+    rec.on(false);
+    await frames.return(undefined);
+    return rec.log;
+  } finally {
+    rec.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const models = list('models', 'tiny,large') as ModelSize[];
   const size = num('size', 1024);
@@ -155,55 +196,28 @@ async function main(): Promise<void> {
   const dtypes = list('dtypes', 'f32,f16') as Array<'f32' | 'f16'>;
   const setup = num('setup-frames', 16);
   const roof: Roofline = { peak: num('tflops', 67) * 1e12, bandwidth: num('tbps', 3.35) * 1e12, launch: num('launch-us', 3) * 1e-6 };
-  const gpu = await Gpu.create({ profile: 'gpu' });
-  const rec = recordDispatches(gpu);
-  const W = 960;
-  const H = 540;
-  const blank = { width: W, height: H, data: new Uint8Array(W * H * 4).fill(128) };
-  const cases: Array<{ model: ModelSize; dtype: string; objects: number; rows: BudgetRow[]; kernels: ReturnType<typeof byKernel> }> = [];
-  console.log(`Predicted tracked frame on ${roof.peak / 1e12} TFLOPS, ${roof.bandwidth / 1e12} TB/s, ${roof.launch * 1e6} µs per dispatch; image size ${size}, ${W}×${H} video, full bank after ${setup} frames; device profile:`);
+  using gpu = await Gpu.create({ profile: 'gpu' });
+  const cases: Array<FrameCase & { rows: BudgetRow[]; kernels: ReturnType<typeof byKernel> }> = [];
+  console.log(`Predicted tracked frame on ${roof.peak / 1e12} TFLOPS, ${roof.bandwidth / 1e12} TB/s, ${roof.launch * 1e6} µs per dispatch; image size ${size}, 960×540 video, a full bank after ${setup} frames; device profile:`);
   console.log(gpu.profile.describe());
-  try {
-    for (const model of models) {
-      for (const dtype of dtypes) {
-        const predictor = await SAM2VideoPredictor.load({ model, imageSize: size, dtype, gpu, weights: 'synthetic' });
-        try {
-          for (const objects of objectCounts) {
-            const source = await framesFromCallback({ count: setup + 3, width: W, height: H, frame: () => blank, cacheFrames: 1, description: 'blank frames' });
-            const state = await predictor.initState(source);
-            try {
-              for (let k = 0; k < objects; k++) {
-                await predictor.addNewPointsOrBox(state, { frameIdx: 0, objId: k + 1, points: [[100 + 200 * k, 200]], labels: [1] });
-              }
-              const frames = predictor.propagateInVideo(state);
-              for (let f = 0; f <= setup; f++) await frames.next();
-              rec.log.length = 0;
-              rec.on(true);
-              await frames.next();
-              rec.on(false);
-              await frames.return(undefined);
-              const rows = budget(rec.log, roof);
-              cases.push({ model, dtype, objects, rows, kernels: byKernel(rec.log, roof) });
-              const frame = rows[rows.length - 1];
-              console.log(`\nsam2.1 ${model} @${size}, ${dtype}, ${objects} object(s): ${frame.dispatches} dispatches, ${frame.gflop.toFixed(1)} GFLOP, ${frame.mbytes.toFixed(0)} MB → ${frame.ms.toFixed(2)} ms (${(1000 / frame.ms).toFixed(0)} FPS; roofline alone ${frame.rooflineMs.toFixed(2)} ms)`);
-              console.log('| module | dispatches | GFLOP | MB | roofline ms | + launches ms |');
-              console.log('|---|---:|---:|---:|---:|---:|');
-              for (const r of rows) console.log(`| ${r.module} | ${r.dispatches} | ${r.gflop.toFixed(2)} | ${r.mbytes.toFixed(1)} | ${r.rooflineMs.toFixed(3)} | ${r.ms.toFixed(3)} |`);
-              console.log('| kernel | dispatches | GFLOP | MB | + launches ms |');
-              console.log('|---|---:|---:|---:|---:|');
-              for (const k of byKernel(rec.log, roof)) console.log(`| ${k.kernel} | ${k.dispatches} | ${k.gflop.toFixed(2)} | ${k.mbytes.toFixed(1)} | ${k.ms.toFixed(3)} |`);
-            } finally {
-              predictor.closeState(state);
-            }
-          }
-        } finally {
-          predictor.dispose();
-        }
+  for (const model of models) {
+    for (const dtype of dtypes) {
+      for (const objects of objectCounts) {
+        const c: FrameCase = { model, size, dtype, objects, setup };
+        const log = await recordTrackedFrame(gpu, c);
+        const rows = budget(log, roof);
+        const kernels = byKernel(log, roof);
+        cases.push({ ...c, rows, kernels });
+        const frame = rows[rows.length - 1];
+        console.log(`\nsam2.1 ${model} @${size}, ${dtype}, ${objects} object(s): ${frame.dispatches} dispatches, ${frame.gflop.toFixed(1)} GFLOP, ${frame.mbytes.toFixed(0)} MB → ${frame.ms.toFixed(2)} ms (${(1000 / frame.ms).toFixed(0)} FPS; roofline alone ${frame.rooflineMs.toFixed(2)} ms)`);
+        console.log('| module | dispatches | GFLOP | MB | roofline ms | + launches ms |');
+        console.log('|---|---:|---:|---:|---:|---:|');
+        for (const r of rows) console.log(`| ${r.module} | ${r.dispatches} | ${r.gflop.toFixed(2)} | ${r.mbytes.toFixed(1)} | ${r.rooflineMs.toFixed(3)} | ${r.ms.toFixed(3)} |`);
+        console.log('| kernel | dispatches | GFLOP | MB | + launches ms |');
+        console.log('|---|---:|---:|---:|---:|');
+        for (const k of kernels) console.log(`| ${k.kernel} | ${k.dispatches} | ${k.gflop.toFixed(2)} | ${k.mbytes.toFixed(1)} | ${k.ms.toFixed(3)} |`);
       }
     }
-  } finally {
-    rec.stop();
-    gpu.destroy();
   }
   const out = arg('json');
   if (out) writeFileSync(out, JSON.stringify({ roofline: roof, size, setupFrames: setup, profile: gpu.profile.summary(), cases }, null, 1));
