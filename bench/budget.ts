@@ -3,21 +3,25 @@
  * with a full memory bank, under the device profile's GPU choices, costed on a roofline.
  *
  *   npm run bench:budget [-- --models tiny,large] [--size 1024] [--objects 1,3] [--dtypes f32,f16]
- *                           [--setup-frames 16] [--json FILE] [--tflops 67] [--tbps 3.35] [--launch-us 3]
+ *                           [--setup-frames 16] [--json FILE] [--tflops 67] [--tbps 3.35] [--onchip-tbps 33.4]
+ *                           [--launch-us 3]
  *
  * The engine runs for real on this machine's adapter except that no dispatch executes: each is recorded with
  * its module (image encoder, memory attention, prompt encoder, mask decoder, memory encoder, other), kernel,
  * floating-point operations (products, attention, convolutions; Dispatch.flops) and the bytes of the tensors
  * it binds. SAM 2's shapes do not depend on the data, so the dispatches are those of a real frame (masks read
  * back hold no result: the object-score branches may differ, not the shapes). One dispatch's predicted time is
- * the roofline's
+ * a roofline's with an on-chip level:
  *
- *   max(flops / peak, bytes / bandwidth)
+ *   max(flops / peak, FMAs / (on-chip intensity × on-chip bandwidth), bytes / bandwidth)
  *
- * with the bytes each tensor it binds once (what it must move at least), plus --launch-us per dispatch for
- * the launch and the barrier between dependent dispatches. Defaults: an H100 SXM5, 67 TFLOPS f32 (the kernels
- * compute in f32 in every storage mode, so also for f16 models) and 3.35 TB/s HBM3 (NVIDIA's H100 datasheet);
- * 3 µs per dispatch is an assumption for Dawn on Vulkan, which a device run (bench/gpu) measures.
+ * with the bytes each tensor it binds once (what it must move at least), the on-chip intensity the FMAs per
+ * byte a kernel reads from workgroup memory or L1 (ONCHIP_INTENSITY: the GPU kernels' designs, see
+ * src/kernels/README.md), plus --launch-us per dispatch for the launch and the barrier between dependent
+ * dispatches. Defaults: an H100 SXM5, 67 TFLOPS f32 (the kernels compute in f32 in every storage mode, so
+ * also for f16 models) and 3.35 TB/s HBM3 (NVIDIA's H100 datasheet); 33.4 TB/s of shared memory / L1 (128
+ * bytes per clock per SM, NVIDIA's Hopper tuning guide, × 132 SMs × 1.98 GHz); 3 µs per dispatch is an
+ * assumption for Dawn on Vulkan, which a device run (bench/gpu) measures.
  */
 import { writeFileSync } from 'node:fs';
 import { framesFromCallback } from '../src/io/browser_frames.js';
@@ -54,15 +58,34 @@ export interface Recorded {
 export interface Roofline {
   /** FLOP/s. */
   peak: number;
-  /** Bytes/s. */
+  /** Bytes/s from device memory. */
   bandwidth: number;
+  /** Bytes/s from workgroup memory / L1 (all compute units). */
+  onchip: number;
   /** Seconds per dispatch. */
   launch: number;
 }
 
+/**
+ * FMAs per byte the GPU profile's compute kernels read from workgroup memory or L1 (src/kernels/README.md,
+ * "GPU kernels"): the tiled matmul reads 4 vec4 per 64 FMAs; the flash kernel a vec4 of k per 4 FMAs of the
+ * scores and a vec4 of v per 4 FMAs of the output; the conv kernels their taps' loads.
+ */
+export const ONCHIP_INTENSITY: Record<string, number> = {
+  'matmul.main_tiled': 1,
+  'attention.flash': 0.25,
+  // The register kernel (small head dims on GPUs): each invocation reads every k and v row from L1.
+  'attention.main': 0.25,
+  'conv2d.direct': 4 / 3,
+  'conv2d.gemm': 1,
+  'conv2d.depthwise': 1,
+};
+
 /** Predicted seconds of one dispatch. */
 export function predict(d: Recorded, r: Roofline): number {
-  return Math.max(d.flops / r.peak, d.bytes / r.bandwidth) + r.launch;
+  const fi = ONCHIP_INTENSITY[d.family];
+  const onchip = fi ? d.flops / 2 / (fi * r.onchip) : 0;
+  return Math.max(d.flops / r.peak, onchip, d.bytes / r.bandwidth) + r.launch;
 }
 
 /**
@@ -195,10 +218,10 @@ async function main(): Promise<void> {
   const objectCounts = list('objects', '1,3').map(Number);
   const dtypes = list('dtypes', 'f32,f16') as Array<'f32' | 'f16'>;
   const setup = num('setup-frames', 16);
-  const roof: Roofline = { peak: num('tflops', 67) * 1e12, bandwidth: num('tbps', 3.35) * 1e12, launch: num('launch-us', 3) * 1e-6 };
+  const roof: Roofline = { peak: num('tflops', 67) * 1e12, bandwidth: num('tbps', 3.35) * 1e12, onchip: num('onchip-tbps', 33.4) * 1e12, launch: num('launch-us', 3) * 1e-6 };
   using gpu = await Gpu.create({ profile: 'gpu' });
   const cases: Array<FrameCase & { rows: BudgetRow[]; kernels: ReturnType<typeof byKernel> }> = [];
-  console.log(`Predicted tracked frame on ${roof.peak / 1e12} TFLOPS, ${roof.bandwidth / 1e12} TB/s, ${roof.launch * 1e6} µs per dispatch; image size ${size}, 960×540 video, a full bank after ${setup} frames; device profile:`);
+  console.log(`Predicted tracked frame on ${roof.peak / 1e12} TFLOPS, ${roof.bandwidth / 1e12} TB/s, ${roof.onchip / 1e12} TB/s on chip, ${roof.launch * 1e6} µs per dispatch; image size ${size}, 960×540 video, a full bank after ${setup} frames; device profile:`);
   console.log(gpu.profile.describe());
   for (const model of models) {
     for (const dtype of dtypes) {

@@ -57,21 +57,6 @@ struct Params {
 #endif
 #tensor o 4 write
 
-// Chunks per subgroup lane (shuffle path).
-#if SG > 0
-#define KR ((DC + SG - 1) / SG)
-#define VR ((DVC + SG - 1) / SG)
-#else
-#define KR 1
-#define VR 1
-#endif
-
-var<private> qr: array<vec4<f32>, QPI * DC>;
-var<private> acc: array<vec4<f32>, QPI * DVC>;
-var<private> s: array<f32, QPI>;
-var<private> kl: array<vec4<f32>, KR>;
-var<private> vl: array<vec4<f32>, VR>;
-var<private> lane: u32;
 
 // 4 elements of a row from element e (e < n, n the row length); elements past the row's end read 0. The
 // unaligned forms clamp the index to the row's last element, so no read leaves the row.
@@ -92,6 +77,50 @@ fn ldq4(i: u32, e: u32, n: u32) -> vec4<f32> { let j = tail_index(i, e, n); retu
 fn ldk4(i: u32, e: u32, n: u32) -> vec4<f32> { let j = tail_index(i, e, n); return tail_mask(vec4<f32>(ld_k(j.x), ld_k(j.y), ld_k(j.z), ld_k(j.w)), e, n); }
 fn ldv4(i: u32, e: u32, n: u32) -> vec4<f32> { let j = tail_index(i, e, n); return tail_mask(vec4<f32>(ld_v(j.x), ld_v(j.y), ld_v(j.z), ld_v(j.w)), e, n); }
 #endif
+
+// The (batch, head) of a workgroup (grid y + z · bh_per_y) and the offsets of its rows in q, k, v and out.
+// raw >= nbh past the last (batch, head) of a folded grid: such workgroups redo the last one and store nothing.
+struct Head { raw: u32, q: u32, k: u32, v: u32, o: u32 }
+
+fn head_of(wid: vec3<u32>) -> Head {
+  let raw = wid.y + wid.z * P.bh_per_y;
+  let bh = min(raw, P.nbh - 1u);
+  let b = bh / P.heads;
+  let h = bh % P.heads;
+  return Head(raw, P.q_off + b * P.q_sb + h * P.q_sh, P.k_off + b * P.k_sb + h * P.k_sh, P.v_off + b * P.v_sb + h * P.v_sh, P.o_off + b * P.o_sb + h * P.o_sh);
+}
+
+// Writes chunk c of an output row: elements 4c .. 4c + 3, those below dv.
+fn store_chunk(orow: u32, c: u32, r: vec4<f32>) {
+  let e = 4u * c;
+#if ALIGNED
+  st4_o(orow + e, r);
+#else
+  st_o(orow + e, r.x);
+  if (e + 1u < P.dv) { st_o(orow + e + 1u, r.y); }
+  if (e + 2u < P.dv) { st_o(orow + e + 2u, r.z); }
+  if (e + 3u < P.dv) { st_o(orow + e + 3u, r.w); }
+#endif
+}
+
+// ---------------------------------------------------------------- main: the register kernel (CPU adapters)
+#if !FLASH
+
+// Chunks per subgroup lane (shuffle path).
+#if SG > 0
+#define KR ((DC + SG - 1) / SG)
+#define VR ((DVC + SG - 1) / SG)
+#else
+#define KR 1
+#define VR 1
+#endif
+
+var<private> qr: array<vec4<f32>, QPI * DC>;
+var<private> acc: array<vec4<f32>, QPI * DVC>;
+var<private> s: array<f32, QPI>;
+var<private> kl: array<vec4<f32>, KR>;
+var<private> vl: array<vec4<f32>, VR>;
+var<private> lane: u32;
 
 // Chunk c (4 elements from 4c) of key row `row`.
 fn kchunk(row: u32, c: u32) -> vec4<f32> {
@@ -174,14 +203,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   // Workgroups past the last (batch, head) of a folded grid redo the last one and store nothing, and
   // queries past lq work on the last row and are not stored, so that all invocations stay in step (an early
   // return would put the whole kernel under control flow, which software adapters compile far worse).
-  let bh_raw = wid.y + wid.z * P.bh_per_y;
-  let bh = min(bh_raw, P.nbh - 1u);
-  let b = bh / P.heads;
-  let h = bh % P.heads;
-  let qb = P.q_off + b * P.q_sb + h * P.q_sh;
-  let kb = P.k_off + b * P.k_sb + h * P.k_sh;
-  let vb = P.v_off + b * P.v_sb + h * P.v_sh;
-  let ob = P.o_off + b * P.o_sb + h * P.o_sh;
+  let hd = head_of(wid);
+  let bh_raw = hd.raw;
+  let qb = hd.q;
+  let kb = hd.k;
+  let vb = hd.v;
+  let ob = hd.o;
   let q0 = wid.x * (WG * QPI) + lid.x;
   // log2(e): the softmax below uses exp2.
   let qscale = P.scale * 1.4426950408889634;
@@ -272,18 +299,147 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let orow = ob + qi * P.o_sl;
       // Rolled, like the loads of q.
       let nc = (P.dv + 3u) / 4u;
-      for (var c = 0u; c < nc; c++) {
-        let e = 4u * c;
-        let r = acc[i * DVC + c] * inv;
-#if ALIGNED
-        st4_o(orow + e, r);
-#else
-        st_o(orow + e, r.x);
-        if (e + 1u < P.dv) { st_o(orow + e + 1u, r.y); }
-        if (e + 2u < P.dv) { st_o(orow + e + 2u, r.z); }
-        if (e + 3u < P.dv) { st_o(orow + e + 3u, r.w); }
-#endif
-      }
+      for (var c = 0u; c < nc; c++) { store_chunk(orow, c, acc[i * DVC + c] * inv); }
     }
   }
 }
+#endif
+
+// ---------------------------------------------------------------- flash: FlashAttention-2 (GPUs)
+// A workgroup takes BQ queries of one (batch, head) and walks the keys in tiles of BK rows, staged in
+// workgroup memory (k and v as vec4 chunks, f32). T invocations share a query: lane t of a query holds
+// chunks t, t + T, ... of its q row (scaled by scale · log2(e)) and of its output accumulator in registers,
+// so head dims up to 256 fit in registers (T is chosen so a lane holds at most 16 vec4). Per tile:
+//   1. the workgroup loads BK rows of k and v (rows past lk read 0);
+//   2. each lane computes its part of the BQ × BK scores (a partial dot product over its chunks); with
+//      T > 1 the T partials of a score are summed through workgroup memory;
+//   3. one invocation per query updates the row's running max and sum and turns the tile's scores into
+//      probabilities exp2(s − max) (keys past lk get 0), and the rescale factor of the accumulator;
+//   4. each lane rescales its accumulator chunks and adds the probabilities times the tile's v rows.
+// All math is f32 (online softmax in f32, the same result as one softmax up to rounding); the output is
+// written once, divided by the row's sum.
+//
+// Defines: FLASH = 1, WG (= BQ · T), T (1, 2, 4, 8 or 16; divides DC and DVC), BK (keys per tile), DC, DVC
+// (vec4 chunks of a q / k and of a v row, as for main), ALIGNED.
+// Grid: x = query blocks of BQ queries, y (+ z · bh_per_y) = batch · heads.
+#if FLASH
+
+const BQ = WG / T;
+const CQ = DC / T;
+const CV = DVC / T;
+
+var<workgroup> ks: array<vec4<f32>, BK * DC>;
+var<workgroup> vs: array<vec4<f32>, BK * DVC>;
+#if T > 1
+var<workgroup> partial: array<f32, BQ * BK * T>;
+#endif
+// Scores of the tile, then their probabilities.
+var<workgroup> sc: array<f32, BQ * BK>;
+var<workgroup> row_max: array<f32, BQ>;
+var<workgroup> row_sum: array<f32, BQ>;
+var<workgroup> row_alpha: array<f32, BQ>;
+
+@compute @workgroup_size(WG)
+fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  // Past the last (batch, head) of a folded grid or past lq, the work is done on the last row and not stored
+  // (every invocation must reach every barrier).
+  let hd = head_of(wid);
+  let kb = hd.k;
+  let vb = hd.v;
+  let qi = li / T;
+  let t = li % T;
+  let q0 = wid.x * BQ + qi;
+  let nkc = (P.d + 3u) / 4u;
+  let nvc = (P.dv + 3u) / 4u;
+  // log2(e): the softmax below uses exp2.
+  let qscale = P.scale * 1.4426950408889634;
+
+  var qr: array<vec4<f32>, CQ>;
+  var acc: array<vec4<f32>, CV>;
+  let qrow = hd.q + min(q0, P.lq - 1u) * P.q_sl;
+  for (var i = 0u; i < CQ; i++) {
+    let c = t + i * T;
+    qr[i] = vec4<f32>(0.0);
+    if (c < nkc) { qr[i] = ldq4(qrow + 4u * c, 4u * c, P.d) * qscale; }
+  }
+  for (var i = 0u; i < CV; i++) { acc[i] = vec4<f32>(0.0); }
+  if (li < BQ) {
+    row_max[li] = NEG_BIG;
+    row_sum[li] = 0.0;
+  }
+
+  for (var j0 = 0u; j0 < P.lk; j0 += BK) {
+    // The previous tile's readers are done before its rows are replaced.
+    workgroupBarrier();
+    // Chunks e < BK · DC of the tile are k's, the rest v's.
+    for (var e = li; e < BK * (DC + DVC); e += WG) {
+      let isk = e < BK * DC;
+      let f = select(e - BK * DC, e, isk);
+      let cs = select(u32(DVC), u32(DC), isk);
+      let j = f / cs;
+      let c = f % cs;
+      var x = vec4<f32>(0.0);
+      if (isk) {
+        if (j0 + j < P.lk && c < nkc) { x = ldk4(kb + (j0 + j) * P.k_sl + 4u * c, 4u * c, P.d); }
+        ks[f] = x;
+      } else {
+        if (j0 + j < P.lk && c < nvc) { x = ldv4(vb + (j0 + j) * P.v_sl + 4u * c, 4u * c, P.dv); }
+        vs[f] = x;
+      }
+    }
+    workgroupBarrier();
+    for (var j = 0u; j < BK; j++) {
+      var s = 0.0;
+      for (var i = 0u; i < CQ; i++) { s += dot(qr[i], ks[j * DC + t + i * T]); }
+#if T > 1
+      partial[(qi * BK + j) * T + t] = s;
+#else
+      sc[qi * BK + j] = s;
+#endif
+    }
+    workgroupBarrier();
+#if T > 1
+    for (var e = li; e < BQ * BK; e += WG) {
+      var s = 0.0;
+      for (var u = 0u; u < T; u++) { s += partial[e * T + u]; }
+      sc[e] = s;
+    }
+    workgroupBarrier();
+#endif
+    if (li < BQ) {
+      let nk = min(u32(BK), P.lk - j0);
+      let m_old = row_max[li];
+      var m = m_old;
+      for (var j = 0u; j < nk; j++) { m = max(m, sc[li * BK + j]); }
+      let alpha = exp2(m_old - m);
+      var l = row_sum[li] * alpha;
+      for (var j = 0u; j < BK; j++) {
+        let p = select(0.0, exp2(sc[li * BK + j] - m), j < nk);
+        sc[li * BK + j] = p;
+        l += p;
+      }
+      row_max[li] = m;
+      row_sum[li] = l;
+      row_alpha[li] = alpha;
+    }
+    workgroupBarrier();
+    let alpha = row_alpha[qi];
+    for (var i = 0u; i < CV; i++) {
+      let c = t + i * T;
+      var a = acc[i] * alpha;
+      for (var j = 0u; j < BK; j++) { a = fma(vec4<f32>(sc[qi * BK + j]), vs[j * DVC + c], a); }
+      acc[i] = a;
+    }
+  }
+  workgroupBarrier();
+  if (q0 < P.lq && hd.raw < P.nbh) {
+    let inv = 1.0 / row_sum[qi];
+    let orow = hd.o + q0 * P.o_sl;
+    for (var i = 0u; i < CV; i++) {
+      let c = t + i * T;
+      if (c < nvc) { store_chunk(orow, c, acc[i] * inv); }
+    }
+  }
+}
+
+#endif

@@ -11,7 +11,7 @@
 //              subgroupBroadcast, so a value of A is loaded once per subgroup instead of once per lane; with
 //              SG == 4 (SwiftShader) every lane loads two. With SG == 1 (no subgroups) each invocation loads
 //              its rows itself. B is loaded as vec4s, each lane its own 4 columns.
-//   main_tiled shared-memory tiles (64 x 64 per 16 x 16 workgroup, 16 deep, 4 x 4 per invocation), for GPUs.
+//   main_tiled shared-memory tiles (64 x 64 per 8 x 8 workgroup, 16 deep, 8 x 8 per invocation), for GPUs.
 //
 // Defines:
 //   TRANS_A, TRANS_B   0 / 1
@@ -336,8 +336,15 @@ fn main_reg(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid
 }
 
 // ---------------------------------------------------------------- shared-memory tiled kernel (GPUs)
+// A workgroup of 8 × 8 invocations computes a 64 × 64 tile of y, 16 deep per step. The step's 64 × 16 values
+// of A and 16 × 64 of B are staged in workgroup memory, k-major as vec4 along m and n:
+//   As[k * 16 + m / 4][m % 4] = A[m0 + m, k0 + k],   Bs[k * 16 + n / 4][n % 4] = B[k0 + k, n0 + n].
+// Invocation (tx, ty) accumulates 8 × 8 outputs in registers: rows 4·ty .. +3 and 32 + 4·ty .. +3, columns
+// 4·tx .. +3 and 32 + 4·tx .. +3. Per k it reads two vec4 of A and two of B for 64 FMAs (1 FMA per byte of
+// workgroup memory); the two halves 32 apart keep the 8 invocations of a row on 8 different vec4. Each
+// invocation stages 4 quads of each operand per step, read as one vec4 where the operand allows (VEC_A /
+// VEC_B), 4 consecutive values along the stored matrix's contiguous dimension either way.
 
-// 16-deep tiles of A (k-major: As[k * 16 + m / 4][m % 4] = A[m0 + m, k0 + k]) and B (Bs[k * 16 + n / 4][n % 4]).
 var<workgroup> As: array<vec4<f32>, 256>;
 var<workgroup> Bs: array<vec4<f32>, 256>;
 
@@ -359,55 +366,102 @@ fn b_elem(base: u32, k: u32, n: u32) -> f32 {
 #endif
 }
 
-// Workgroup (x, y, z): a 64 x 64 output tile; invocation (tx, ty) owns rows 4 ty .. +4, columns 4 tx .. +4.
-// Each invocation stages 4 values of each tile per step, 4 consecutive along the stored matrix's contiguous
-// dimension, so neighbouring invocations read neighbouring addresses.
-@compute @workgroup_size(16, 16)
+// A[m .. m + 3, k] (TRANS_A) or A[m, k .. k + 3]: 4 values along the stored contiguous dimension, 0 outside.
+// With VEC_A that dimension is a multiple of 4, so a quad is wholly inside or outside.
+fn a_quad(base: u32, m: u32, k: u32) -> vec4<f32> {
+#if VEC_A == 4
+  if (m >= P.M || k >= P.K) { return vec4<f32>(0.0); }
+#if TRANS_A
+  return ld4_a(base + k * P.lda + m);
+#else
+  return ld4_a(base + m * P.lda + k);
+#endif
+#elif TRANS_A
+  return vec4<f32>(a_elem(base, m, k), a_elem(base, m + 1u, k), a_elem(base, m + 2u, k), a_elem(base, m + 3u, k));
+#else
+  return vec4<f32>(a_elem(base, m, k), a_elem(base, m, k + 1u), a_elem(base, m, k + 2u), a_elem(base, m, k + 3u));
+#endif
+}
+
+// B[k .. k + 3, n] (TRANS_B) or B[k, n .. n + 3], 0 outside.
+fn b_quad(base: u32, k: u32, n: u32) -> vec4<f32> {
+#if VEC_B == 4
+  if (n >= P.N || k >= P.K) { return vec4<f32>(0.0); }
+#if TRANS_B
+  return ld4_b(base + n * P.ldb + k);
+#else
+  return ld4_b(base + k * P.ldb + n);
+#endif
+#elif TRANS_B
+  return vec4<f32>(b_elem(base, k, n), b_elem(base, k + 1u, n), b_elem(base, k + 2u, n), b_elem(base, k + 3u, n));
+#else
+  return vec4<f32>(b_elem(base, k, n), b_elem(base, k, n + 1u), b_elem(base, k, n + 2u), b_elem(base, k, n + 3u));
+#endif
+}
+
+// c[2r + h] += a_r · B columns of half h, for the 4 rows of one A quad (rows r0 .. r0 + 3).
+fn outer4(c: ptr<function, array<vec4<f32>, 16>>, r0: u32, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) {
+  (*c)[r0] = fma(vec4<f32>(a.x), b0, (*c)[r0]);
+  (*c)[r0 + 1u] = fma(vec4<f32>(a.x), b1, (*c)[r0 + 1u]);
+  (*c)[r0 + 2u] = fma(vec4<f32>(a.y), b0, (*c)[r0 + 2u]);
+  (*c)[r0 + 3u] = fma(vec4<f32>(a.y), b1, (*c)[r0 + 3u]);
+  (*c)[r0 + 4u] = fma(vec4<f32>(a.z), b0, (*c)[r0 + 4u]);
+  (*c)[r0 + 5u] = fma(vec4<f32>(a.z), b1, (*c)[r0 + 5u]);
+  (*c)[r0 + 6u] = fma(vec4<f32>(a.w), b0, (*c)[r0 + 6u]);
+  (*c)[r0 + 7u] = fma(vec4<f32>(a.w), b1, (*c)[r0 + 7u]);
+}
+
+@compute @workgroup_size(8, 8)
 fn main_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32,
               @builtin(workgroup_id) wid: vec3<u32>) {
   let off = batch_offsets(wid.z);
   let m0 = P.mbase + wid.y * 64u;
   let n0 = wid.x * 64u;
-  var c: array<vec4<f32>, 4>;
+  // c[2r + h]: row r of the invocation's 8 (4·ty + r, then 32 + 4·ty + r − 4), columns 4·tx + 32·h .. + 3.
+  var c: array<vec4<f32>, 16>;
   for (var k0 = 0u; k0 < P.K; k0 += 16u) {
+    for (var r = 0u; r < 4u; r++) {
+      let idx = li + 64u * r;
 #if TRANS_A
-    // A stored [K, M]: 4 consecutive m at one k.
-    let ka = li / 16u;
-    let ma = (li % 16u) * 4u;
-    As[li] = vec4<f32>(a_elem(off.a, m0 + ma, k0 + ka), a_elem(off.a, m0 + ma + 1u, k0 + ka),
-                       a_elem(off.a, m0 + ma + 2u, k0 + ka), a_elem(off.a, m0 + ma + 3u, k0 + ka));
+      // A stored [K, M]: a quad is 4 consecutive m at one k.
+      let ka = idx / 16u;
+      let ma = (idx % 16u) * 4u;
+      As[idx] = a_quad(off.a, m0 + ma, k0 + ka);
 #else
-    // A stored [M, K]: 4 consecutive k of one row.
-    let ma = li / 4u;
-    let ka = (li % 4u) * 4u;
-    for (var i = 0u; i < 4u; i++) { As[(ka + i) * 16u + ma / 4u][ma % 4u] = a_elem(off.a, m0 + ma, k0 + ka + i); }
+      // A stored [M, K]: a quad is 4 consecutive k of one row, spread over 4 vectors.
+      let ma = idx / 4u;
+      let ka = (idx % 4u) * 4u;
+      let qa = a_quad(off.a, m0 + ma, k0 + ka);
+      for (var i = 0u; i < 4u; i++) { As[(ka + i) * 16u + ma / 4u][ma % 4u] = qa[i]; }
 #endif
 #if TRANS_B
-    // B stored [N, K]: 4 consecutive k of one column.
-    let nb = li / 4u;
-    let kb = (li % 4u) * 4u;
-    for (var i = 0u; i < 4u; i++) { Bs[(kb + i) * 16u + nb / 4u][nb % 4u] = b_elem(off.b, k0 + kb + i, n0 + nb); }
+      // B stored [N, K]: a quad is 4 consecutive k of one column.
+      let nb = idx / 4u;
+      let kb = (idx % 4u) * 4u;
+      let qb = b_quad(off.b, k0 + kb, n0 + nb);
+      for (var i = 0u; i < 4u; i++) { Bs[(kb + i) * 16u + nb / 4u][nb % 4u] = qb[i]; }
 #else
-    // B stored [K, N]: 4 consecutive n at one k.
-    let kb = li / 16u;
-    let nb = (li % 16u) * 4u;
-    Bs[li] = vec4<f32>(b_elem(off.b, k0 + kb, n0 + nb), b_elem(off.b, k0 + kb, n0 + nb + 1u),
-                       b_elem(off.b, k0 + kb, n0 + nb + 2u), b_elem(off.b, k0 + kb, n0 + nb + 3u));
+      // B stored [K, N]: a quad is 4 consecutive n at one k.
+      let kb = idx / 16u;
+      let nb = (idx % 16u) * 4u;
+      Bs[idx] = b_quad(off.b, k0 + kb, n0 + nb);
 #endif
+    }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      let av = As[kk * 16u + lid.y];
-      let bv = Bs[kk * 16u + lid.x];
-      c[0] = fma(vec4<f32>(av.x), bv, c[0]);
-      c[1] = fma(vec4<f32>(av.y), bv, c[1]);
-      c[2] = fma(vec4<f32>(av.z), bv, c[2]);
-      c[3] = fma(vec4<f32>(av.w), bv, c[3]);
+      let b0 = Bs[kk * 16u + lid.x];
+      let b1 = Bs[kk * 16u + lid.x + 8u];
+      outer4(&c, 0u, As[kk * 16u + lid.y], b0, b1);
+      outer4(&c, 8u, As[kk * 16u + lid.y + 8u], b0, b1);
     }
     workgroupBarrier();
   }
-  let m = m0 + lid.y * 4u;
-  let n = n0 + lid.x * 4u;
-  if (n >= P.N) { return; }
-  let rows = min(4u, P.M - min(m, P.M));
-  for (var r = 0u; r < rows; r++) { emit(off.y, m + r, n, c[r]); }
+  for (var r = 0u; r < 8u; r++) {
+    let m = m0 + select(4u * lid.y + r, 28u + 4u * lid.y + r, r >= 4u);
+    if (m >= P.M) { continue; }
+    for (var h = 0u; h < 2u; h++) {
+      let n = n0 + 4u * lid.x + 32u * h;
+      if (n < P.N) { emit(off.y, m, n, c[2u * r + h]); }
+    }
+  }
 }

@@ -20,6 +20,7 @@
  * unless q is a 4-D tensor; [B, H, Lq, Dv] when outLayout is 'heads'.
  */
 import type { Gpu } from '../runtime/gpu.js';
+import { capacity, flashWorkgroupBytes, MAX_HEAD_DIM } from '../runtime/profile.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -75,7 +76,9 @@ export function packedQKV(t: Tensor, heads: number): [HeadsView, HeadsView, Head
 }
 
 export interface AttentionTuning {
-  /** Invocations per workgroup (8, 16, 32 or 64). */
+  /** 'register' (the register kernel, CPU adapters) or 'flash' (FlashAttention-2, GPUs). */
+  kernel?: 'register' | 'flash';
+  /** Invocations per workgroup (register: 8, 16, 32 or 64; flash: queries per workgroup × t, at most 256). */
   wg?: number;
   /** Queries per invocation (1, 2 or 4). */
   qpi?: number;
@@ -83,6 +86,10 @@ export interface AttentionTuning {
   sg?: number;
   /** Keys per tile between workgroup barriers, 0 for none. */
   kt?: number;
+  /** flash: invocations per query (1, 2, 4, 8 or 16, dividing the head dims' vec4 chunks). */
+  t?: number;
+  /** flash: keys per tile in workgroup memory. */
+  bk?: number;
 }
 
 export interface AttentionOptions {
@@ -98,9 +105,7 @@ export interface AttentionOptions {
   tune?: AttentionTuning;
 }
 
-/** Head dims that variants hold in registers; a head dim runs in the smallest capacity at least as large. */
-const DIM_CAPACITIES = [16, 32, 48, 64, 96, 128, 192, 256];
-export const MAX_HEAD_DIM = 256;
+export { capacity, MAX_HEAD_DIM };
 
 function asView(x: Tensor | HeadsView, heads: number, what: string): HeadsView {
   if ('tensor' in x) return x;
@@ -116,11 +121,6 @@ function checkView(x: HeadsView, what: string): void {
     throw new ShapeError(`attention: ${what} view of ${t} is empty (B ${x.batch}, H ${x.heads}, L ${x.length}, D ${x.dim})`);
   }
   if (last > t.size) throw new ShapeError(`attention: ${what} view reaches element ${last} of ${t}`);
-}
-
-/** The head dim a variant is compiled for: the smallest capacity at least d. */
-export function capacity(d: number): number {
-  return DIM_CAPACITIES.find((c) => c >= d) ?? MAX_HEAD_DIM;
 }
 
 /**
@@ -183,11 +183,6 @@ export function attention(
     Dv % 4 === 0 &&
     views.every((x) => x.tensor.size % 4 === 0 && [x.offset, x.strideB, x.strideH, x.strideL].every((s) => s % 4 === 0));
   const tuned = attentionTuning(gpu, Lq, D, Dv);
-  const wg = opts.tune?.wg ?? tuned.wg;
-  const qpi = opts.tune?.qpi ?? tuned.qpi;
-  const sg = opts.tune?.sg ?? tuned.sg;
-  const kt = opts.tune?.kt ?? tuned.kt;
-  if (wg % Math.max(sg, 1) !== 0) throw new ShapeError(`attention: workgroup size ${wg} is not a multiple of subgroup size ${sg}`);
   const nbh = B * H;
   const maxWg = gpu.info.limits.maxComputeWorkgroupsPerDimension;
   const gy = Math.min(nbh, maxWg);
@@ -197,6 +192,42 @@ export function attention(
     .f32(opts.scale ?? 1 / Math.sqrt(D))
     .u32(gy);
   for (const x of views) params.u32(x.offset, x.strideB, x.strideH, x.strideL);
+  const flops = 2 * nbh * Lq * Lk * (D + Dv);
+  if ((opts.tune?.kernel ?? tuned.kernel) === 'flash') {
+    // The flash variant this device would choose, for what the options leave open.
+    const f = tuned.kernel === 'flash' ? tuned : gpu.profile.flashTuning(Lq, D, Dv);
+    const t = opts.tune?.t ?? f.t;
+    const wg = opts.tune?.wg ?? f.wg;
+    const bk = opts.tune?.bk ?? f.bk;
+    const [dc, dvc] = [capacity(D) / 4, capacity(Dv) / 4];
+    if (![1, 2, 4, 8, 16].includes(t) || dc % t !== 0 || dvc % t !== 0 || wg % t !== 0 || wg > 256) {
+      throw new ShapeError(`attention: flash lanes per query ${t} must divide the head dims' chunks (${dc}, ${dvc}) and the workgroup size ${wg} (at most 256)`);
+    }
+    const bytes = flashWorkgroupBytes(wg / t, t, bk, dc, dvc);
+    if (bytes > gpu.info.limits.maxComputeWorkgroupStorageSize) {
+      throw new ShapeError(`attention: flash tiles need ${bytes} bytes of workgroup memory, more than this device's ${gpu.info.limits.maxComputeWorkgroupStorageSize}`);
+    }
+    gpu.dispatch({
+      variant: {
+        kernel: 'attention',
+        file: 'attention.wgsl',
+        entry: 'flash',
+        mode: gpu.modeFor(q.tensor.dtype),
+        defines: { FLASH: 1, WG: wg, T: t, BK: bk, DC: dc, DVC: dvc, ALIGNED: aligned },
+      },
+      inputs: [q.tensor, k.tensor, v.tensor],
+      outputs: [out],
+      params,
+      workgroups: [Math.ceil(Lq / (wg / t)), gy, gz],
+      flops,
+    });
+    return out;
+  }
+  const wg = opts.tune?.wg ?? tuned.wg;
+  const qpi = opts.tune?.qpi ?? tuned.qpi;
+  const sg = opts.tune?.sg ?? tuned.sg;
+  const kt = opts.tune?.kt ?? tuned.kt;
+  if (wg % Math.max(sg, 1) !== 0) throw new ShapeError(`attention: workgroup size ${wg} is not a multiple of subgroup size ${sg}`);
   gpu.dispatch({
     variant: {
       kernel: 'attention',
@@ -218,7 +249,7 @@ export function attention(
     outputs: [out],
     params,
     workgroups: [Math.ceil(Lq / (wg * qpi)), gy, gz],
-    flops: 2 * nbh * Lq * Lk * (D + Dv),
+    flops,
   });
   return out;
 }

@@ -24,7 +24,7 @@
  * Kernels (see matmulConfig for the choice and the measurements behind it):
  *   'reg'   register blocking for CPU adapters: 4 columns x TM rows per invocation; with subgroups of 8
  *           (or 4) lanes the rows of A are loaded once per subgroup and shared with subgroupBroadcast.
- *   'tiled' 64 x 64 shared-memory tiles per 16 x 16 workgroup, for GPUs.
+ *   'tiled' 64 x 64 shared-memory tiles per 8 x 8 workgroup, 8 x 8 outputs per invocation, for GPUs.
  */
 import type { Gpu } from '../runtime/gpu.js';
 import { ShapeError } from '../runtime/errors.js';
@@ -268,8 +268,8 @@ function run(gpu: Gpu, spec: StridedMatmul, outShape: number[], opts: EpilogueOp
   if (![8, 16, 32].includes(cfg.tm)) throw new ShapeError(`${what}: tm must be 8, 16 or 32 (${cfg.tm})`);
   if (cfg.sg > 1 && cfg.wg % cfg.sg !== 0) throw new ShapeError(`${what}: a subgroup kernel needs wg to be a multiple of sg (${cfg.wg}, ${cfg.sg})`);
   const tiled = cfg.kernel === 'tiled';
-  const vecA = !tiled && vec4Ok(A, A.trans ? M : K) ? 4 : 1;
-  const vecB = !tiled && vec4Ok(B, B.trans ? K : N) ? 4 : 1;
+  const vecA = vec4Ok(A, A.trans ? M : K) ? 4 : 1;
+  const vecB = vec4Ok(B, B.trans ? K : N) ? 4 : 1;
   const rowsPerGroup = tiled ? 64 : cfg.tm;
   const colsPerGroup = tiled ? 64 : cfg.wg * 4;
   const inputs = [A.tensor, B.tensor];

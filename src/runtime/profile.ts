@@ -8,8 +8,10 @@
  *          loops per invocation, rows shared by subgroup broadcasts or shuffles, products routed through the
  *          matmul kernel where its shared loads win. Every figure behind these was measured on lavapipe and
  *          SwiftShader (src/kernels/README.md).
- *   'gpu'  hardware GPUs: shared-memory tiled kernels, one query per invocation in attention (hardware
- *          broadcasts the rows every invocation loads), many workgroups in flight, the tiled transpose.
+ *   'gpu'  hardware GPUs: the shared-memory tiled matmul (8 × 8 outputs per invocation), FlashAttention-2
+ *          (key / value tiles in workgroup memory, the head dim split across invocations), the conv kernels
+ *          rather than matmul routes, norms split across workgroups, many workgroups in flight, the tiled
+ *          transpose.
  *
  * The family follows the adapter ('auto'), or is forced: SAM2_WEBGPU_PROFILE=gpu|cpu|auto in the environment
  * (Node), or the `profile` option of load() / Gpu.create(). Forcing 'gpu' on a software adapter runs every
@@ -38,14 +40,34 @@ export interface MatmulConfig {
 
 /** The attention kernel's variant for one call (see src/kernels/attention.ts and wgsl/attention.wgsl). */
 export interface AttentionTuning {
+  /** 'register': wgsl/attention.wgsl's main (CPU adapters); 'flash': its FlashAttention-2 entry (GPUs). */
+  kernel: 'register' | 'flash';
   /** Invocations per workgroup. */
   wg: number;
-  /** Queries per invocation. */
+  /** register: queries per invocation. */
   qpi: number;
-  /** Subgroup size of the shuffle path, or 0. */
+  /** register: subgroup size of the shuffle path, or 0. */
   sg: number;
-  /** Keys per tile between workgroup barriers (0: one tile). */
+  /** register: keys per tile between workgroup barriers (0: one tile). */
   kt: number;
+  /** flash: invocations per query (the head dim split across them). */
+  t: number;
+  /** flash: keys per tile staged in workgroup memory. */
+  bk: number;
+}
+
+/** Head dims that attention variants hold in registers; a head dim runs in the smallest capacity at least as large. */
+const DIM_CAPACITIES = [16, 32, 48, 64, 96, 128, 192, 256];
+export const MAX_HEAD_DIM = 256;
+
+/** The head dim an attention variant is compiled for: the smallest capacity at least d. */
+export function capacity(d: number): number {
+  return DIM_CAPACITIES.find((c) => c >= d) ?? MAX_HEAD_DIM;
+}
+
+/** Bytes of workgroup memory of the flash kernel (wgsl/attention.wgsl) for these defines. */
+export function flashWorkgroupBytes(bq: number, t: number, bk: number, dc: number, dvc: number): number {
+  return bk * (dc + dvc) * 16 + (t > 1 ? bq * bk * t * 4 : 0) + bq * bk * 4 + 3 * bq * 4;
 }
 
 export interface ProfileOptions {
@@ -165,11 +187,15 @@ export class DeviceProfile {
    * cpu: with a fixed subgroup size, key / value rows are loaded once per subgroup and shuffled (SG > 0),
    * and each invocation takes 2 queries up to head dim 128; without subgroups, 4 queries up to head dim 64
    * (each loaded vector then feeds several dot products); key tiles between barriers above head dim 128,
-   * whose k and v rows outgrow a core's cache. gpu: one query per invocation, rows loaded by every invocation
-   * (hardware broadcasts them). Measured on lavapipe; see bench/entries/attention.ts.
+   * whose k and v rows outgrow a core's cache. Measured on lavapipe; see bench/entries/attention.ts.
+   * gpu: from head dim 96 (Hiera's heads, memory attention's 256) the FlashAttention-2 kernel, whose lanes
+   * split the head dim so q and the accumulator stay in registers; below (the mask decoder's 16 and 32) the
+   * register kernel with one query per invocation, whose q and accumulator rows (at most 32 vec4) fit the
+   * registers, rows loaded by every invocation (hardware broadcasts them).
    */
   attention(lq: number, d: number, dv: number): AttentionTuning {
     const dmax = Math.max(d, dv);
+    if (!this.cpu && capacity(dmax) >= 96) return this.flashTuning(lq, d, dv);
     const cpu = this.cpu;
     const sg = cpu && [4, 8, 16, 32, 64].includes(this.subgroupSize) ? this.subgroupSize : 0;
     const qpi = !cpu ? 1 : sg ? (dmax <= 128 ? 2 : 1) : dmax <= 64 ? 4 : dmax <= 128 ? 2 : 1;
@@ -177,7 +203,27 @@ export class DeviceProfile {
     // in Hiera's windows and the decoder's prompt tokens.
     const wg = Math.ceil(lq / qpi) <= 32 ? Math.max(16, sg) : 64;
     const kt = cpu && dmax > 128 ? 128 : 0;
-    return { wg, qpi, sg, kt };
+    return { kernel: 'register', wg, qpi, sg, kt, t: 1, bk: 0 };
+  }
+
+  /**
+   * gpu: the FlashAttention-2 kernel. Lanes per query t: the fewest (1 to 16) that leave each lane at most 16
+   * vec4 of q and accumulator (64 registers; head dim 256 takes 8 lanes), dividing both rows' chunks. Queries
+   * per workgroup bq: 256 / t, fewer for short rows (at least a 32-lane warp's worth). Keys per tile bk: the
+   * most, up to 32, whose tiles fit the device's workgroup memory.
+   */
+  flashTuning(lq: number, d: number, dv: number): AttentionTuning {
+    const dc = capacity(d) / 4;
+    const dvc = capacity(dv) / 4;
+    const fits = (t: number) => dc % t === 0 && dvc % t === 0;
+    const ts = [1, 2, 4, 8, 16].filter(fits);
+    const t = ts.find((x) => (dc + dvc) / x <= 16) ?? ts[ts.length - 1];
+    let rows = 1;
+    while (rows < lq) rows *= 2;
+    const bq = Math.min(256 / t, Math.max(rows, Math.max(1, 32 / t)));
+    const limit = this.info.limits.maxComputeWorkgroupStorageSize;
+    const bk = [32, 16, 8, 4, 2, 1].find((k) => flashWorkgroupBytes(bq, t, k, dc, dvc) <= limit) ?? 1;
+    return { kernel: 'flash', wg: bq * t, qpi: 1, sg: 0, kt: 0, t, bk };
   }
 
   /**
@@ -239,11 +285,12 @@ export class DeviceProfile {
   summary(): ProfileSummary {
     const mm = (M: number, dtype: 'f32' | 'f16') => {
       const c = this.matmul(M, dtype);
-      return c.kernel === 'tiled' ? 'tiled (64×64 shared-memory tiles)' : `reg (subgroup ${c.sg}, ${c.tm} rows per invocation)`;
+      return c.kernel === 'tiled' ? 'tiled (64×64 shared-memory tiles, 8×8 per invocation)' : `reg (subgroup ${c.sg}, ${c.tm} rows per invocation)`;
     };
     const att = (lq: number, d: number) => {
       const t = this.attention(lq, d, d);
       const route = this.sdpaByMatmul(d, 4096) ? 'matmuls (scores materialized)' : 'attention kernel';
+      if (t.kernel === 'flash') return `${route}; flash (FlashAttention-2): ${t.wg / t.t} queries × ${t.t} lanes per workgroup, key tiles of ${t.bk} in workgroup memory`;
       return `${route}; kernel variant: ${t.qpi} quer${t.qpi === 1 ? 'y' : 'ies'} per invocation, ${t.sg ? `shuffles over ${t.sg} lanes` : 'no subgroups'}${t.kt ? `, key tiles of ${t.kt}` : ''}`;
     };
     return {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { attention, attentionTuning, headMajor, packedQKV, tokenMajor, type HeadsView } from '../../src/kernels/attention.js';
 import { attentionRef, headsToTokens, tokensToHeads, type AttentionDims } from '../../src/kernels/attention.ref.js';
 import { ShapeError } from '../../src/runtime/errors.js';
+import { capacity, DeviceProfile, flashWorkgroupBytes } from '../../src/runtime/profile.js';
 import { asStored, expectClose, rand, variants, type Variant } from '../helpers.js';
 
 interface Case extends AttentionDims {
@@ -158,18 +159,72 @@ describe('attention', async () => {
       const want = reference(v, c, x);
       const tuned = attentionTuning(g, c.Lq, c.D, c.Dv);
       for (const tune of [
-        { wg: 16, qpi: 1, sg: 0 },
-        { wg: 64, qpi: 4, sg: 0 },
-        { wg: 16, qpi: 1, sg: tuned.sg },
-        { wg: 64, qpi: 2, sg: tuned.sg },
-        { wg: 16, qpi: 2, sg: tuned.sg, kt: 4 },
-      ]) {
+        { kernel: 'register', wg: 16, qpi: 1, sg: 0 },
+        { kernel: 'register', wg: 64, qpi: 4, sg: 0 },
+        { kernel: 'register', wg: 16, qpi: 1, sg: tuned.sg },
+        { kernel: 'register', wg: 64, qpi: 2, sg: tuned.sg },
+        { kernel: 'register', wg: 16, qpi: 2, sg: tuned.sg, kt: 4 },
+        { kernel: 'flash', t: 1, wg: 32, bk: 4 },
+        { kernel: 'flash', t: 4, wg: 16, bk: 1 },
+      ] as const) {
         const out = attention(g, tq, tk, tv, { tune });
         expectClose(await g.read(out), want, v.tol, `${JSON.stringify(tune)} ${dimsStr(c)}`);
         out.release();
       }
       for (const t of [tq, tk, tv]) t.release();
     }
+  });
+
+  // The FlashAttention-2 kernel (the GPU profile's) at every lanes-per-query split, key tiles from 1 to 16
+  // keys, workgroups of 1 to 256 queries, on seeded random shapes: lengths 1 to 80, head dims 1 to 256 (v's
+  // unlike q's, unaligned rows), several batches and heads; every storage variant (8 shapes in f32, 3 in
+  // each f16 mode: each tiling is a pipeline, and software adapters compile them slowly).
+  for (const v of vs) {
+    it(`flash kernel, fuzzed shapes and tilings ${v.name}`, async () => {
+      const g = v.gpu;
+      let seed = 9001 + v.name.length;
+      const cases = v.name === 'f32' ? 8 : 3;
+      const next = (n: number) => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return (seed >>> 8) % n;
+      };
+      const dims = [1, 7, 15, 16, 32, 48, 64, 96, 100, 128, 192, 256];
+      const limit = g.info.limits.maxComputeWorkgroupStorageSize;
+      let ran = 0;
+      for (let n = 0; ran < cases && n < 4 * cases; n++) {
+        const D = dims[next(dims.length)];
+        const Dv = next(3) === 0 ? dims[next(dims.length)] : D;
+        const c: Case = { B: 1 + next(2), H: 1 + next(3), Lq: 1 + next(80), Lk: 1 + next(80), D, Dv };
+        const dc = capacity(D) / 4;
+        const dvc = capacity(Dv) / 4;
+        // Splits that leave a lane at most 32 vec4 (twice the profile's budget; more only slows compiling).
+        const ts = [1, 2, 4, 8, 16].filter((t) => dc % t === 0 && dvc % t === 0 && (dc + dvc) / t <= 32);
+        const t = ts[next(ts.length)];
+        const bq = [1, 4, 32, 256 / t][next(4)];
+        const bk = [1, 4, 16][next(3)];
+        if (bq * t > 256 || flashWorkgroupBytes(bq, t, bk, dc, dvc) > limit) continue;
+        const x = inputs(v, c, 800 + n);
+        const tq = g.upload(x.q, [c.B, c.H, c.Lq, c.D], v.dtype);
+        const tk = g.upload(x.k, [c.B, c.H, c.Lk, c.D], v.dtype);
+        const tv = g.upload(x.v, [c.B, c.H, c.Lk, c.Dv], v.dtype);
+        const tune = { kernel: 'flash', t, wg: bq * t, bk } as const;
+        const out = attention(g, tq, tk, tv, { tune });
+        expectClose(await g.read(out), reference(v, c, x), v.tol, `${JSON.stringify(tune)} ${dimsStr(c)}`);
+        for (const u of [tq, tk, tv, out]) u.release();
+        ran++;
+      }
+      expect(ran).toBe(cases);
+    });
+  }
+
+  it('the GPU profile picks the flash kernel from head dim 96: head dim 256 split over 8 lanes, tiles within the workgroup memory', () => {
+    const g = vs[0].gpu;
+    const p = new DeviceProfile(g.info, { mode: 'gpu' });
+    const f = p.attention(4096, 256, 256);
+    expect(f).toMatchObject({ kernel: 'flash', t: 8, wg: 256 });
+    expect(flashWorkgroupBytes(f.wg / f.t, f.t, f.bk, 64, 64)).toBeLessThanOrEqual(g.info.limits.maxComputeWorkgroupStorageSize);
+    expect(p.attention(4096, 96, 96)).toMatchObject({ kernel: 'flash', t: 4 });
+    expect(p.attention(7, 16, 16)).toMatchObject({ kernel: 'register', qpi: 1, sg: 0 });
   });
 
   it('more than 65,535 (batch, head) pairs fold into the grid (f32)', async () => {

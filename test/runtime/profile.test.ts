@@ -66,8 +66,8 @@ describe('DeviceProfile', () => {
     const p = new DeviceProfile(LAVAPIPE);
     expect(p.matmul(4096, 'f32')).toEqual({ kernel: 'reg', sg: 8, tm: 16, wg: 8 });
     expect(p.matmul(4096, 'f16')).toEqual({ kernel: 'reg', sg: 8, tm: 32, wg: 8 });
-    expect(p.attention(4096, 64, 64)).toEqual({ wg: 64, qpi: 2, sg: 8, kt: 0 });
-    expect(p.attention(4096, 256, 256)).toEqual({ wg: 64, qpi: 1, sg: 8, kt: 128 });
+    expect(p.attention(4096, 64, 64)).toEqual({ kernel: 'register', wg: 64, qpi: 2, sg: 8, kt: 0, t: 1, bk: 0 });
+    expect(p.attention(4096, 256, 256)).toEqual({ kernel: 'register', wg: 64, qpi: 1, sg: 8, kt: 128, t: 1, bk: 0 });
     expect(p.sdpaByMatmul(256, 4096)).toBe(true);
     expect(p.sdpaByMatmul(64, 4096)).toBe(false);
     expect(p.pointwiseConvByMatmul(64 * 64)).toBe(true);
@@ -86,15 +86,20 @@ describe('DeviceProfile', () => {
     expect(s.f16Storage).toBe('f16packed');
     // Without subgroups every invocation loads its own rows.
     expect(new DeviceProfile(CHROMIUM_SWIFTSHADER).matmul(64, 'f32', 256)).toEqual({ kernel: 'reg', sg: 1, tm: 8, wg: 64 });
-    expect(new DeviceProfile(CHROMIUM_SWIFTSHADER).attention(4096, 64, 64)).toEqual({ wg: 64, qpi: 4, sg: 0, kt: 0 });
+    expect(new DeviceProfile(CHROMIUM_SWIFTSHADER).attention(4096, 64, 64)).toMatchObject({ kernel: 'register', wg: 64, qpi: 4, sg: 0, kt: 0 });
   });
 
   it('the gpu choices, the same on a hardware GPU and forced on a software adapter', () => {
     for (const p of [new DeviceProfile(H100), new DeviceProfile(LAVAPIPE, { mode: 'gpu' }), new DeviceProfile(SWIFTSHADER, { mode: 'gpu' })]) {
       expect(p.kind).toBe('gpu');
       expect(p.matmul(4096, 'f16').kernel).toBe('tiled');
-      expect(p.attention(4096, 256, 256)).toEqual({ wg: 64, qpi: 1, sg: 0, kt: 0 });
-      expect(p.attention(8, 32, 32)).toEqual({ wg: 16, qpi: 1, sg: 0, kt: 0 });
+      // FlashAttention-2: head dim 256 over 8 lanes per query, 32 queries per workgroup; key tiles as the
+      // workgroup memory allows (32 KiB here: 8 keys).
+      expect(p.attention(4096, 256, 256)).toEqual({ kernel: 'flash', wg: 256, qpi: 1, sg: 0, kt: 0, t: 8, bk: 8 });
+      expect(p.attention(4096, 96, 96)).toEqual({ kernel: 'flash', wg: 256, qpi: 1, sg: 0, kt: 0, t: 4, bk: 8 });
+      // Small head dims (the mask decoder's): the register kernel, one query per invocation.
+      expect(p.attention(8, 32, 32)).toEqual({ kernel: 'register', wg: 16, qpi: 1, sg: 0, kt: 0, t: 1, bk: 0 });
+      expect(p.attention(4096, 16, 16)).toEqual({ kernel: 'register', wg: 64, qpi: 1, sg: 0, kt: 0, t: 1, bk: 0 });
       expect(p.sdpaByMatmul(256, 4096)).toBe(false);
       expect(p.pointwiseConvByMatmul(16)).toBe(false);
       expect(p.directConvByMatmul(256)).toBe(false);
