@@ -20,7 +20,7 @@
  * unless q is a 4-D tensor; [B, H, Lq, Dv] when outLayout is 'heads'.
  */
 import type { Gpu } from '../runtime/gpu.js';
-import { capacity, flashWorkgroupBytes, MAX_HEAD_DIM } from '../runtime/profile.js';
+import { capacity, flashWorkgroupBytes, MAX_HEAD_DIM, type AttentionTuning as ProfileAttentionTuning } from '../runtime/profile.js';
 import { ShapeError } from '../runtime/errors.js';
 import { Params } from '../runtime/params.js';
 import type { Tensor } from '../runtime/tensor.js';
@@ -75,22 +75,8 @@ export function packedQKV(t: Tensor, heads: number): [HeadsView, HeadsView, Head
   return [view(0), view(1), view(2)];
 }
 
-export interface AttentionTuning {
-  /** 'register' (the register kernel, CPU adapters) or 'flash' (FlashAttention-2, GPUs). */
-  kernel?: 'register' | 'flash';
-  /** Invocations per workgroup (register: 8, 16, 32 or 64; flash: queries per workgroup × t, at most 256). */
-  wg?: number;
-  /** Queries per invocation (1, 2 or 4). */
-  qpi?: number;
-  /** Subgroup size of the shuffle path (needs the subgroups feature and that fixed size), 0 for none. */
-  sg?: number;
-  /** Keys per tile between workgroup barriers, 0 for none. */
-  kt?: number;
-  /** flash: invocations per query (1, 2, 4, 8 or 16, dividing the head dims' vec4 chunks). */
-  t?: number;
-  /** flash: keys per tile in workgroup memory. */
-  bk?: number;
-}
+/** An override of the device profile's variant choice, any subset of its fields (benchmarks, tests). */
+export type AttentionTuning = Partial<ProfileAttentionTuning>;
 
 export interface AttentionOptions {
   /** Heads of 3-D token-major tensors passed directly (default 1). */
@@ -154,7 +140,7 @@ export function attentionViews(
 }
 
 /** The kernel variant for this device: the device profile's choice (src/runtime/profile.ts). */
-export function attentionTuning(gpu: Gpu, lq: number, d: number, dv: number): Required<AttentionTuning> {
+export function attentionTuning(gpu: Gpu, lq: number, d: number, dv: number): ProfileAttentionTuning {
   return gpu.profile.attention(lq, d, dv);
 }
 
