@@ -109,7 +109,9 @@ const hook = {
   activeObject: 1,
   /** The last prompt's result: per object id, the mask area in pixels on the prompted frame. */
   lastPrompt: null as null | { frameIdx: number; objId: number; areas: Record<number, number>; ms: number },
-  /** Image encoder time (ms) of the frames encoded for prompts, in order (the first includes shader compilation). */
+  /** Time (ms) from the start of loading the model until its GPU kernels were compiled (null until then). */
+  kernelsReadyMs: null as number | null,
+  /** Image encoder time (ms) of the frames encoded for prompts, in order (the first includes waiting for the kernels to compile). */
   encoderMs: [] as number[],
   /** Tracking: frames done / to do, and ms per tracked frame (the prompted start frame excluded). */
   progress: { done: 0, total: 0 },
@@ -123,6 +125,7 @@ const hook = {
 (window as unknown as { __sam2: typeof hook }).__sam2 = hook;
 
 let gpu: Gpu | null = null;
+let warmupKernels = true;
 let predictor: SAM2VideoPredictor | null = null;
 let video: DecodedVideo | null = null;
 let videoName = '';
@@ -370,6 +373,8 @@ async function loadModel(): Promise<void> {
       // A click on a tracked frame is a correction the user wants kept: it becomes a conditioning frame, so
       // propagating again does not re-track it away.
       addAllFramesToCorrectAsCond: true,
+      // The kernels of a click and a tracked frame compile in the background while the user looks at the video.
+      warmup: warmupKernels,
       onProgress: (p) => {
         if (mode === 'synthetic') {
           el.loadProgress.value = p.tensorsDone / p.tensorsTotal;
@@ -385,7 +390,18 @@ async function loadModel(): Promise<void> {
     el.synthetic.hidden = !predictor.syntheticWeights;
     el.model_.textContent = `Model: ${predictor.config.name} · ${dtype} · image size ${predictor.imageSize} · ${predictor.syntheticWeights ? 'synthetic weights (meaningless masks)' : 'weights ' + what}`;
     el.loadProgress.value = 1;
-    el.loadStatus.textContent = `${predictor.config.name}, ${dtype}, image size ${predictor.imageSize}, ${what} · loaded in ${fmtMs(performance.now() - t0)}`;
+    const loaded = `${predictor.config.name}, ${dtype}, image size ${predictor.imageSize}, ${what} · loaded in ${fmtMs(performance.now() - t0)}`;
+    el.loadStatus.textContent = loaded + (warmupKernels ? ' · compiling GPU kernels in the background' : '');
+    hook.kernelsReadyMs = null;
+    const p = predictor;
+    p.ready.then(
+      () => {
+        if (predictor !== p) return;
+        hook.kernelsReadyMs = performance.now() - t0;
+        if (warmupKernels) el.loadStatus.textContent = `${loaded} · GPU kernels ready after ${fmtMs(hook.kernelsReadyMs)}`;
+      },
+      () => undefined,
+    );
     await newInference();
   } catch (e) {
     el.loadStatus.textContent = 'not loaded';
@@ -486,7 +502,9 @@ async function runPrompt(frameIdx: number, objId: number, p: { points?: Array<[n
   try {
     const pr = predictor;
     const st = inference;
-    el.promptStatus.textContent = `object ${objId}, frame ${frameIdx}: running…`;
+    el.promptStatus.textContent =
+      `object ${objId}, frame ${frameIdx}: ` +
+      (warmupKernels && hook.kernelsReadyMs === null ? 'waiting for the GPU kernels to compile, then running…' : 'running…');
     let encMs: number | undefined;
     if (!st.featureCache.has(frameIdx)) {
       const t = performance.now();
@@ -830,8 +848,10 @@ el.weightsUrl.oninput = () => {
 async function start(): Promise<void> {
   renderObjects();
   refreshButtons();
-  // Query parameters preset the controls: ?model=tiny&dtype=f32&size=256&weights=<url>|synthetic&load=1
+  // Query parameters preset the controls: ?model=tiny&dtype=f32&size=256&weights=<url>|synthetic&load=1;
+  // warmup=0 leaves the kernels to compile at their first use (to measure what the warmup saves).
   const q = new URLSearchParams(location.search);
+  warmupKernels = q.get('warmup') !== '0';
   await initDevice();
   if (q.get('model')) el.model.value = q.get('model')!;
   if (q.get('version')) el.version.value = q.get('version')!;

@@ -36,6 +36,8 @@ export function derive<T extends Tensor>(ctx: ModelContext, t: T): T {
  */
 export function cached<K>(ctx: ModelContext, cache: Map<K, Tensor>, key: K, make: () => Tensor): Tensor {
   let t = cache.get(key);
+  // A dry run's tensors hold no values (Gpu.dryRun): made for the run, never kept.
+  if (ctx.gpu.dry && (!t || t.isReleased)) return make();
   if (!t || t.isReleased) {
     t = derive(ctx, make());
     cache.set(key, t);

@@ -20,6 +20,7 @@ import { checkOptionKeys } from '../runtime/options.js';
 import { dispose } from '../runtime/scope.js';
 import type { Tensor } from '../runtime/tensor.js';
 import type { Gpu } from '../runtime/gpu.js';
+import { uniqueVariants, variantKey, type KernelVariant } from '../runtime/pipelines.js';
 import type { Sam2Config } from '../checkpoint/config.js';
 import { PromptError } from './prompt_encoder.js';
 import { loadModel, type LoadedModel, type ModelLoadOptions, type WeightStore } from '../checkpoint/weights.js';
@@ -162,12 +163,17 @@ export interface PredictorLoadOptions extends ModelLoadOptions {
    * every later frame attends to it.
    */
   addAllFramesToCorrectAsCond?: boolean;
+  /**
+   * Compile the GPU pipelines of a click and a tracked frame in the background as soon as the model is loaded
+   * (default true), so the first click does not wait for shader compilation: see `ready` and warmup().
+   */
+  warmup?: boolean;
 }
 
 /** Every key of each option object (a Record over keyof, so a new option must be listed here to compile). */
 const LOAD_KEYS = Object.keys({
   model: 1, version: 1, weights: 1, dtype: 1, imageSize: 1, gpu: 1, profile: 1, fillHoleArea: 1, nonOverlapMasks: 1, batchObjects: 1,
-  clearNonCondMemAroundInput: 1, addAllFramesToCorrectAsCond: 1, onProgress: 1,
+  clearNonCondMemAroundInput: 1, addAllFramesToCorrectAsCond: 1, onProgress: 1, warmup: 1,
 } satisfies Record<keyof PredictorLoadOptions, 1>);
 const INIT_STATE_KEYS = Object.keys({ returnLogits: 1, featureCacheFrames: 1 } satisfies Record<keyof InitStateOptions, 1>);
 const POINTS_KEYS = Object.keys({
@@ -217,6 +223,10 @@ export class SAM2VideoPredictor extends DisposableResource {
   readonly gpu: Gpu;
   private readonly settings: Readonly<PredictorSettings>;
   private disposed = false;
+  /** The background compilation started by warmup(): a click's pipelines, then a tracked frame's (never reject). */
+  private warmClick: Promise<void> = Promise.resolve();
+  private warmTrack: Promise<void> = Promise.resolve();
+  private warmed: Promise<void> = Promise.resolve();
 
   constructor(
     readonly model: SAM2Base,
@@ -258,6 +268,70 @@ export class SAM2VideoPredictor extends DisposableResource {
   }
 
   /**
+   * Resolves when the pipelines warmup() compiles in the background are ready (at once when none is
+   * running); rejects with the compile error if one failed. Optional: every method that runs the model waits
+   * for the warmup itself, so that no pipeline is compiled twice.
+   */
+  get ready(): Promise<void> {
+    return this.warmed;
+  }
+
+  /**
+   * The kernel variants of a session's first steps at this image size, listed by a dry run (Gpu.dryRun: the
+   * dispatches are recorded, not executed), in two groups: `click`, a frame's preprocessing and image
+   * encoder, a first click (multimask), a second one (single mask, with the previous logits) and the
+   * video-resolution masks; `track`, the memory encoder and a tracked frame with memory (those not in
+   * `click`).
+   */
+  warmupVariants(): { click: KernelVariant[]; track: KernelVariant[] } {
+    const gpu = this.gpu;
+    const m = this.model;
+    const S = this.imageSize;
+    let click: KernelVariant[] = [];
+    const all = gpu.dryRun(() => {
+      // A frame larger than the model input, as most videos are (downscaled).
+      const W = 2 * S;
+      const H = (3 * S) / 2;
+      const features = m.imageEncoder.encode(preprocessVideoFrame(gpu, new Uint8Array(W * H * 3), W, H, S, { dtype: m.dtype }));
+      const obj = emptyDict();
+      const step = (pointInputs: PointInputs, prev?: Tensor) =>
+        m.trackStep({ frameIdx: 0, isInitCondFrame: true, features, pointInputs, outputs: obj, numFrames: 2, reverse: false, runMemEncoder: false, prevSamMaskLogits: prev });
+      const first = step({ coords: Float32Array.of(S / 2, S / 2), labels: Int32Array.of(1) });
+      const second = step({ coords: Float32Array.of(S / 2, S / 2, S / 4, S / 4), labels: Int32Array.of(1, 0) }, m.clampLogits(first.predMasks, -32, 32));
+      resize(gpu, second.predMasks, 'bilinear', { size: [H, W] });
+      click = gpu.dryRecorded();
+      const out = frameOutput(second);
+      out.maskmemFeatures = m.encodeMemoryFromLowRes(features, out.predMasks, out.objectScoreLogits, true);
+      obj.cond.set(0, out);
+      m.trackObjects({ frameIdx: 1, features, outputs: [obj], numFrames: 2, reverse: false, runMemEncoder: true });
+    });
+    const keys = new Set(click.map(variantKey));
+    return { click: uniqueVariants(click), track: uniqueVariants(all.filter((v) => !keys.has(variantKey(v)))) };
+  }
+
+  /**
+   * Compiles the pipelines of warmupVariants() in the background (createComputePipelineAsync): a click's
+   * first, then a tracked frame's. load() calls it unless `warmup: false`. A click waits for the first group
+   * only, propagation for both, so that no pipeline is compiled twice. Resolves when all are ready.
+   */
+  warmup(): Promise<void> {
+    this.check('warmup');
+    const { click, track } = this.warmupVariants();
+    const pipelines = this.gpu.pipelines;
+    const first = pipelines.warmup(click);
+    const all = first.then(() => pipelines.warmup(track));
+    this.warmClick = first.catch(() => undefined);
+    this.warmTrack = all.catch(() => undefined);
+    this.warmed = all;
+    return all;
+  }
+
+  /** Waits for the warmup of a click's or a tracked frame's pipelines (a failed one is not an error here: the dispatch that needs the pipeline reports it). */
+  private async untilWarm(what: 'click' | 'track'): Promise<void> {
+    await (what === 'click' ? this.warmClick : this.warmTrack);
+  }
+
+  /**
    * Loads a model: the GPU (unless given), the weights (checked against the official config of `model` /
    * `version`; weights of another size are refused with a message saying which they are), and every module.
    */
@@ -268,8 +342,8 @@ export class SAM2VideoPredictor extends DisposableResource {
       fillHoleArea: opts.fillHoleArea ?? c.fillHoleArea,
       nonOverlapMasks: opts.nonOverlapMasks ?? c.nonOverlapMasks,
     });
-    const build = async ({ config, gpu, weights, synthetic, ownsGpu }: LoadedModel) =>
-      new SAM2VideoPredictor(await SAM2Base.create({ gpu, weights }, config), {
+    const build = async ({ config, gpu, weights, synthetic, ownsGpu }: LoadedModel) => {
+      const p = new SAM2VideoPredictor(await SAM2Base.create({ gpu, weights }, config), {
         syntheticWeights: synthetic,
         batchObjects: opts.batchObjects,
         clearNonCondMemAroundInput: opts.clearNonCondMemAroundInput,
@@ -277,6 +351,9 @@ export class SAM2VideoPredictor extends DisposableResource {
         ownsGpu,
         ownedWeights: weights,
       });
+      if (opts.warmup ?? true) p.warmup().catch(() => undefined);
+      return p;
+    };
     return loadModel(opts, 'SAM2VideoPredictor.load', build, post);
   }
 
@@ -343,6 +420,7 @@ export class SAM2VideoPredictor extends DisposableResource {
   /** Encoded features of a frame (cached like the official predictor: the most recent frame). */
   async imageFeatures(state: InferenceState, frameIdx: number): Promise<ImageFeatures> {
     this.check('imageFeatures', state);
+    await this.untilWarm('click');
     const hit = state.featureCache.get(frameIdx);
     if (hit) {
       state.featureCache.delete(frameIdx);
@@ -499,6 +577,7 @@ export class SAM2VideoPredictor extends DisposableResource {
 
   /** Upsamples each object's low-res logits to the video size (bilinear, as the official) and thresholds them. */
   private async videoResResult(state: InferenceState, frameIdx: number, outs: Array<FrameOutput | undefined>): Promise<FrameResult> {
+    await this.untilWarm('click');
     const H = state.videoHeight;
     const W = state.videoWidth;
     const logits: Float32Array[] = [];
@@ -558,6 +637,7 @@ export class SAM2VideoPredictor extends DisposableResource {
   async *propagateInVideo(state: InferenceState, opts: PropagateOptions = {}): AsyncGenerator<FrameResult> {
     this.check('propagateInVideo', state);
     checkOptionKeys('propagateInVideo', opts, PROPAGATE_KEYS);
+    await this.untilWarm('track');
     await this.preflight(state);
     const numFrames = state.numFrames;
     let start = opts.startFrameIdx;

@@ -73,6 +73,8 @@ export class Gpu extends DisposableResource {
   private lost: DeviceLostError | null = null;
   private destroyed = false;
   private submits = 0;
+  /** Set during dryRun(): dispatches are checked and recorded, not executed. */
+  private dryLog: KernelVariant[] | null = null;
   /** Keeps the GPU object (and with it Dawn in Node) alive as long as this context. */
   private owner: GPU | null = null;
 
@@ -149,8 +151,42 @@ export class Gpu extends DisposableResource {
    * use under `key` and kept for the life of this context (destroy() frees it).
    */
   constant<T extends TensorContainer>(key: string, make: () => T): T {
+    // A dry run's tensors hold no values: what it makes is freed with its scope, never kept.
+    if (this.dry) return this.constants.has(key) ? (this.constants.get(key) as T) : make();
     if (!this.constants.has(key)) this.constants.set(key, this.untracked(make));
     return this.constants.get(key) as T;
+  }
+
+  /** True inside dryRun(): tensors made now hold no values, so nothing may be cached (see constant()). */
+  get dry(): boolean {
+    return this.dryLog !== null;
+  }
+
+  /**
+   * Runs `fn` without executing its dispatches: each is checked (bindings, workgroup counts) and its kernel
+   * variant recorded, in order. Tensors are allocated as usual (from the pool, so a later real run reuses
+   * them) and everything `fn` makes is freed at the end; uploads still happen. `fn` must not read tensors
+   * back (they hold no results). SAM 2's shapes do not depend on the data, so a dry run of a frame lists the
+   * pipelines a real frame needs (PipelineCache.warmup compiles them ahead) and counts its dispatches.
+   */
+  dryRun(fn: () => void): KernelVariant[] {
+    if (this.dryLog) throw new Sam2Error('dryRun: already in a dry run');
+    const log: KernelVariant[] = [];
+    this.dryLog = log;
+    try {
+      this.tidy(() => {
+        fn();
+      });
+    } finally {
+      this.dryLog = null;
+    }
+    return log;
+  }
+
+  /** Inside dryRun(): the variants recorded so far, in order (a copy). */
+  dryRecorded(): KernelVariant[] {
+    if (!this.dryLog) throw new Sam2Error('dryRecorded: not in a dry run');
+    return this.dryLog.slice();
   }
 
   /** Takes `t` (and its views) out of every open scope: its owner frees it. Returns t. */
@@ -209,6 +245,7 @@ export class Gpu extends DisposableResource {
   async readBytes(t: Tensor): Promise<Uint8Array> {
     this.checkAlive();
     if (t.isReleased) throw new Sam2Error(`read: ${t} was released`);
+    if (this.dry) throw new Sam2Error(`read: ${t} holds no values in a dry run`);
     const size = t.bindingSize;
     const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();
@@ -257,6 +294,10 @@ export class Gpu extends DisposableResource {
       throw new ShapeError(`${kernel}: ${x}×${y}×${z} workgroups exceed ${maxWg} per dimension`);
     }
     if (x === 0 || y === 0 || z === 0) return;
+    if (this.dryLog) {
+      this.dryLog.push({ ...d.variant, inputs: d.inputs.length, outputs: d.outputs.length });
+      return;
+    }
     const entry = this.pipelines.get({ ...d.variant, inputs: d.inputs.length, outputs: d.outputs.length });
 
     // Uniforms

@@ -28,6 +28,17 @@ export function variantKey(v: KernelVariant): string {
   return `${v.file}:${v.entry ?? 'main'}:${v.mode}:${v.inputs}/${v.outputs}:${d}`;
 }
 
+/** The variants of a list without repeats (first occurrence kept, in order). */
+export function uniqueVariants(vs: readonly KernelVariant[]): KernelVariant[] {
+  const seen = new Set<string>();
+  return vs.filter((v) => {
+    const k = variantKey(v);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
 export interface PipelineEntry {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
@@ -38,6 +49,8 @@ export class PipelineCache {
   private cache = new Map<string, PipelineEntry>();
   private pending = new Map<string, Promise<PipelineEntry>>();
   private layouts = new Map<string, GPUBindGroupLayout>();
+  /** Pipelines compiled synchronously at their first dispatch (not ahead by warmup()). */
+  onDemand = 0;
   /** Errors from pipelines created synchronously, found asynchronously. */
   readonly errors: Array<Promise<GpuValidationError | null>> = [];
 
@@ -96,6 +109,7 @@ export class PipelineCache {
     this.device.pushErrorScope('validation');
     const { desc, layout } = this.descriptor(v, label);
     const pipeline = this.device.createComputePipeline(desc);
+    this.onDemand++;
     this.errors.push(
       this.device.popErrorScope().then((e) => (e ? new GpuValidationError(`${label}: ${e.message}`, [v.kernel]) : null)),
     );

@@ -1,0 +1,23 @@
+import { SAM2VideoPredictor, framesFromMemory } from '../src/node.js';
+const size = Number(process.env.SIZE ?? 256);
+const wait = Number(process.env.WAIT ?? 0);
+const t0 = performance.now();
+const p = await SAM2VideoPredictor.load({ model: 'tiny', imageSize: size, weights: 'synthetic', warmup: process.env.WARM !== '0' });
+const tLoad = performance.now();
+if (wait) await new Promise((r) => setTimeout(r, wait));
+const W = 320, H = 240, N = 4;
+const frames = Array.from({ length: N }, (_, i) => { const a = new Uint8Array(W * H * 3); for (let j = 0; j < a.length; j++) a[j] = (j * 7 + i * 13) & 255; return a; });
+const st = await p.initState(framesFromMemory(frames.map((rgb) => ({ width: W, height: H, rgb }))));
+const c0 = [p.gpu.pipelines.size, p.gpu.pipelines.onDemand];
+let t = performance.now();
+await p.addNewPointsOrBox(st, { frameIdx: 0, objId: 1, points: [[100, 100]], labels: [1] });
+const first = performance.now() - t; const c1 = [p.gpu.pipelines.size, p.gpu.pipelines.onDemand];
+t = performance.now();
+await p.addNewPointsOrBox(st, { frameIdx: 1, objId: 1, points: [[120, 100]], labels: [1] });
+await p.addNewPointsOrBox(st, { frameIdx: 1, objId: 1, points: [[150, 100]], labels: [0] });
+const second = performance.now() - t; const c2 = [p.gpu.pipelines.size, p.gpu.pipelines.onDemand];
+t = performance.now();
+const times: number[] = [];
+for await (const _ of p.propagateInVideo(st)) { times.push(performance.now() - t); t = performance.now(); }
+console.log(JSON.stringify({ profile: p.gpu.profile.kind, adapter: p.gpu.info.adapter.slice(0, 12), load: Math.round(tLoad - t0), first: Math.round(first), second: Math.round(second), pipelines: [c0, c1, c2, [p.gpu.pipelines.size, p.gpu.pipelines.onDemand]], track: times.map(Math.round) }));
+p.dispose();

@@ -1,0 +1,123 @@
+/**
+ * Pipelines compiled ahead: Gpu.dryRun records a computation's kernel variants without executing it (and
+ * without caching anything it makes), and SAM2VideoPredictor's warmup compiles a click's and a tracked
+ * frame's pipelines in the background at load, so that neither compiles a pipeline at its first dispatch,
+ * with the same results as a predictor that compiled them on demand.
+ */
+import { describe, expect, it } from 'vitest';
+import { framesFromMemory } from '../../src/io/frames.js';
+import { SAM2VideoPredictor, type FrameResult } from '../../src/model/video_predictor.js';
+import { add } from '../../src/kernels/binary.js';
+import { Gpu } from '../../src/runtime/gpu.js';
+import { variantKey } from '../../src/runtime/pipelines.js';
+import { testGpus } from '../helpers.js';
+
+const W = 48;
+const H = 36;
+const frames = () =>
+  framesFromMemory(
+    Array.from({ length: 4 }, (_, i) => {
+      const rgb = new Uint8Array(W * H * 3);
+      for (let j = 0; j < rgb.length; j++) rgb[j] = (j * 7 + i * 29) & 255;
+      return { width: W, height: H, rgb };
+    }),
+  );
+
+describe('Gpu.dryRun', () => {
+  it('records the variants of the dispatches in order and executes none of them', async () => {
+    const { main } = await testGpus();
+    const a = main.upload(Float32Array.of(1, 2, 3, 4), [4]);
+    const b = main.upload(Float32Array.of(10, 20, 30, 40), [4]);
+    const out = main.upload(Float32Array.of(-1, -1, -1, -1), [4]);
+    const compiled = main.pipelines.size;
+    const log = main.dryRun(() => {
+      add(main, a, b, { out });
+      add(main, a, b, { out });
+    });
+    expect(log).toHaveLength(2);
+    expect(variantKey(log[0])).toBe(variantKey(log[1]));
+    expect(log[0].inputs).toBe(2);
+    expect(log[0].outputs).toBe(1);
+    expect(main.pipelines.size).toBe(compiled);
+    expect([...(await main.read(out))]).toEqual([-1, -1, -1, -1]);
+    // Out of the dry run the same call computes.
+    add(main, a, b, { out });
+    expect([...(await main.read(out))]).toEqual([11, 22, 33, 44]);
+    for (const t of [a, b, out]) t.release();
+  });
+
+  it('frees what it made, keeps no constant made in it, refuses reads and nesting', async () => {
+    const { main } = await testGpus();
+    let inside: ReturnType<Gpu['empty']> | undefined;
+    let readError: unknown;
+    let made = 0;
+    main.dryRun(() => {
+      inside = main.empty([8]);
+      main.constant('dry-run test constant', () => {
+        made++;
+        return main.empty([2]);
+      });
+      readError = main.read(inside).catch((e) => e);
+      expect(() => main.dryRun(() => undefined)).toThrow(/already in a dry run/);
+      expect(main.dry).toBe(true);
+    });
+    expect(main.dry).toBe(false);
+    expect(inside!.isReleased).toBe(true);
+    expect(String(await readError)).toMatch(/holds no values in a dry run/);
+    const kept = main.constant('dry-run test constant', () => {
+      made++;
+      return main.empty([2]);
+    });
+    expect(made).toBe(2);
+    expect(kept.isReleased).toBe(false);
+  });
+});
+
+async function session(p: SAM2VideoPredictor): Promise<FrameResult[]> {
+  using state = await p.initState(frames());
+  const out = [await p.addNewPointsOrBox(state, { frameIdx: 0, objId: 1, points: [[20, 15]], labels: [1] })];
+  out.push(await p.addNewPointsOrBox(state, { frameIdx: 0, objId: 1, points: [[5, 5]], labels: [0] }));
+  for await (const r of p.propagateInVideo(state)) out.push(r);
+  return out;
+}
+
+describe('SAM2VideoPredictor warmup', () => {
+  it('compiles a click and a tracked frame ahead: none of their pipelines compiles on demand, and the results are those of a cold predictor', async () => {
+    const opts = { imageSize: 64, weights: 'synthetic' as const };
+    using warm = await SAM2VideoPredictor.load({ ...opts, gpu: await Gpu.create() });
+    const variants = warm.warmupVariants();
+    expect(variants.click.length).toBeGreaterThan(10);
+    expect(variants.track.length).toBeGreaterThan(0);
+    const clickKeys = new Set(variants.click.map(variantKey));
+    expect(variants.track.some((v) => clickKeys.has(variantKey(v)))).toBe(false);
+    await warm.ready;
+    const compiledAhead = warm.gpu.pipelines.size;
+    const onDemand = warm.gpu.pipelines.onDemand;
+    const got = await session(warm);
+    expect(warm.gpu.pipelines.onDemand).toBe(onDemand);
+    expect(warm.gpu.pipelines.size).toBe(compiledAhead);
+
+    using cold = await SAM2VideoPredictor.load({ ...opts, warmup: false, gpu: await Gpu.create() });
+    const before = cold.gpu.pipelines.onDemand;
+    const want = await session(cold);
+    // The cold predictor compiled at first use what the warm one had compiled ahead.
+    expect(cold.gpu.pipelines.onDemand - before).toBe(cold.gpu.pipelines.size - before);
+    expect(got.map((r) => r.frameIdx)).toEqual(want.map((r) => r.frameIdx));
+    for (const [i, r] of got.entries()) {
+      expect(r.objectScores).toEqual(want[i].objectScores);
+      expect(Buffer.from(r.masks[0]).equals(Buffer.from(want[i].masks[0]))).toBe(true);
+    }
+    warm.gpu.destroy();
+    cold.gpu.destroy();
+  });
+
+  it('a click right after load waits for the compilation instead of compiling twice', async () => {
+    using p = await SAM2VideoPredictor.load({ imageSize: 64, weights: 'synthetic', gpu: await Gpu.create() });
+    const onDemand = p.gpu.pipelines.onDemand;
+    using state = await p.initState(frames());
+    await p.addNewPointsOrBox(state, { frameIdx: 0, objId: 1, points: [[20, 15]], labels: [1] });
+    expect(p.gpu.pipelines.onDemand).toBe(onDemand);
+    await p.ready;
+    p.gpu.destroy();
+  });
+});
