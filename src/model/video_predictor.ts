@@ -170,6 +170,12 @@ export interface PredictorLoadOptions extends ModelLoadOptions {
   warmup?: boolean;
 }
 
+/** A frame result's reads in flight (startVideoRes). */
+interface PendingResult {
+  out: FrameOutput;
+  reads: Promise<[Float32Array, Float32Array, Float32Array | null]>;
+}
+
 /** Every key of each option object (a Record over keyof, so a new option must be listed here to compile). */
 const LOAD_KEYS = Object.keys({
   model: 1, version: 1, weights: 1, dtype: 1, imageSize: 1, gpu: 1, profile: 1, fillHoleArea: 1, nonOverlapMasks: 1, batchObjects: 1,
@@ -578,18 +584,54 @@ export class SAM2VideoPredictor extends DisposableResource {
   /** Upsamples each object's low-res logits to the video size (bilinear, as the official) and thresholds them. */
   private async videoResResult(state: InferenceState, frameIdx: number, outs: Array<FrameOutput | undefined>): Promise<FrameResult> {
     await this.untilWarm('click');
-    const H = state.videoHeight;
-    const W = state.videoWidth;
+    return this.finishVideoRes(state, frameIdx, this.startVideoRes(state, outs, new Set()));
+  }
+
+  /**
+   * Records each output's upsampling to the video size and starts the reads of the result (submitted at
+   * once, awaited by finishVideoRes): the video-resolution logits, the object score and, for the outputs in
+   * `fill` when hole filling is on, the low-res logits it runs on.
+   */
+  private startVideoRes(state: InferenceState, outs: Array<FrameOutput | undefined>, fill: ReadonlySet<FrameOutput>): Array<PendingResult | null> {
+    const size: [number, number] = [state.videoHeight, state.videoWidth];
+    return outs.map((out) => {
+      if (!out) return null;
+      const video = this.gpu.tidy(() => resize(this.gpu, out.predMasks, 'bilinear', { size }));
+      const reads = Promise.all([
+        this.gpu.read(video).finally(() => video.release()),
+        this.gpu.read(out.objectScoreLogits),
+        this.config.fillHoleArea > 0 && fill.has(out) ? this.gpu.read(out.predMasks) : null,
+      ]);
+      return { out, reads };
+    });
+  }
+
+  /**
+   * Awaits the reads of startVideoRes and makes the frame's result. Hole filling (as
+   * _run_single_frame_inference, after the memory encoder) runs on the low-res logits read: when it changes
+   * them, the stored logits become the filled ones and their video-resolution logits are computed again.
+   */
+  private async finishVideoRes(state: InferenceState, frameIdx: number, pending: Array<PendingResult | null>): Promise<FrameResult> {
+    const size: [number, number] = [state.videoHeight, state.videoWidth];
+    const got = await Promise.all(pending.map((p) => p?.reads ?? null));
     const logits: Float32Array[] = [];
     const scores: number[] = [];
-    for (const out of outs) {
-      if (!out) {
-        logits.push(new Float32Array(H * W).fill(NO_OBJ_SCORE));
+    for (const [i, p] of pending.entries()) {
+      const r = got[i];
+      if (!p || !r) {
+        logits.push(new Float32Array(size[0] * size[1]).fill(NO_OBJ_SCORE));
         scores.push(NaN);
         continue;
       }
-      logits.push(await this.readTemporary(() => resize(this.gpu, out.predMasks, 'bilinear', { size: [H, W] })));
-      scores.push((await this.gpu.read(out.objectScoreLogits))[0]);
+      let [video, score, low] = r;
+      const s = p.out.predMasks.shape;
+      if (low && fillHolesInMaskScores(low, s[s.length - 2], s[s.length - 1], this.config.fillHoleArea) > 0) {
+        dispose(p.out.predMasks);
+        p.out.predMasks = this.gpu.upload(low, s, 'f32', 'pred_masks');
+        video = await this.readTemporary(() => resize(this.gpu, p.out.predMasks, 'bilinear', { size }));
+      }
+      logits.push(video);
+      scores.push(score[0]);
     }
     if (this.config.nonOverlapMasks) applyNonOverlappingConstraints(logits);
     const masks = logits.map((l) => {
@@ -657,32 +699,55 @@ export class SAM2VideoPredictor extends DisposableResource {
       const end = Math.min(start + maxN, numFrames - 1);
       for (let f = start; f <= end; f++) order.push(f);
     }
-    for (const frameIdx of order) {
-      if (this.clearNonCondMemAroundInput) {
-        for (const obj of state.objects) if (obj.output.cond.has(frameIdx)) this.clearNonCondAround(obj, frameIdx);
-      }
-      // Objects without a prompt on this frame are tracked together, in one batch.
-      const toTrack = state.objects.filter((obj) => !obj.output.cond.has(frameIdx));
-      if (toTrack.length > 0) {
-        const features = await this.imageFeatures(state, frameIdx);
-        const args = { frameIdx, features, numFrames, reverse, runMemEncoder: true };
-        const tracked = this.batchObjects
-          ? this.model.trackObjects({ ...args, outputs: toTrack.map((obj) => obj.output) })
-          : toTrack.map((obj) => this.model.trackObjects({ ...args, outputs: [obj.output] })[0]);
-        for (const [i, obj] of toTrack.entries()) {
-          const out = await this.finishOutput(tracked[i]);
-          releaseOutput(obj.output.nonCond.get(frameIdx));
-          obj.output.nonCond.set(frameIdx, out);
+    // One frame in flight: a frame's tracking and its result's reads are submitted, then the next frame's
+    // image encoder (which does not depend on them), and only then are the masks awaited, so the GPU encodes
+    // the next frame while this one's masks are read back, hole-filled and returned.
+    let prefetch: { frameIdx: number; features: Promise<ImageFeatures> } | null = null;
+    try {
+      for (const [k, frameIdx] of order.entries()) {
+        if (this.clearNonCondMemAroundInput) {
+          for (const obj of state.objects) if (obj.output.cond.has(frameIdx)) this.clearNonCondAround(obj, frameIdx);
         }
+        // Objects without a prompt on this frame are tracked together, in one batch.
+        const toTrack = state.objects.filter((obj) => !obj.output.cond.has(frameIdx));
+        const tracked = new Set<FrameOutput>();
+        if (toTrack.length > 0) {
+          const features = await (prefetch?.frameIdx === frameIdx ? prefetch.features : this.imageFeatures(state, frameIdx));
+          prefetch = null;
+          const args = { frameIdx, features, numFrames, reverse, runMemEncoder: true };
+          const outs = this.batchObjects
+            ? this.model.trackObjects({ ...args, outputs: toTrack.map((obj) => obj.output) })
+            : toTrack.map((obj) => this.model.trackObjects({ ...args, outputs: [obj.output] })[0]);
+          // Filed at once: the next frame's memory needs only their memory features and pointers; hole filling
+          // replaces their logits when it has run.
+          for (const [i, obj] of toTrack.entries()) {
+            releaseOutput(obj.output.nonCond.get(frameIdx));
+            obj.output.nonCond.set(frameIdx, outs[i]);
+            tracked.add(outs[i]);
+          }
+        }
+        const outs = state.objects.map((obj) => {
+          obj.framesTracked.set(frameIdx, { reverse });
+          return (obj.output.cond.get(frameIdx) ?? obj.output.nonCond.get(frameIdx))!;
+        });
+        const pending = this.startVideoRes(state, outs, tracked);
+        const next = order[k + 1];
+        if (next !== undefined && state.objects.some((obj) => !obj.output.cond.has(next))) {
+          const features = this.imageFeatures(state, next).then((f) => {
+            this.gpu.flush();
+            return f;
+          });
+          features.catch(() => undefined);
+          prefetch = { frameIdx: next, features };
+        }
+        const result = await this.finishVideoRes(state, frameIdx, pending);
+        state.lastTracked = frameIdx;
+        this.evict(state, frameIdx);
+        yield result;
       }
-      const outs = state.objects.map((obj) => {
-        obj.framesTracked.set(frameIdx, { reverse });
-        return (obj.output.cond.get(frameIdx) ?? obj.output.nonCond.get(frameIdx))!;
-      });
-      const result = await this.videoResResult(state, frameIdx, outs);
-      state.lastTracked = frameIdx;
-      this.evict(state, frameIdx);
-      yield result;
+    } finally {
+      // Stopped early: let a prefetch finish filing its features (the state's cache frees them).
+      await prefetch?.features.catch(() => undefined);
     }
   }
 
