@@ -1,11 +1,14 @@
 /**
+ * The frame pipeline. Propagation keeps one frame in flight: the next frame's image encoder is recorded
+ * before this frame's result is awaited, stopping early leaks nothing, and the results are those of the
+ * official order (the replays of test/video check them against the official tensors, hole filling included).
  * Pipelines compiled ahead: Gpu.dryRun records a computation's kernel variants without executing it (and
  * without caching anything it makes), and SAM2VideoPredictor's warmup compiles a click's and a tracked
  * frame's pipelines in the background at load, so that neither compiles a pipeline at its first dispatch,
  * with the same results as a predictor that compiled them on demand.
  */
 import { describe, expect, it } from 'vitest';
-import { framesFromMemory } from '../../src/io/frames.js';
+import { framesFromMemory, type FrameSource } from '../../src/io/frames.js';
 import { SAM2VideoPredictor, type FrameResult } from '../../src/model/video_predictor.js';
 import { add } from '../../src/kernels/binary.js';
 import { Gpu } from '../../src/runtime/gpu.js';
@@ -119,5 +122,61 @@ describe('SAM2VideoPredictor warmup', () => {
     expect(p.gpu.pipelines.onDemand).toBe(onDemand);
     await p.ready;
     p.gpu.destroy();
+  });
+});
+
+describe('propagation keeps one frame in flight', () => {
+  it("records the next frame's image encoder before this frame's result is returned; stopping early leaks nothing", async () => {
+    const { main } = await testGpus();
+    using p = await SAM2VideoPredictor.load({ imageSize: 64, weights: 'synthetic', gpu: main });
+    const events: string[] = [];
+    const encoder = p.model.imageEncoder;
+    const encode = encoder.encode.bind(encoder);
+    encoder.encode = (x) => {
+      events.push('encode');
+      return encode(x);
+    };
+    try {
+      {
+        using state = await p.initState(frames());
+        await p.addNewPointsOrBox(state, { frameIdx: 0, objId: 1, points: [[20, 15]], labels: [1] });
+        events.length = 0;
+        for await (const r of p.propagateInVideo(state)) events.push(`result ${r.frameIdx}`);
+        // Frame 0 is prompted (its features are cached); frames 1-3 are encoded one frame ahead of their result.
+        expect(events).toEqual(['encode', 'result 0', 'encode', 'result 1', 'encode', 'result 2', 'result 3']);
+      }
+      // The model's own tensors (cached encodings) exist now: what a state holds is on top of them.
+      const live = main.pool.getStats().live;
+      {
+        // Frames that take a while to decode (and a source that still answers after close): frame 2's
+        // features are still coming when the consumer stops after frame 1.
+        const src = frames();
+        const pixels = await Promise.all([0, 1, 2, 3].map((i) => src.get(i)));
+        src.close();
+        const slow: FrameSource = {
+          count: 4,
+          width: W,
+          height: H,
+          description: 'slow frames',
+          get: async (i) => {
+            await new Promise((r) => setTimeout(r, i >= 2 ? 1500 : 0));
+            return pixels[i];
+          },
+          close: () => undefined,
+        };
+        using state = await p.initState(slow);
+        await p.addNewPointsOrBox(state, { frameIdx: 0, objId: 1, points: [[20, 15]], labels: [1] });
+        events.length = 0;
+        const gen = p.propagateInVideo(state, { startFrameIdx: 1 });
+        const first = await gen.next();
+        expect(first.value?.frameIdx).toBe(1);
+        // Stopped with frame 2's features in flight.
+        await gen.return(undefined);
+        expect(events).toEqual(['encode', 'encode']);
+      }
+      expect(main.pool.getStats().live).toBe(live);
+    } finally {
+      encoder.encode = encode;
+    }
   });
 });
