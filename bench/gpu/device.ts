@@ -219,7 +219,18 @@ async function model(dir: string): Promise<void> {
   const images = await bedroomImages();
   const { width: W, height: H } = images[0];
   const cases: ModelCase[] = [];
-  const doc = { adapter: gpu.info.adapter, f16Mode: gpu.f16Mode, model: `sam2.1 ${modelName}`, size, setupFrames: setup, timedFrames: timed, video: `samples/bedroom (${images.length} frames of ${W}×${H}, cycled; decoded before timing)`, cases, stoppedAtCap: false };
+  const doc = {
+    adapter: gpu.info.adapter,
+    f16Mode: gpu.f16Mode,
+    model: `sam2.1 ${modelName}`,
+    size,
+    setupFrames: setup,
+    timedFrames: timed,
+    video: `samples/bedroom (${images.length} frames of ${W}×${H}, cycled; decoded before timing)`,
+    cases,
+    pipelines: [] as Array<{ dtype: string; loadMs: number; readyMs: number; compiledAhead: number }>,
+    stoppedAtCap: false,
+  };
   const late = () => {
     if (performance.now() < deadline) return false;
     doc.stoppedAtCap = true;
@@ -246,8 +257,16 @@ async function model(dir: string): Promise<void> {
   };
   for (const dtype of dtypes) {
     if (late()) break;
+    const tLoad = performance.now();
     const predictor = await SAM2VideoPredictor.load({ model: modelName, imageSize: size, dtype, gpu, weights: 'synthetic' });
+    const loadMs = performance.now() - tLoad;
     try {
+      // The pipelines of a click and a tracked frame, compiled in the background from load (a first click waits for them).
+      const compiled = gpu.pipelines.size;
+      await predictor.ready;
+      const readyMs = performance.now() - tLoad;
+      doc.pipelines.push({ dtype, loadMs, readyMs, compiledAhead: gpu.pipelines.size - compiled });
+      log(`load ${dtype} @${size}: ${loadMs.toFixed(0)} ms; pipelines of a click and a tracked frame ready ${readyMs.toFixed(0)} ms after the load began`);
       // The image encoder alone: a normalized image already on the GPU → the features the tracker uses.
       const enc = predictor.model.imageEncoder;
       const x = gpu.upload(new Float32Array(3 * size * size).map((_, i) => Math.sin(i * 0.001)), [1, 3, size, size], dtype, 'image');

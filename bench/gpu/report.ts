@@ -75,6 +75,9 @@ export function report(dir: string, read: (file: string) => Json): { json: Json;
         out.push(`| ${m.model ?? 'sam2.1 tiny'} | ${c.case} | ${c.dtype} | ${c.objects ?? ''} | ${f(c.medianMs)} | ${c.case === 'frame' ? f(c.fps, 1) : ''} | ${f(c.gpuMs)} | ${c.error ? `error: ${c.error}` : (c.bank ?? '')} |`);
       }
       if (m.stoppedAtCap) out.push('', `${m.model}: the phase reached its time cap; cases after its last row did not run.`);
+      for (const p of m.pipelines ?? []) {
+        out.push('', `${m.model ?? 'sam2.1 tiny'} ${p.dtype}: loaded in ${f(p.loadMs)} ms; the ${p.compiledAhead} pipelines of a click and a tracked frame were compiled ${f(p.readyMs)} ms after the load began (createComputePipelineAsync, in the background).`);
+      }
     }
   } else out.push('The model phase did not run.');
 
