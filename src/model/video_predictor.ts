@@ -170,6 +170,9 @@ export interface PredictorLoadOptions extends ModelLoadOptions {
   warmup?: boolean;
 }
 
+/** How long the predictor must be without prompt work before a tracked frame's pipelines compile (ms). */
+const IDLE_MS = 250;
+
 /** A frame result's reads in flight (startVideoRes). */
 interface PendingResult {
   out: FrameOutput;
@@ -233,6 +236,10 @@ export class SAM2VideoPredictor extends DisposableResource {
   private warmClick: Promise<void> = Promise.resolve();
   private warmTrack: Promise<void> = Promise.resolve();
   private warmed: Promise<void> = Promise.resolve();
+  /** Prompts and frame encodings running now (the tracked frame's warmup waits for none), and who waits for that. */
+  private promptsRunning = 0;
+  private lastPromptWork = -Infinity;
+  private promptsIdle: Array<() => void> = [];
 
   constructor(
     readonly model: SAM2Base,
@@ -317,7 +324,7 @@ export class SAM2VideoPredictor extends DisposableResource {
 
   /**
    * Compiles the pipelines of warmupVariants() in the background (createComputePipelineAsync): a click's
-   * first, then a tracked frame's. load() calls it unless `warmup: false`. A click waits for the first group
+   * first, then, once no prompt or frame encoding is running, a tracked frame's. load() calls it unless `warmup: false`. A click waits for the first group
    * only, propagation for both, so that no pipeline is compiled twice. Resolves when all are ready.
    */
   warmup(): Promise<void> {
@@ -325,11 +332,37 @@ export class SAM2VideoPredictor extends DisposableResource {
     const { click, track } = this.warmupVariants();
     const pipelines = this.gpu.pipelines;
     const first = pipelines.warmup(click);
-    const all = first.then(() => pipelines.warmup(track));
+    // A tracked frame's pipelines compile when no prompt or frame encoding is running: on a software adapter
+    // the compilation and a click's work share the CPU cores.
+    const all = first.then(async () => {
+      await this.untilIdle();
+      return pipelines.warmup(track);
+    });
     this.warmClick = first.catch(() => undefined);
     this.warmTrack = all.catch(() => undefined);
     this.warmed = all;
     return all;
+  }
+
+  /** Resolves when no prompt is running. */
+  private untilNoPrompt(): Promise<void> {
+    if (this.promptsRunning === 0) return Promise.resolve();
+    return new Promise((resolve) => this.promptsIdle.push(resolve));
+  }
+
+  /**
+   * Resolves when the predictor is idle: no prompt or frame encoding running, the GPU done with what they
+   * submitted, and none started within the last 250 ms (a caller that encodes a frame and then prompts on
+   * it is still busy between the two).
+   */
+  private async untilIdle(): Promise<void> {
+    for (;;) {
+      await this.untilNoPrompt();
+      await this.gpu.device.queue.onSubmittedWorkDone();
+      const quiet = IDLE_MS - (performance.now() - this.lastPromptWork);
+      if (quiet > 0) await new Promise((resolve) => setTimeout(resolve, quiet));
+      if (this.promptsRunning === 0 && performance.now() - this.lastPromptWork >= IDLE_MS) return;
+    }
   }
 
   /** Waits for the warmup of a click's or a tracked frame's pipelines (a failed one is not an error here: the dispatch that needs the pipeline reports it). */
@@ -426,6 +459,10 @@ export class SAM2VideoPredictor extends DisposableResource {
   /** Encoded features of a frame (cached like the official predictor: the most recent frame). */
   async imageFeatures(state: InferenceState, frameIdx: number): Promise<ImageFeatures> {
     this.check('imageFeatures', state);
+    return this.promptWork(() => this.encodeFrame(state, frameIdx));
+  }
+
+  private async encodeFrame(state: InferenceState, frameIdx: number): Promise<ImageFeatures> {
     await this.untilWarm('click');
     const hit = state.featureCache.get(frameIdx);
     if (hit) {
@@ -526,6 +563,22 @@ export class SAM2VideoPredictor extends DisposableResource {
   }
 
   private async runPrompt(state: InferenceState, objIdx: number, frameIdx: number, pointInputs: PointInputs | undefined, maskInputs: Tensor | undefined): Promise<FrameResult> {
+    return this.promptWork(() => this.prompt(state, objIdx, frameIdx, pointInputs, maskInputs));
+  }
+
+  /** Runs a prompt's work (a click, or encoding a frame), counted so that the tracked frame's warmup waits for it. */
+  private async promptWork<T>(work: () => Promise<T>): Promise<T> {
+    this.promptsRunning++;
+    this.lastPromptWork = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.lastPromptWork = performance.now();
+      if (--this.promptsRunning === 0) for (const resolve of this.promptsIdle.splice(0)) resolve();
+    }
+  }
+
+  private async prompt(state: InferenceState, objIdx: number, frameIdx: number, pointInputs: PointInputs | undefined, maskInputs: Tensor | undefined): Promise<FrameResult> {
     const obj = state.objects[objIdx];
     const tracked = obj.framesTracked.get(frameIdx);
     const isInitCondFrame = tracked === undefined;

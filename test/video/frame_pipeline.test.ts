@@ -114,13 +114,29 @@ describe('SAM2VideoPredictor warmup', () => {
     cold.gpu.destroy();
   });
 
-  it('a click right after load waits for the compilation instead of compiling twice', async () => {
-    using p = await SAM2VideoPredictor.load({ imageSize: 64, weights: 'synthetic', gpu: await Gpu.create() });
-    const onDemand = p.gpu.pipelines.onDemand;
+  it("a click right after load waits for its pipelines instead of compiling them twice, and a tracked frame's compile after it", async () => {
+    using p = await SAM2VideoPredictor.load({ imageSize: 64, weights: 'synthetic', gpu: await Gpu.create(), warmup: false });
+    const { click, track } = p.warmupVariants();
+    const events: string[] = [];
+    const pipelines = p.gpu.pipelines;
+    const compile = pipelines.warmup.bind(pipelines);
+    pipelines.warmup = (vs) => {
+      events.push(`compile ${vs.length}`);
+      return compile(vs);
+    };
+    const onDemand = pipelines.onDemand;
+    const ready = p.warmup();
+    const step = p.model.trackStep.bind(p.model);
+    p.model.trackStep = (a) => {
+      events.push('click');
+      return step(a);
+    };
     using state = await p.initState(frames());
     await p.addNewPointsOrBox(state, { frameIdx: 0, objId: 1, points: [[20, 15]], labels: [1] });
-    expect(p.gpu.pipelines.onDemand).toBe(onDemand);
-    await p.ready;
+    await ready;
+    // On a software adapter compiling and a click share the CPU: the tracked frame's pipelines wait for the click.
+    expect(events).toEqual([`compile ${click.length}`, 'click', `compile ${track.length}`]);
+    expect(pipelines.onDemand).toBe(onDemand);
     p.gpu.destroy();
   });
 });
