@@ -6,7 +6,7 @@
  *   immediate  the default: the click comes as soon as the model is loaded, while the kernels still compile
  *   after      the default: the click comes once the kernels are compiled (a user looking at the video first)
  *
- *   npm run bench:first-click [-- --size 256] [--runs 1] [--json FILE]
+ *   npm run bench:first-click [-- --size 256] [--runs 1] [--json FILE (default bench/results/first-click.json)]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -97,8 +97,9 @@ try {
       );
     }
   }
-  const out = arg('json');
-  if (out) writeFileSync(out, JSON.stringify({ size: SIZE, chromium: CHROMIUM, results }, null, 2) + '\n');
+  const out = arg('json') ?? join(ROOT, 'bench/results/first-click.json');
+  writeFileSync(out, JSON.stringify({ size: SIZE, chromium: CHROMIUM, results }, null, 2) + '\n');
+  console.log(`results: ${out}`);
 } finally {
   server.proc.kill();
 }
