@@ -232,9 +232,8 @@ export class SAM2VideoPredictor extends DisposableResource {
   readonly gpu: Gpu;
   private readonly settings: Readonly<PredictorSettings>;
   private disposed = false;
-  /** The background compilation started by warmup(): a click's pipelines, then a tracked frame's (never reject). */
+  /** The background compilation started by warmup(): a click's pipelines (never rejects), then all of them. */
   private warmClick: Promise<void> = Promise.resolve();
-  private warmTrack: Promise<void> = Promise.resolve();
   private warmed: Promise<void> = Promise.resolve();
   /** Prompts and frame encodings running now (the tracked frame's warmup waits for none), and who waits for that. */
   private promptsRunning = 0;
@@ -324,8 +323,9 @@ export class SAM2VideoPredictor extends DisposableResource {
 
   /**
    * Compiles the pipelines of warmupVariants() in the background (createComputePipelineAsync): a click's
-   * first, then, once no prompt or frame encoding is running, a tracked frame's. load() calls it unless `warmup: false`. A click waits for the first group
-   * only, propagation for both, so that no pipeline is compiled twice. Resolves when all are ready.
+   * first, then, once no prompt or frame encoding is running, a tracked frame's. load() calls it unless
+   * `warmup: false`. A click waits for the first group only, propagation for both, so that no pipeline is
+   * compiled twice. Resolves when all are ready.
    */
   warmup(): Promise<void> {
     this.check('warmup');
@@ -339,7 +339,6 @@ export class SAM2VideoPredictor extends DisposableResource {
       return pipelines.warmup(track);
     });
     this.warmClick = first.catch(() => undefined);
-    this.warmTrack = all.catch(() => undefined);
     this.warmed = all;
     return all;
   }
@@ -367,7 +366,7 @@ export class SAM2VideoPredictor extends DisposableResource {
 
   /** Waits for the warmup of a click's or a tracked frame's pipelines (a failed one is not an error here: the dispatch that needs the pipeline reports it). */
   private async untilWarm(what: 'click' | 'track'): Promise<void> {
-    await (what === 'click' ? this.warmClick : this.warmTrack);
+    await (what === 'click' ? this.warmClick : this.warmed.catch(() => undefined));
   }
 
   /**
@@ -612,18 +611,20 @@ export class SAM2VideoPredictor extends DisposableResource {
 
   /** Hole filling of the stored low-res logits (as _run_single_frame_inference). */
   private async finishOutput(out: FrameOutput): Promise<FrameOutput> {
-    const area = this.config.fillHoleArea;
-    if (area > 0) {
-      const s = out.predMasks.shape;
-      const h = s[s.length - 2];
-      const w = s[s.length - 1];
-      const logits = await this.gpu.read(out.predMasks);
-      if (fillHolesInMaskScores(logits, h, w, area) > 0) {
-        dispose(out.predMasks);
-        return { ...out, predMasks: this.gpu.upload(logits, out.predMasks.shape, 'f32', 'pred_masks') };
-      }
-    }
+    if (this.config.fillHoleArea > 0) this.fillHoles(out, await this.gpu.read(out.predMasks));
     return out;
+  }
+
+  /**
+   * Fills the holes of `logits` (out's low-res logits, read back); when that changes them, they replace
+   * out's logits on the GPU. Returns whether they changed.
+   */
+  private fillHoles(out: FrameOutput, logits: Float32Array): boolean {
+    const s = out.predMasks.shape;
+    if (fillHolesInMaskScores(logits, s[s.length - 2], s[s.length - 1], this.config.fillHoleArea) === 0) return false;
+    dispose(out.predMasks);
+    out.predMasks = this.gpu.upload(logits, s, 'f32', 'pred_masks');
+    return true;
   }
 
   /** Every object's mask on a frame, from temporary outputs first, then stored ones (consolidation). */
@@ -677,12 +678,7 @@ export class SAM2VideoPredictor extends DisposableResource {
         continue;
       }
       let [video, score, low] = r;
-      const s = p.out.predMasks.shape;
-      if (low && fillHolesInMaskScores(low, s[s.length - 2], s[s.length - 1], this.config.fillHoleArea) > 0) {
-        dispose(p.out.predMasks);
-        p.out.predMasks = this.gpu.upload(low, s, 'f32', 'pred_masks');
-        video = await this.readTemporary(() => resize(this.gpu, p.out.predMasks, 'bilinear', { size }));
-      }
+      if (low && this.fillHoles(p.out, low)) video = await this.readTemporary(() => resize(this.gpu, p.out.predMasks, 'bilinear', { size }));
       logits.push(video);
       scores.push(score[0]);
     }
